@@ -1,0 +1,36 @@
+/* The OS-primitive layer: the only code in tiershim that issues mmap,
+ * munmap, mremap, madvise (and, in later modules, mbind and move_pages).
+ *
+ * Contract (as mimalloc's src/prim): every function is a raw system call,
+ * so it works before symbol resolution, inside fork handlers and while the
+ * loader lock is held; none allocates; none touches errno. Results are
+ * returned as values: a pointer/length or a negative errno (-ENOMEM, ...).
+ */
+#ifndef TS_PRIM_H
+#define TS_PRIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Result of a call that yields an address: `err` is 0 or a positive errno. */
+typedef struct ts_prim_ptr_s {
+  void *addr;
+  int err;
+} ts_prim_ptr_t;
+
+ts_prim_ptr_t ts_prim_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+ts_prim_ptr_t ts_prim_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr);
+int ts_prim_munmap(void *addr, size_t len);              /* 0 or -errno */
+int ts_prim_madvise(void *addr, size_t len, int advice); /* 0 or -errno */
+
+/* Small file helpers for /proc and sysfs, no stdio (stdio allocates). */
+ssize_t ts_prim_read_file(const char *path, char *buf, size_t cap); /* NUL-terminates */
+int ts_prim_write_all(int fd, const void *buf, size_t len);         /* 0 or -errno */
+int ts_prim_open(const char *path, int flags, int mode);            /* fd or -errno */
+void ts_prim_close(int fd);
+
+uint64_t ts_prim_clock_ns(void); /* CLOCK_MONOTONIC */
+size_t ts_prim_page_size(void);
+
+#endif

@@ -1,0 +1,73 @@
+/* Per-thread event counters and their registry; see counters.h. */
+#include "counters.h"
+
+#include <pthread.h>
+#include <string.h>
+
+__thread ts_tcounters_t ts_tls_counters __attribute__((tls_model("initial-exec")));
+
+static pthread_mutex_t ctr_lock = PTHREAD_MUTEX_INITIALIZER;
+static ts_tcounters_t *ctr_head;              /* live, linked threads */
+static uint64_t ctr_retired[TS_CTR_COUNT];    /* folded in at thread exit */
+static pthread_key_t ctr_key;
+static bool ctr_key_ok;
+
+static void ctr_unlink_locked(ts_tcounters_t *t) {
+  if (t->prev) t->prev->next = t->next;
+  else ctr_head = t->next;
+  if (t->next) t->next->prev = t->prev;
+  t->next = t->prev = NULL;
+  t->linked = false;
+}
+
+/* Thread exit: fold this thread's counts into the retired totals. A later
+ * free in another TSD destructor re-links the block (glibc then runs the
+ * destructors once more), so nothing is lost. */
+static void ctr_thread_exit(void *arg) {
+  ts_tcounters_t *t = arg;
+  pthread_mutex_lock(&ctr_lock);
+  for (int i = 0; i < TS_CTR_COUNT; i++) {
+    ctr_retired[i] += __atomic_load_n(&t->v[i], __ATOMIC_RELAXED);
+    __atomic_store_n(&t->v[i], 0, __ATOMIC_RELAXED);
+  }
+  if (t->linked) ctr_unlink_locked(t);
+  pthread_mutex_unlock(&ctr_lock);
+}
+
+void ts_counters_link(ts_tcounters_t *t) {
+  /* Set first: pthread_setspecific may calloc (keys >= 32), which counts,
+   * which must not come back here. */
+  t->linked = true;
+  pthread_mutex_lock(&ctr_lock);
+  if (!ctr_key_ok) ctr_key_ok = (pthread_key_create(&ctr_key, ctr_thread_exit) == 0);
+  t->prev = NULL;
+  t->next = ctr_head;
+  if (ctr_head) ctr_head->prev = t;
+  ctr_head = t;
+  pthread_mutex_unlock(&ctr_lock);
+  if (ctr_key_ok) (void)pthread_setspecific(ctr_key, t);
+}
+
+void ts_counters_sum(uint64_t out[TS_CTR_COUNT]) {
+  pthread_mutex_lock(&ctr_lock);
+  memcpy(out, ctr_retired, sizeof ctr_retired);
+  for (ts_tcounters_t *t = ctr_head; t != NULL; t = t->next)
+    for (int i = 0; i < TS_CTR_COUNT; i++) out[i] += __atomic_load_n(&t->v[i], __ATOMIC_RELAXED);
+  pthread_mutex_unlock(&ctr_lock);
+}
+
+void ts_counters_lock(void) { pthread_mutex_lock(&ctr_lock); }
+void ts_counters_unlock(void) { pthread_mutex_unlock(&ctr_lock); }
+
+/* In the child only the forking thread exists; the other blocks still sit
+ * in the copied address space but belong to no thread. The lock was held
+ * across fork (prepare handler), so it is re-initialised, not unlocked. */
+void ts_counters_fork_child(void) {
+  pthread_mutex_init(&ctr_lock, NULL);
+  memset(ctr_retired, 0, sizeof ctr_retired);
+  ts_tcounters_t *self = &ts_tls_counters;
+  memset(self->v, 0, sizeof self->v);
+  ctr_head = NULL;
+  self->next = self->prev = NULL;
+  if (self->linked) ctr_head = self;
+}

@@ -1,0 +1,71 @@
+/* Initialisation and teardown.
+ *
+ * Initialisation runs once, on whichever comes first: our constructor or
+ * the first call into an entry point (another library's constructor may
+ * allocate before ours runs; libnuma's does). It must tolerate re-entry:
+ * dlsym, atfork registration and libc may allocate while it runs. The
+ * thread that initialises marks itself in a thread-local and its nested
+ * allocations are served by the bootstrap arena; other threads arriving
+ * meanwhile do not wait (waiting could deadlock on the loader lock) but use
+ * the regular heap with the default settings, which is always correct. */
+#define _GNU_SOURCE
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/auxv.h>
+#include <unistd.h>
+
+#include "route.h"
+#include "msg.h"
+#include "options.h"
+#include "shim.h"
+#include "stats.h"
+
+extern char **environ;
+
+int ts_ready;
+
+enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
+static int init_state = INIT_NONE;
+static __thread bool init_on_this_thread __attribute__((tls_model("initial-exec")));
+
+static void init_verbose(void) {
+  if (ts_config.verbose == 0) return;
+  TS_MSG_BEGIN(b, storage);
+  ts_buf_puts(&b, "version " TIERSHIM_VERSION ", pid ");
+  ts_buf_u64(&b, (uint64_t)getpid());
+  ts_buf_puts(&b, ts_config.enable ? ", policies on" : ", policies off (TIERSHIM_ENABLE=0)");
+  ts_msg_end(&b);
+  ts_options_print_config(&ts_config);
+}
+
+static void init_run(void) {
+  /* Secure-execution programs (setuid, setgid, file capabilities) must not
+   * be steerable through the environment of an unprivileged user. */
+  bool secure = getauxval(AT_SECURE) != 0;
+  (void)ts_options_parse(&ts_config, environ, secure);
+  ts_route_configure(&ts_config);
+  ts_malloc_compat_init();
+  (void)ts_symbols_resolve();
+  ts_mmap_init();
+  ts_fork_install();
+  ts_stats_start();
+  init_verbose();
+}
+
+bool ts_init_enter(void) {
+  if (init_on_this_thread) return true;
+  int expected = INIT_NONE;
+  if (!__atomic_compare_exchange_n(&init_state, &expected, INIT_RUNNING, false, __ATOMIC_ACQ_REL,
+                                   __ATOMIC_ACQUIRE))
+    return false; /* done, or another thread is at it */
+  init_on_this_thread = true;
+  init_run();
+  init_on_this_thread = false;
+  __atomic_store_n(&init_state, INIT_DONE, __ATOMIC_RELEASE);
+  __atomic_store_n(&ts_ready, 1, __ATOMIC_RELEASE);
+  return false;
+}
+
+__attribute__((constructor(101))) static void ts_constructor(void) { (void)ts_init_enter(); }
+
+__attribute__((destructor(101))) static void ts_destructor(void) { ts_stats_report_at_exit(); }

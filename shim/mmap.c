@@ -1,0 +1,96 @@
+/* mmap, mmap64, munmap, mremap and madvise: interposed, passed straight to
+ * the kernel through alloc/prim.c for now (placement gives them work).
+ *
+ * mimalloc's own calls land here too (its OS layer calls mmap through the
+ * PLT). They are tiershim's traffic, not the program's, so they are told
+ * apart by return address and not counted in the program's stats. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <link.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <sys/mman.h>
+
+#include <mimalloc.h>
+
+#include "counters.h"
+#include "prim.h"
+#include "shim.h"
+
+static uintptr_t heap_text_lo, heap_text_hi; /* libmimalloc's code */
+
+typedef struct { uintptr_t addr, lo, hi; } text_probe_t;
+
+static int find_text(struct dl_phdr_info *info, size_t size, void *arg) {
+  text_probe_t *t = arg;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X)) continue;
+    uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+    if (t->addr >= lo && t->addr < hi) {
+      t->lo = lo;
+      t->hi = hi;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* Called once during initialisation (dl_iterate_phdr takes the loader's
+ * list lock: fine there, not inside an arbitrary mmap call). */
+void ts_mmap_init(void) {
+  text_probe_t t = {(uintptr_t)&mi_malloc, 0, 0};
+  if (dl_iterate_phdr(find_text, &t) == 1) {
+    heap_text_lo = t.lo;
+    heap_text_hi = t.hi;
+  }
+}
+
+static inline void count_caller(ts_ctr_t c, const void *ra) {
+  uintptr_t a = (uintptr_t)ra;
+  if (a >= heap_text_lo && a < heap_text_hi) return;
+  ts_count(c);
+}
+
+static inline void *ptr_result(ts_prim_ptr_t r) {
+  if (r.err == 0) return r.addr;
+  errno = r.err;
+  return MAP_FAILED;
+}
+
+static inline int int_result(int r) {
+  if (r >= 0) return r;
+  errno = -r;
+  return -1;
+}
+
+TS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+  count_caller(TS_CTR_MMAP, __builtin_return_address(0));
+  return ptr_result(ts_prim_mmap(addr, len, prot, flags, fd, off));
+}
+
+TS_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+    __attribute__((alias("mmap")));
+
+TS_EXPORT int munmap(void *addr, size_t len) {
+  count_caller(TS_CTR_MUNMAP, __builtin_return_address(0));
+  return int_result(ts_prim_munmap(addr, len));
+}
+
+/* The fifth argument exists only with MREMAP_FIXED, as in glibc. */
+TS_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...) {
+  count_caller(TS_CTR_MREMAP, __builtin_return_address(0));
+  void *new_addr = NULL;
+  if (flags & MREMAP_FIXED) {
+    va_list ap;
+    va_start(ap, flags);
+    new_addr = va_arg(ap, void *);
+    va_end(ap);
+  }
+  return ptr_result(ts_prim_mremap(old, old_len, new_len, flags, new_addr));
+}
+
+TS_EXPORT int madvise(void *addr, size_t len, int advice) {
+  count_caller(TS_CTR_MADVISE, __builtin_return_address(0));
+  return int_result(ts_prim_madvise(addr, len, advice));
+}

@@ -1,0 +1,266 @@
+/* The options table; see options.h. Adding an option: one row in
+ * opt_table, one field in ts_config_t, one parse case; docs/options.md is
+ * generated from this table (tests check that it matches). */
+#include "options.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <strings.h>
+
+#include "msg.h"
+#include "prim.h"
+
+ts_config_t ts_config = {
+    .enable = true, .verbose = 0, .stats_mode = TS_STATS_OFF, .large_min = 256 * 1024};
+
+typedef enum { OPT_BOOL, OPT_INT, OPT_SIZE, OPT_STATS } opt_kind_t;
+
+typedef struct opt_desc_s {
+  const char *name;     /* without the TIERSHIM_ prefix */
+  opt_kind_t kind;
+  size_t offset;        /* of the field in ts_config_t */
+  const char *def;      /* the default, as a user would write it */
+  long long min, max;   /* range for INT and SIZE */
+  const char *unit;
+  const char *doc;
+} opt_desc_t;
+
+#define OPT_SIZE_MAX_VALUE ((long long)1 << 40) /* 1 TiB: beyond is a typo */
+
+static const opt_desc_t opt_table[] = {
+#define OPT_FIELD(f) offsetof(ts_config_t, f)
+  {"ENABLE", OPT_BOOL, OPT_FIELD(enable), "1", 0, 1, "bool",
+   "0 turns every tiershim policy off: plain mimalloc, still interposed."},
+  {"VERBOSE", OPT_INT, OPT_FIELD(verbose), "0", 0, 1, "level",
+   "1 prints the version and the effective configuration at start-up."},
+  {"STATS", OPT_STATS, OPT_FIELD(stats_mode), "0", 0, 0, "0, 1 or json:PATH",
+   "1: a summary on stderr at exit. json:PATH: JSON written to PATH at exit (%p = pid; "
+   "never follows a symlink or overwrites another user's file)."},
+  {"LARGE_MIN", OPT_SIZE, OPT_FIELD(large_min), "256K", 4096, OPT_SIZE_MAX_VALUE, "bytes (K/M/G)",
+   "Allocations of at least this size take the large-allocation path."},
+};
+
+#define OPT_COUNT (sizeof opt_table / sizeof opt_table[0])
+#define OPT_PREFIX "TIERSHIM_"
+#define OPT_PREFIX_LEN (sizeof OPT_PREFIX - 1)
+
+/* ---- value parsers ----------------------------------------------------- */
+
+static const char *parse_u64(const char *s, const char **end, uint64_t *out) {
+  if (*s < '0' || *s > '9') return (*s == '-') ? "negative" : "not a number";
+  uint64_t v = 0;
+  for (; *s >= '0' && *s <= '9'; s++) {
+    if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10) return "too large";
+    v = v * 10 + (uint64_t)(*s - '0');
+  }
+  *end = s;
+  *out = v;
+  return NULL;
+}
+
+static int size_shift(const char *suffix, const char **rest) {
+  static const char units[] = "KMGT";
+  const char *u = (*suffix != '\0') ? strchr(units, *suffix & ~0x20) : NULL;
+  if (u == NULL) { *rest = suffix; return 0; }
+  suffix++;
+  if (strcasecmp(suffix, "iB") == 0 || strcasecmp(suffix, "B") == 0) suffix += strlen(suffix);
+  *rest = suffix;
+  return 10 * (int)(u - units + 1);
+}
+
+const char *ts_parse_size(const char *s, size_t min, size_t max, size_t *out) {
+  const char *end;
+  uint64_t v;
+  const char *why = parse_u64(s, &end, &v);
+  if (why) return why;
+  int shift = size_shift(end, &end);
+  if (*end != '\0') return "not a size (use a number with an optional K, M or G suffix)";
+  if (shift > 0 && v > (UINT64_MAX >> shift)) return "too large";
+  v <<= shift;
+  if (v < min) return "below the minimum";
+  if (v > max) return "above the maximum";
+  *out = (size_t)v;
+  return NULL;
+}
+
+const char *ts_parse_bool(const char *s, bool *out) {
+  static const char *const yes[] = {"1", "true", "yes", "on"};
+  static const char *const no[] = {"0", "false", "no", "off"};
+  for (size_t i = 0; i < 4; i++) {
+    if (strcasecmp(s, yes[i]) == 0) { *out = true; return NULL; }
+    if (strcasecmp(s, no[i]) == 0) { *out = false; return NULL; }
+  }
+  return "not a boolean (use 0 or 1)";
+}
+
+const char *ts_parse_int(const char *s, long min, long max, long *out) {
+  bool neg = (*s == '-');
+  const char *end;
+  uint64_t v;
+  const char *why = parse_u64(s + neg, &end, &v);
+  if (why) return why;
+  if (*end != '\0') return "not a number";
+  if (v > (uint64_t)INT32_MAX) return "out of range";
+  long x = neg ? -(long)v : (long)v;
+  if (x < min || x > max) return "out of range";
+  *out = x;
+  return NULL;
+}
+
+static const char *parse_stats(const char *s, ts_config_t *cfg) {
+  if (strcmp(s, "0") == 0 || strcasecmp(s, "off") == 0) {
+    cfg->stats_mode = TS_STATS_OFF;
+    return NULL;
+  }
+  if (strcmp(s, "1") == 0 || strcasecmp(s, "text") == 0 || strcasecmp(s, "stderr") == 0) {
+    cfg->stats_mode = TS_STATS_TEXT;
+    return NULL;
+  }
+  if (strncmp(s, "json:", 5) != 0) return "not 0, 1 or json:PATH";
+  size_t n = strlen(s + 5);
+  if (n == 0) return "json: needs a path";
+  if (n >= sizeof cfg->stats_path) return "path too long";
+  memcpy(cfg->stats_path, s + 5, n + 1);
+  cfg->stats_mode = TS_STATS_JSON;
+  return NULL;
+}
+
+/* ---- the table --------------------------------------------------------- */
+
+static const char *opt_apply(const opt_desc_t *d, const char *val, ts_config_t *cfg) {
+  const char *why = NULL;
+  char *field = (char *)cfg + d->offset;
+  long iv;
+  switch (d->kind) {
+  case OPT_BOOL:
+    why = ts_parse_bool(val, (bool *)field);
+    break;
+  case OPT_INT:
+    why = ts_parse_int(val, (long)d->min, (long)d->max, &iv);
+    if (!why) *(int *)field = (int)iv;
+    break;
+  case OPT_SIZE:
+    why = ts_parse_size(val, (size_t)d->min, (size_t)d->max, (size_t *)field);
+    break;
+  case OPT_STATS:
+    why = parse_stats(val, cfg);
+    break;
+  }
+  return why;
+}
+
+static const opt_desc_t *opt_find(const char *name, size_t len) {
+  if (len >= OPT_PREFIX_LEN && strncmp(name, OPT_PREFIX, OPT_PREFIX_LEN) == 0) {
+    name += OPT_PREFIX_LEN;
+    len -= OPT_PREFIX_LEN;
+  }
+  for (size_t i = 0; i < OPT_COUNT; i++)
+    if (strlen(opt_table[i].name) == len && strncmp(opt_table[i].name, name, len) == 0)
+      return &opt_table[i];
+  return NULL;
+}
+
+bool ts_options_known(const char *name, size_t len) { return opt_find(name, len) != NULL; }
+
+/* The entry is echoed, but a long one is elided so the reason still fits. */
+#define OPT_ECHO_MAX 96
+
+static void opt_warn(const char *entry, const char *why, const char *def) {
+  TS_MSG_BEGIN(b, storage);
+  size_t n = strlen(entry);
+  ts_buf_putn(&b, entry, n > OPT_ECHO_MAX ? OPT_ECHO_MAX : n);
+  if (n > OPT_ECHO_MAX) ts_buf_puts(&b, "...");
+  ts_buf_puts(&b, ": ");
+  ts_buf_puts(&b, why);
+  if (def) {
+    ts_buf_puts(&b, "; using ");
+    ts_buf_puts(&b, def);
+  }
+  ts_msg_end(&b);
+}
+
+void ts_config_defaults(ts_config_t *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  for (size_t i = 0; i < OPT_COUNT; i++) (void)opt_apply(&opt_table[i], opt_table[i].def, cfg);
+}
+
+/* Scans envp rather than calling getenv per option: one pass, and it also
+ * finds misspelled TIERSHIM_ names, which get a warning of their own. */
+int ts_options_parse(ts_config_t *cfg, char *const *envp, bool secure) {
+  ts_config_defaults(cfg);
+  cfg->secure = secure;
+  if (secure || envp == NULL) return 0;
+  int warnings = 0;
+  for (char *const *e = envp; *e != NULL; e++) {
+    if (strncmp(*e, OPT_PREFIX, OPT_PREFIX_LEN) != 0) continue;
+    const char *eq = strchr(*e, '=');
+    if (eq == NULL) continue;
+    const opt_desc_t *d = opt_find(*e, (size_t)(eq - *e));
+    if (d == NULL) {
+      opt_warn(*e, "unknown option (see `tiershim options`); ignored", NULL);
+      warnings++;
+      continue;
+    }
+    ts_config_t trial = *cfg; /* a bad value leaves cfg untouched */
+    const char *why = opt_apply(d, eq + 1, &trial);
+    if (why) { opt_warn(*e, why, d->def); warnings++; }
+    else *cfg = trial;
+  }
+  return warnings;
+}
+
+/* ---- printing ---------------------------------------------------------- */
+
+void ts_options_print_table(int fd, bool markdown) {
+  char storage[1024];
+  ts_buf_t b;
+  if (markdown) {
+    static const char head[] = "| variable | default | unit | what it does |\n|---|---|---|---|\n";
+    (void)ts_prim_write_all(fd, head, sizeof head - 1);
+  }
+  for (size_t i = 0; i < OPT_COUNT; i++) {
+    const opt_desc_t *d = &opt_table[i];
+    ts_buf_init(&b, storage, sizeof storage);
+    if (markdown) {
+      const char *cells[] = {"| `" OPT_PREFIX, d->name, "` | `", d->def, "` | ", d->unit, " | ",
+                             d->doc, " |\n"};
+      for (size_t k = 0; k < sizeof cells / sizeof cells[0]; k++) ts_buf_puts(&b, cells[k]);
+    } else {
+      const char *cells[] = {OPT_PREFIX, d->name, " (default ", d->def, "; ", d->unit, ")\n    ",
+                             d->doc, "\n"};
+      for (size_t k = 0; k < sizeof cells / sizeof cells[0]; k++) ts_buf_puts(&b, cells[k]);
+    }
+    (void)ts_prim_write_all(fd, b.p, b.len);
+  }
+}
+
+static void config_line(const char *name, const char *val) {
+  TS_MSG_BEGIN(b, storage);
+  ts_buf_puts(&b, "option " OPT_PREFIX);
+  ts_buf_puts(&b, name);
+  ts_buf_puts(&b, "=");
+  ts_buf_puts(&b, val);
+  ts_msg_end(&b);
+}
+
+void ts_options_print_config(const ts_config_t *cfg) {
+  char v[64];
+  ts_buf_t b;
+  config_line("ENABLE", cfg->enable ? "1" : "0");
+  ts_buf_init(&b, v, sizeof v);
+  ts_buf_i64(&b, cfg->verbose);
+  config_line("VERBOSE", v);
+  if (cfg->stats_mode == TS_STATS_JSON) {
+    TS_MSG_BEGIN(m, storage);
+    ts_buf_puts(&m, "option " OPT_PREFIX "STATS=json:");
+    ts_buf_puts(&m, cfg->stats_path);
+    ts_msg_end(&m);
+  } else {
+    config_line("STATS", cfg->stats_mode == TS_STATS_TEXT ? "1" : "0");
+  }
+  ts_buf_init(&b, v, sizeof v);
+  ts_buf_size(&b, cfg->large_min);
+  config_line("LARGE_MIN", v);
+}

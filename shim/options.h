@@ -1,0 +1,48 @@
+/* The options table: every TIERSHIM_* variable, its default, unit and doc,
+ * parsed in one place (as mimalloc's src/options.c). A bad value prints one
+ * warning "tiershim: TIERSHIM_X=...: <why>; using <default>" and keeps the
+ * default. Secure-execution programs (AT_SECURE) ignore the environment. */
+#ifndef TS_OPTIONS_H
+#define TS_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum { TS_STATS_OFF = 0, TS_STATS_TEXT = 1, TS_STATS_JSON = 2 } ts_stats_mode_t;
+
+#define TS_STATS_PATH_MAX 1024
+
+/* The effective configuration. Read on hot paths, so plain fields. */
+typedef struct ts_config_s {
+  bool enable;          /* TIERSHIM_ENABLE */
+  int verbose;          /* TIERSHIM_VERBOSE */
+  ts_stats_mode_t stats_mode;           /* TIERSHIM_STATS */
+  char stats_path[TS_STATS_PATH_MAX];   /* json:PATH, %p not yet expanded */
+  size_t large_min;     /* TIERSHIM_LARGE_MIN */
+  bool secure;          /* environment ignored (AT_SECURE) */
+} ts_config_t;
+
+extern ts_config_t ts_config;
+
+void ts_config_defaults(ts_config_t *cfg);
+
+/* Parses the TIERSHIM_* entries of envp into cfg (defaults first). With
+ * secure, envp is not looked at. Returns the number of warnings printed. */
+int ts_options_parse(ts_config_t *cfg, char *const *envp, bool secure);
+
+/* `tiershim options`: the table, as text or as the Markdown of docs/options.md. */
+void ts_options_print_table(int fd, bool markdown);
+
+/* TIERSHIM_VERBOSE: the effective configuration, one line each. */
+void ts_options_print_config(const ts_config_t *cfg);
+
+/* Parsers, exposed for the unit tests and the CLI. Return NULL on success or
+ * a short reason ("not a number", ...). */
+const char *ts_parse_size(const char *s, size_t min, size_t max, size_t *out);
+const char *ts_parse_bool(const char *s, bool *out);
+const char *ts_parse_int(const char *s, long min, long max, long *out);
+
+/* Is NAME (with or without the TIERSHIM_ prefix) an option? */
+bool ts_options_known(const char *name, size_t len);
+
+#endif

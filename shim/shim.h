@@ -1,0 +1,49 @@
+/* Internals shared by the interposing entry points (the .c files of shim/). */
+#ifndef TS_SHIM_H
+#define TS_SHIM_H
+
+#include <stdbool.h>
+
+#define TS_EXPORT __attribute__((visibility("default")))
+#define ts_likely(x) __builtin_expect(!!(x), 1)
+#define ts_unlikely(x) __builtin_expect(!!(x), 0)
+
+/* ---- init (init.c) ----------------------------------------------------- */
+
+/* 1 once initialisation has completed; the entry points test it first. */
+extern int ts_ready;
+
+/* Runs initialisation if nobody has started it. Returns true when the
+ * calling thread is inside initialisation right now, in which case the
+ * caller must serve allocations from the bootstrap arena. */
+bool ts_init_enter(void);
+
+/* ---- real symbols (symbols.c) ------------------------------------------ */
+
+typedef int (*ts_pthread_create_fn)(void *, const void *, void *(*)(void *), void *);
+
+typedef struct ts_real_s {
+  ts_pthread_create_fn pthread_create;
+} ts_real_t;
+
+extern ts_real_t ts_real;
+
+/* Resolves the table with dlsym(RTLD_NEXT). Returns the number of required
+ * symbols that are missing (each already reported). */
+int ts_symbols_resolve(void);
+
+/* ---- mmap family (mmap.c) ---------------------------------------------- */
+
+void ts_mmap_init(void); /* locates the heap's code, to tell its calls apart */
+
+/* ---- fork (fork.c) ----------------------------------------------------- */
+
+void ts_fork_install(void);
+
+/* ---- glibc compatibility (malloc.c) ------------------------------------ */
+
+/* glibc < 2.38 made aligned_alloc an alias of memalign (any alignment,
+ * rounded up); 2.38 rejects a non-power-of-two alignment with EINVAL. */
+void ts_malloc_compat_init(void);
+
+#endif

@@ -1,0 +1,94 @@
+/* Rendering a stats snapshot: JSON (the contract, docs/stats.md) and the
+ * human summary. Pure functions over a snapshot, no I/O. */
+#include "stats.h"
+
+#include "buf.h"
+
+/* Key order is the documented order; counters follow ts_ctr_t. */
+static const char *const ctr_keys[TS_CTR_COUNT] = {
+    [TS_CTR_MALLOC] = "malloc_calls",   [TS_CTR_FREE] = "free_calls",
+    [TS_CTR_LARGE] = "large_allocs",    [TS_CTR_MMAP] = "mmap_calls",
+    [TS_CTR_MUNMAP] = "munmap_calls",   [TS_CTR_MREMAP] = "mremap_calls",
+    [TS_CTR_MADVISE] = "madvise_calls", [TS_CTR_BOOTSTRAP] = "bootstrap_allocs",
+    [TS_CTR_THREADS] = "threads_created",
+};
+
+static double coverage(const ts_stats_snapshot_t *s) {
+  if (s->proc.anon_rss_bytes == 0) return 0.0;
+  double c = (double)s->proc.anon_huge_bytes / (double)s->proc.anon_rss_bytes;
+  return c > 1.0 ? 1.0 : c;
+}
+
+static void json_key(ts_buf_t *b, const char *key) {
+  ts_buf_puts(b, ",\n  \"");
+  ts_buf_puts(b, key);
+  ts_buf_puts(b, "\": ");
+}
+
+static void json_u64(ts_buf_t *b, const char *key, uint64_t v) {
+  json_key(b, key);
+  ts_buf_u64(b, v);
+}
+
+size_t ts_stats_render_json(const ts_stats_snapshot_t *s, char *out, size_t cap) {
+  ts_buf_t b;
+  ts_buf_init(&b, out, cap);
+  ts_buf_puts(&b, "{\n  \"version\": ");
+  ts_buf_json_str(&b, TIERSHIM_VERSION);
+  json_u64(&b, "pid", (uint64_t)s->pid);
+  json_key(&b, "enabled");
+  ts_buf_puts(&b, s->enabled ? "true" : "false");
+  json_key(&b, "wall_seconds");
+  ts_buf_fixed(&b, s->wall_seconds, 6);
+  json_u64(&b, "anon_rss_bytes", s->proc.anon_rss_bytes);
+  json_u64(&b, "anon_huge_bytes", s->proc.anon_huge_bytes);
+  json_key(&b, "thp_coverage");
+  ts_buf_fixed(&b, coverage(s), 4);
+  json_u64(&b, "vma_count", s->proc.vma_count);
+  json_u64(&b, "minor_faults", s->proc.minor_faults);
+  json_u64(&b, "major_faults", s->proc.major_faults);
+  json_key(&b, "tlb_shootdowns");
+  if (s->tlb_known) ts_buf_u64(&b, s->tlb_shootdowns);
+  else ts_buf_puts(&b, "null");
+  for (int i = 0; i < TS_CTR_COUNT; i++) json_u64(&b, ctr_keys[i], s->ctr[i]);
+  ts_buf_puts(&b, "\n}\n");
+  return b.need;
+}
+
+static void text_mib(ts_buf_t *b, uint64_t bytes) {
+  ts_buf_fixed(b, (double)bytes / (1024.0 * 1024.0), 1);
+  ts_buf_puts(b, " MiB");
+}
+
+size_t ts_stats_render_text(const ts_stats_snapshot_t *s, char *out, size_t cap) {
+  ts_buf_t b;
+  ts_buf_init(&b, out, cap);
+  ts_buf_puts(&b, "tiershim: stats pid ");
+  ts_buf_u64(&b, (uint64_t)s->pid);
+  ts_buf_puts(&b, s->enabled ? ", " : ", policies off, ");
+  ts_buf_fixed(&b, s->wall_seconds, 3);
+  ts_buf_puts(&b, " s\ntiershim:   anon rss ");
+  text_mib(&b, s->proc.anon_rss_bytes);
+  ts_buf_puts(&b, ", huge pages ");
+  text_mib(&b, s->proc.anon_huge_bytes);
+  ts_buf_puts(&b, " (");
+  ts_buf_fixed(&b, coverage(s) * 100.0, 1);
+  ts_buf_puts(&b, "%), vmas ");
+  ts_buf_u64(&b, s->proc.vma_count);
+  ts_buf_puts(&b, "\ntiershim:   faults ");
+  ts_buf_u64(&b, s->proc.minor_faults);
+  ts_buf_puts(&b, " minor, ");
+  ts_buf_u64(&b, s->proc.major_faults);
+  ts_buf_puts(&b, " major; tlb shootdowns ");
+  if (s->tlb_known) ts_buf_u64(&b, s->tlb_shootdowns);
+  else ts_buf_puts(&b, "unknown");
+  ts_buf_puts(&b, " (system-wide)\ntiershim:   calls");
+  for (int i = 0; i < TS_CTR_COUNT; i++) {
+    ts_buf_putc(&b, ' ');
+    ts_buf_puts(&b, ctr_keys[i]);
+    ts_buf_putc(&b, '=');
+    ts_buf_u64(&b, s->ctr[i]);
+  }
+  ts_buf_putc(&b, '\n');
+  return b.need;
+}

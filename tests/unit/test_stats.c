@@ -1,0 +1,156 @@
+/* Stats rendering (JSON read back), path expansion and the safe writer. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "minijson.h"
+#include "stats.h"
+
+static ts_stats_snapshot_t sample(void) {
+  ts_stats_snapshot_t s = {0};
+  s.pid = 4242;
+  s.enabled = true;
+  s.wall_seconds = 12.5;
+  s.proc.anon_rss_bytes = 4u << 20;
+  s.proc.anon_huge_bytes = 3u << 20;
+  s.proc.vma_count = 77;
+  s.proc.minor_faults = 1000;
+  s.proc.major_faults = 2;
+  s.tlb_known = true;
+  s.tlb_shootdowns = 31;
+  for (int i = 0; i < TS_CTR_COUNT; i++) s.ctr[i] = 100 + (uint64_t)i;
+  return s;
+}
+
+static const char *const keys[] = {
+    "version", "pid", "enabled", "wall_seconds", "anon_rss_bytes", "anon_huge_bytes",
+    "thp_coverage", "vma_count", "minor_faults", "major_faults", "tlb_shootdowns",
+    "malloc_calls", "free_calls", "large_allocs", "mmap_calls", "munmap_calls",
+    "mremap_calls", "madvise_calls", "bootstrap_allocs", "threads_created"};
+
+Test(stats, json_round_trip) {
+  ts_stats_snapshot_t s = sample();
+  char buf[4096];
+  size_t n = ts_stats_render_json(&s, buf, sizeof buf);
+  cr_assert_lt(n, sizeof buf);
+  cr_assert_eq(strlen(buf), n);
+  mj_doc_t doc;
+  cr_assert(mj_parse(buf, &doc), "not valid flat JSON:\n%s", buf);
+  cr_assert_eq(doc.n, (int)(sizeof keys / sizeof keys[0]), "key count");
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+    cr_assert_not_null(mj_get(&doc, keys[i]), "missing key %s", keys[i]);
+  cr_assert_str_eq(mj_get(&doc, "version")->str, TIERSHIM_VERSION);
+  cr_assert_eq(mj_get(&doc, "pid")->num, 4242);
+  cr_assert_eq(mj_get(&doc, "enabled")->b, true);
+  cr_assert_float_eq(mj_get(&doc, "wall_seconds")->num, 12.5, 1e-9);
+  cr_assert_float_eq(mj_get(&doc, "thp_coverage")->num, 0.75, 1e-9);
+  cr_assert_eq(mj_get(&doc, "tlb_shootdowns")->num, 31);
+  cr_assert_eq(mj_get(&doc, "malloc_calls")->num, 100 + TS_CTR_MALLOC);
+  cr_assert_eq(mj_get(&doc, "threads_created")->num, 100 + TS_CTR_THREADS);
+}
+
+Test(stats, json_edge_values) {
+  ts_stats_snapshot_t s = sample();
+  s.tlb_known = false;
+  s.proc.anon_rss_bytes = 0; /* coverage must not divide by zero */
+  s.ctr[TS_CTR_FREE] = UINT64_MAX;
+  char buf[4096];
+  ts_stats_render_json(&s, buf, sizeof buf);
+  mj_doc_t doc;
+  cr_assert(mj_parse(buf, &doc), "%s", buf);
+  cr_assert_eq(mj_get(&doc, "tlb_shootdowns")->type, MJ_NULL);
+  cr_assert_eq(mj_get(&doc, "thp_coverage")->num, 0);
+  cr_assert(strstr(buf, "\"free_calls\": 18446744073709551615") != NULL, "%s", buf);
+}
+
+Test(stats, truncation_reports_needed_length) {
+  ts_stats_snapshot_t s = sample();
+  char big[4096], small[64];
+  size_t full = ts_stats_render_json(&s, big, sizeof big);
+  size_t n = ts_stats_render_json(&s, small, sizeof small);
+  cr_assert_eq(n, full);
+  cr_assert_eq(strlen(small), sizeof small - 1);
+  cr_assert(strncmp(small, big, sizeof small - 1) == 0);
+}
+
+Test(stats, text_summary) {
+  ts_stats_snapshot_t s = sample();
+  char buf[2048];
+  ts_stats_render_text(&s, buf, sizeof buf);
+  cr_assert(strncmp(buf, "tiershim: stats pid 4242", 24) == 0, "%s", buf);
+  cr_assert(strstr(buf, "(75.0%)") != NULL, "%s", buf);
+  cr_assert(strstr(buf, "tlb shootdowns 31") != NULL, "%s", buf);
+  for (char *p = buf; (p = strchr(p, '\n')) && p[1]; p++)
+    cr_assert(strncmp(p + 1, "tiershim: ", 10) == 0, "every line prefixed");
+}
+
+Test(stats, expand_path) {
+  char out[64];
+  cr_assert(ts_stats_expand_path("/tmp/s.%p.json", 99, out, sizeof out));
+  cr_assert_str_eq(out, "/tmp/s.99.json");
+  cr_assert(ts_stats_expand_path("a%%p%p%", 7, out, sizeof out));
+  cr_assert_str_eq(out, "a%p7%");
+  cr_assert(!ts_stats_expand_path("/a/very/long/path/that/does/not/fit/%p/in/sixteen", 1, out, 16));
+}
+
+static char tmpdir[64];
+
+static void mkdir_tmp(void) {
+  strcpy(tmpdir, "/tmp/ts-unit-XXXXXX");
+  cr_assert_not_null(mkdtemp(tmpdir));
+}
+
+static void rm_tmp(void) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+  cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(stats_file, .init = mkdir_tmp, .fini = rm_tmp);
+
+Test(stats_file, writes_and_replaces_own_file) {
+  char path[128];
+  snprintf(path, sizeof path, "%s/s.json", tmpdir);
+  cr_assert_eq(ts_stats_write_file(path, "first version, longer\n", 22), 0);
+  cr_assert_eq(ts_stats_write_file(path, "second\n", 7), 0);
+  char buf[64] = {0};
+  int fd = open(path, O_RDONLY);
+  cr_assert_eq(read(fd, buf, sizeof buf), 7, "truncated before writing");
+  close(fd);
+  cr_assert_str_eq(buf, "second\n");
+}
+
+Test(stats_file, refuses_symlink) {
+  char target[128], link[128];
+  snprintf(target, sizeof target, "%s/victim", tmpdir);
+  snprintf(link, sizeof link, "%s/s.json", tmpdir);
+  int fd = open(target, O_CREAT | O_WRONLY, 0600);
+  cr_assert_eq(write(fd, "keep", 4), 4);
+  close(fd);
+  cr_assert_eq(symlink(target, link), 0);
+  cr_assert_eq(ts_stats_write_file(link, "x", 1), -ELOOP);
+  struct stat st;
+  cr_assert_eq(stat(target, &st), 0);
+  cr_assert_eq(st.st_size, 4, "the symlink target is untouched");
+}
+
+Test(stats_file, refuses_fifo_and_other_owner) {
+  char fifo[128], other[128];
+  snprintf(fifo, sizeof fifo, "%s/fifo", tmpdir);
+  cr_assert_eq(mkfifo(fifo, 0600), 0);
+  int r = ts_stats_write_file(fifo, "x", 1); /* ENXIO: no reader (O_NONBLOCK) */
+  cr_assert(r == -EINVAL || r == -ENXIO, "no blocking, no writing: %d", r);
+  if (geteuid() != 0) cr_skip_test("chown needs root");
+  snprintf(other, sizeof other, "%s/other", tmpdir);
+  int fd = open(other, O_CREAT | O_WRONLY, 0666);
+  cr_assert_eq(write(fd, "theirs", 6), 6);
+  close(fd);
+  cr_assert_eq(chown(other, 65534, 65534), 0);
+  cr_assert_eq(ts_stats_write_file(other, "x", 1), -EPERM);
+  struct stat st;
+  cr_assert_eq(stat(other, &st), 0);
+  cr_assert_eq(st.st_size, 6, "another user's file is untouched");
+}
