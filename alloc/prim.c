@@ -50,6 +50,10 @@ int ts_prim_madvise(void *addr, size_t len, int advice) {
   return (int)prim_syscall6(SYS_madvise, (long)addr, (long)len, advice, 0, 0, 0);
 }
 
+int ts_prim_mprotect(void *addr, size_t len, int prot) {
+  return (int)prim_syscall6(SYS_mprotect, (long)addr, (long)len, prot, 0, 0, 0);
+}
+
 int ts_prim_open(const char *path, int flags, int mode) {
   return (int)prim_syscall6(SYS_openat, AT_FDCWD, (long)path, flags | O_CLOEXEC, mode, 0, 0);
 }

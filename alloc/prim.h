@@ -23,6 +23,7 @@ ts_prim_ptr_t ts_prim_mmap(void *addr, size_t len, int prot, int flags, int fd, 
 ts_prim_ptr_t ts_prim_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr);
 int ts_prim_munmap(void *addr, size_t len);              /* 0 or -errno */
 int ts_prim_madvise(void *addr, size_t len, int advice); /* 0 or -errno */
+int ts_prim_mprotect(void *addr, size_t len, int prot);  /* 0 or -errno */
 
 /* Small file helpers for /proc and sysfs, no stdio (stdio allocates). */
 ssize_t ts_prim_read_file(const char *path, char *buf, size_t cap); /* NUL-terminates */

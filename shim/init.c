@@ -9,10 +9,13 @@
  * meanwhile do not wait (waiting could deadlock on the loader lock) but use
  * the regular heap with the default settings, which is always correct. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/auxv.h>
 #include <unistd.h>
+
+#include <mimalloc.h>
 
 #include "route.h"
 #include "msg.h"
@@ -38,12 +41,20 @@ static void init_verbose(void) {
   ts_options_print_config(&ts_config);
 }
 
+/* mimalloc reports out-of-memory (ENOMEM) and impossible sizes (EOVERFLOW)
+ * here; the malloc fast path relies on this to set errno (see malloc.c). */
+static void init_heap_error(int err, void *arg) {
+  (void)arg;
+  if (err == ENOMEM || err == EOVERFLOW) errno = ENOMEM;
+}
+
 static void init_run(void) {
   /* Secure-execution programs (setuid, setgid, file capabilities) must not
    * be steerable through the environment of an unprivileged user. */
   bool secure = getauxval(AT_SECURE) != 0;
   (void)ts_options_parse(&ts_config, environ, secure);
   ts_route_configure(&ts_config);
+  mi_register_error(init_heap_error, NULL);
   ts_malloc_compat_init();
   (void)ts_symbols_resolve();
   ts_mmap_init();
@@ -63,6 +74,7 @@ bool ts_init_enter(void) {
   init_on_this_thread = false;
   __atomic_store_n(&init_state, INIT_DONE, __ATOMIC_RELEASE);
   __atomic_store_n(&ts_ready, 1, __ATOMIC_RELEASE);
+  ts_malloc_open_gates();
   return false;
 }
 

@@ -5,9 +5,16 @@
  * glibc 2.36 where C leaves room (realloc(p, 0) frees, memalign rounds a
  * non-power-of-two alignment up) so programs behave as they do without us.
  *
- * errno: a successful call leaves errno as it found it (mimalloc's slow
- * paths may fail a madvise/mmap internally and set it); a failed one sets
- * ENOMEM, or EINVAL for a bad alignment, as glibc does. */
+ * errno: a successful call leaves errno as it found it; a failed one sets
+ * ENOMEM, or EINVAL for a bad alignment, as glibc does. The general paths
+ * save and restore errno around the heap. The malloc and free fast paths
+ * tail-call mimalloc without touching errno, which is sound because (1)
+ * mimalloc's OS calls come through our interposers, which never write
+ * errno for it (the errno shield, mmap.c); (2) out of memory reaches errno
+ * through mimalloc's error handler (init.c); (3) mimalloc's one-time work
+ * that calls libc (its per-thread heap set-up, the process's first
+ * segment) happens on a thread's first malloc, which always takes the
+ * general path. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <gnu/libc-version.h>
@@ -51,20 +58,25 @@ static __attribute__((noinline)) void *malloc_early(size_t size, size_t align, b
 }
 
 /* align: 0 for the natural alignment, else a power of two. */
+static inline void *alloc_heap(size_t size, size_t align, bool zero) {
+  if (ts_large_wants(size)) return ts_large_alloc(size, align, zero);
+  if (align == 0) return zero ? mi_zalloc(size) : mi_malloc(size);
+  return zero ? mi_zalloc_aligned(size, align) : mi_malloc_aligned(size, align);
+}
+
 static inline void *alloc_core(size_t size, size_t align, bool zero) {
   if (ts_unlikely(!ts_ready)) {
     bool done;
     void *p = malloc_early(size, align, zero, &done);
     if (done) return p;
   }
-  if (ts_large_wants(size)) return ts_large_alloc(size, align, zero);
-  if (align == 0) return zero ? mi_zalloc(size) : mi_malloc(size);
-  return zero ? mi_zalloc_aligned(size, align) : mi_malloc_aligned(size, align);
+  return alloc_heap(size, align, zero);
 }
 
-static inline void *alloc_entry(size_t size, size_t align, bool zero) {
-  int saved = errno;
+/* The general allocating entry: every case, errno through libc. */
+static __attribute__((noinline)) void *alloc_entry(size_t size, size_t align, bool zero) {
   ts_count(TS_CTR_MALLOC);
+  int saved = errno;
   void *p = alloc_core(size, align, zero);
   errno = (p != NULL) ? saved : ENOMEM;
   return p;
@@ -80,16 +92,63 @@ static inline void free_core(void *p) {
   else mi_free(p);
 }
 
+static __attribute__((noinline)) void free_slow(void *p) {
+  ts_count(TS_CTR_FREE);
+  int saved = errno;
+  free_core(p);
+  errno = saved;
+}
+
+/* ---- the fast paths -----------------------------------------------------
+ * malloc and free are most of an inference runtime's allocator calls and
+ * mimalloc's own fast path is a few nanoseconds, so every instruction here
+ * shows (a save/restore of errno around a non-tail call cost 30%). Each
+ * fast path tests the thread's counter block (not yet linked: this
+ * thread's first call) and one gate that folds the unusual cases together;
+ * the gates stay closed (everything takes the general path) until
+ * initialisation has finished:
+ *   malloc: size < gate_malloc_limit  (not ready: 0; then the large
+ *           threshold, capped so absurd sizes always take the general path)
+ *   free:   p outside [gate_free_lo, gate_free_lo + gate_free_span)
+ *           (not ready: everything inside; then the bootstrap arena) */
+
+#define GATE_MALLOC_CAP ((size_t)64 << 20)
+
+static size_t gate_malloc_limit;
+static uintptr_t gate_free_lo;
+static uintptr_t gate_free_span = UINTPTR_MAX;
+
+void ts_malloc_open_gates(void) {
+  gate_free_lo = (uintptr_t)ts_boot_arena.mem;
+  __atomic_store_n(&gate_free_span, (uintptr_t)ts_boot_arena.cap, __ATOMIC_RELEASE);
+  size_t limit = ts_large_threshold < GATE_MALLOC_CAP ? ts_large_threshold : GATE_MALLOC_CAP;
+  __atomic_store_n(&gate_malloc_limit, limit, __ATOMIC_RELEASE);
+}
+
+static inline void tls_bump(ts_tcounters_t *t, ts_ctr_t c) {
+  __atomic_store_n(&t->v[c], __atomic_load_n(&t->v[c], __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+}
+
 /* ---- entry points ------------------------------------------------------ */
 
-TS_EXPORT void *malloc(size_t size) { return alloc_entry(size, 0, false); }
+TS_EXPORT void *malloc(size_t size) {
+  ts_tcounters_t *t = &ts_tls_counters;
+  if (ts_unlikely(!t->linked | (size >= __atomic_load_n(&gate_malloc_limit, __ATOMIC_ACQUIRE))))
+    return alloc_entry(size, 0, false);
+  tls_bump(t, TS_CTR_MALLOC);
+  return mi_malloc(size);
+}
 
 TS_EXPORT void free(void *p) {
   if (p == NULL) return;
-  int saved = errno;
-  ts_count(TS_CTR_FREE);
-  free_core(p);
-  errno = saved;
+  ts_tcounters_t *t = &ts_tls_counters;
+  uintptr_t off = (uintptr_t)p - gate_free_lo;
+  if (ts_unlikely(!t->linked | (off < __atomic_load_n(&gate_free_span, __ATOMIC_ACQUIRE)))) {
+    free_slow(p);
+    return;
+  }
+  tls_bump(t, TS_CTR_FREE);
+  mi_free(p);
 }
 
 TS_EXPORT void *calloc(size_t n, size_t size) {

@@ -1,9 +1,16 @@
-/* mmap, mmap64, munmap, mremap and madvise: interposed, passed straight to
- * the kernel through alloc/prim.c for now (placement gives them work).
+/* mmap, mmap64, munmap, mremap, madvise and mprotect: interposed, passed
+ * straight to the kernel through alloc/prim.c for now (placement gives them
+ * work).
  *
- * mimalloc's own calls land here too (its OS layer calls mmap through the
- * PLT). They are tiershim's traffic, not the program's, so they are told
- * apart by return address and not counted in the program's stats. */
+ * mimalloc's own calls land here too (its OS layer calls them through the
+ * PLT). They are told apart by return address and
+ *  - are not counted in the program's stats (they are tiershim's traffic);
+ *  - never write errno (the errno shield): a failed call mimalloc recovers
+ *    from must not leave errno changed behind a successful malloc or free,
+ *    and that is what lets malloc and free tail-call mimalloc without saving
+ *    errno (see malloc.c). mimalloc branches on errno in one place, the
+ *    MADV_FREE -> MADV_DONTNEED fallback, which is done here instead. Out of
+ *    memory reaches errno through mimalloc's error handler (init.c). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <link.h>
@@ -46,40 +53,46 @@ void ts_mmap_init(void) {
   }
 }
 
-static inline void count_caller(ts_ctr_t c, const void *ra) {
+static inline bool from_heap(const void *ra) {
   uintptr_t a = (uintptr_t)ra;
-  if (a >= heap_text_lo && a < heap_text_hi) return;
-  ts_count(c);
+  return a >= heap_text_lo && a < heap_text_hi;
 }
 
-static inline void *ptr_result(ts_prim_ptr_t r) {
+static inline void count_program(ts_ctr_t c, bool internal) {
+  if (!internal) ts_count(c);
+}
+
+static inline void *ptr_result(ts_prim_ptr_t r, bool internal) {
   if (r.err == 0) return r.addr;
-  errno = r.err;
+  if (!internal) errno = r.err;
   return MAP_FAILED;
 }
 
-static inline int int_result(int r) {
+static inline int int_result(int r, bool internal) {
   if (r >= 0) return r;
-  errno = -r;
+  if (!internal) errno = -r;
   return -1;
 }
 
 TS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
-  count_caller(TS_CTR_MMAP, __builtin_return_address(0));
-  return ptr_result(ts_prim_mmap(addr, len, prot, flags, fd, off));
+  bool internal = from_heap(__builtin_return_address(0));
+  count_program(TS_CTR_MMAP, internal);
+  return ptr_result(ts_prim_mmap(addr, len, prot, flags, fd, off), internal);
 }
 
 TS_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
     __attribute__((alias("mmap")));
 
 TS_EXPORT int munmap(void *addr, size_t len) {
-  count_caller(TS_CTR_MUNMAP, __builtin_return_address(0));
-  return int_result(ts_prim_munmap(addr, len));
+  bool internal = from_heap(__builtin_return_address(0));
+  count_program(TS_CTR_MUNMAP, internal);
+  return int_result(ts_prim_munmap(addr, len), internal);
 }
 
 /* The fifth argument exists only with MREMAP_FIXED, as in glibc. */
 TS_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...) {
-  count_caller(TS_CTR_MREMAP, __builtin_return_address(0));
+  bool internal = from_heap(__builtin_return_address(0));
+  count_program(TS_CTR_MREMAP, internal);
   void *new_addr = NULL;
   if (flags & MREMAP_FIXED) {
     va_list ap;
@@ -87,10 +100,21 @@ TS_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
     new_addr = va_arg(ap, void *);
     va_end(ap);
   }
-  return ptr_result(ts_prim_mremap(old, old_len, new_len, flags, new_addr));
+  return ptr_result(ts_prim_mremap(old, old_len, new_len, flags, new_addr), internal);
 }
 
 TS_EXPORT int madvise(void *addr, size_t len, int advice) {
-  count_caller(TS_CTR_MADVISE, __builtin_return_address(0));
-  return int_result(ts_prim_madvise(addr, len, advice));
+  bool internal = from_heap(__builtin_return_address(0));
+  count_program(TS_CTR_MADVISE, internal);
+  int r = ts_prim_madvise(addr, len, advice);
+  if (internal && r == -EINVAL && advice == MADV_FREE) /* kernels before 4.5 */
+    r = ts_prim_madvise(addr, len, MADV_DONTNEED);
+  return int_result(r, internal);
+}
+
+/* Not counted in the stats; interposed for the errno shield (mimalloc
+ * commits memory with mprotect). */
+TS_EXPORT int mprotect(void *addr, size_t len, int prot) {
+  bool internal = from_heap(__builtin_return_address(0));
+  return int_result(ts_prim_mprotect(addr, len, prot), internal);
 }

@@ -46,4 +46,7 @@ void ts_fork_install(void);
  * rounded up); 2.38 rejects a non-power-of-two alignment with EINVAL. */
 void ts_malloc_compat_init(void);
 
+/* Opens the malloc/free fast paths; the last step of initialisation. */
+void ts_malloc_open_gates(void);
+
 #endif
