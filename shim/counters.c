@@ -17,35 +17,45 @@ static void ctr_unlink_locked(ts_tcounters_t *t) {
   else ctr_head = t->next;
   if (t->next) t->next->prev = t->prev;
   t->next = t->prev = NULL;
-  t->linked = false;
 }
 
-/* Thread exit: fold this thread's counts into the retired totals. A later
- * free in another TSD destructor re-links the block (glibc then runs the
- * destructors once more), so nothing is lost. */
-static void ctr_thread_exit(void *arg) {
-  ts_tcounters_t *t = arg;
+/* Folds t into the totals and takes it out of the registry, for good. */
+static void ctr_retire(ts_tcounters_t *t) {
   pthread_mutex_lock(&ctr_lock);
   for (int i = 0; i < TS_CTR_COUNT; i++) {
     ctr_retired[i] += __atomic_load_n(&t->v[i], __ATOMIC_RELAXED);
     __atomic_store_n(&t->v[i], 0, __ATOMIC_RELAXED);
   }
-  if (t->linked) ctr_unlink_locked(t);
+  if (t->state == TS_CTR_LINKED) ctr_unlink_locked(t);
+  t->state = TS_CTR_RETIRED;
   pthread_mutex_unlock(&ctr_lock);
 }
 
-void ts_counters_link(ts_tcounters_t *t) {
-  /* Set first: pthread_setspecific may calloc (keys >= 32), which counts,
-   * which must not come back here. */
-  t->linked = true;
+static void ctr_thread_exit(void *arg) { ctr_retire(arg); }
+
+static void ctr_link(ts_tcounters_t *t) {
   pthread_mutex_lock(&ctr_lock);
   if (!ctr_key_ok) ctr_key_ok = (pthread_key_create(&ctr_key, ctr_thread_exit) == 0);
   t->prev = NULL;
   t->next = ctr_head;
   if (ctr_head) ctr_head->prev = t;
   ctr_head = t;
+  t->state = TS_CTR_LINKED; /* before setspecific: it may calloc, which counts */
   pthread_mutex_unlock(&ctr_lock);
-  if (ctr_key_ok) (void)pthread_setspecific(ctr_key, t);
+  /* Without the exit handler the block would outlive its thread in the
+   * registry: retire it now instead (its later counts go to the totals). */
+  if (!ctr_key_ok || pthread_setspecific(ctr_key, t) != 0) ctr_retire(t);
+}
+
+void ts_count_slow(ts_tcounters_t *t, ts_ctr_t c, uint64_t n) {
+  if (t->state == TS_CTR_UNLINKED) ctr_link(t);
+  if (t->state == TS_CTR_LINKED) {
+    __atomic_store_n(&t->v[c], __atomic_load_n(&t->v[c], __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+    return;
+  }
+  pthread_mutex_lock(&ctr_lock); /* retired: a dying thread's last frees */
+  ctr_retired[c] += n;
+  pthread_mutex_unlock(&ctr_lock);
 }
 
 void ts_counters_sum(uint64_t out[TS_CTR_COUNT]) {
@@ -69,5 +79,5 @@ void ts_counters_fork_child(void) {
   memset(self->v, 0, sizeof self->v);
   ctr_head = NULL;
   self->next = self->prev = NULL;
-  if (self->linked) ctr_head = self;
+  if (self->state == TS_CTR_LINKED) ctr_head = self;
 }

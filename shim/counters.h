@@ -22,21 +22,31 @@ typedef enum {
   TS_CTR_COUNT
 } ts_ctr_t;
 
+/* A thread's block: UNLINKED until its first count, LINKED while the
+ * thread runs, RETIRED once its exit handler folded it into the totals.
+ * glibc frees per-thread state (dlerror, resolver) after the TSD
+ * destructors have run; counts made then go straight to the totals, and the
+ * block, which dies with the thread's TLS, is never linked again. */
+enum { TS_CTR_UNLINKED = 0, TS_CTR_LINKED = 1, TS_CTR_RETIRED = 2 };
+
 typedef struct ts_tcounters_s {
   uint64_t v[TS_CTR_COUNT];
   struct ts_tcounters_s *next, *prev;
-  bool linked;
+  uint8_t state;
 } ts_tcounters_t;
 
 extern __thread ts_tcounters_t ts_tls_counters;
 
-void ts_counters_link(ts_tcounters_t *t);
+void ts_count_slow(ts_tcounters_t *t, ts_ctr_t c, uint64_t n);
 
 /* Relaxed atomic load and store (not an RMW): a plain add on x86-64, yet no
  * data race with a concurrent snapshot. */
 static inline void ts_count_n(ts_ctr_t c, uint64_t n) {
   ts_tcounters_t *t = &ts_tls_counters;
-  if (__builtin_expect(!t->linked, 0)) ts_counters_link(t);
+  if (__builtin_expect(t->state != TS_CTR_LINKED, 0)) {
+    ts_count_slow(t, c, n);
+    return;
+  }
   __atomic_store_n(&t->v[c], __atomic_load_n(&t->v[c], __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
 }
 

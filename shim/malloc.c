@@ -133,7 +133,7 @@ static inline void tls_bump(ts_tcounters_t *t, ts_ctr_t c) {
 
 TS_EXPORT void *malloc(size_t size) {
   ts_tcounters_t *t = &ts_tls_counters;
-  if (ts_unlikely(!t->linked | (size >= __atomic_load_n(&gate_malloc_limit, __ATOMIC_ACQUIRE))))
+  if (ts_unlikely((t->state != TS_CTR_LINKED) | (size >= __atomic_load_n(&gate_malloc_limit, __ATOMIC_ACQUIRE))))
     return alloc_entry(size, 0, false);
   tls_bump(t, TS_CTR_MALLOC);
   return mi_malloc(size);
@@ -143,7 +143,7 @@ TS_EXPORT void free(void *p) {
   if (p == NULL) return;
   ts_tcounters_t *t = &ts_tls_counters;
   uintptr_t off = (uintptr_t)p - gate_free_lo;
-  if (ts_unlikely(!t->linked | (off < __atomic_load_n(&gate_free_span, __ATOMIC_ACQUIRE)))) {
+  if (ts_unlikely((t->state != TS_CTR_LINKED) | (off < __atomic_load_n(&gate_free_span, __ATOMIC_ACQUIRE)))) {
     free_slow(p);
     return;
   }
