@@ -3,10 +3,8 @@
 
 #include <string.h>
 
-#define BOOT_SIZE (64 * 1024)
-
-static _Alignas(64) char boot_storage[BOOT_SIZE];
-ts_boot_t ts_boot_arena = {boot_storage, BOOT_SIZE, 0, SIZE_MAX, 0};
+_Alignas(64) char ts_boot_storage[TS_BOOT_SIZE];
+ts_boot_t ts_boot_arena = {ts_boot_storage, TS_BOOT_SIZE, 0, SIZE_MAX, 0};
 
 /* Each block: [header: size, prev_last] [padding] payload. The header sits
  * immediately before the payload so free/usable find it from the pointer. */

@@ -35,7 +35,10 @@ static inline bool ts_boot_owns(const ts_boot_t *a, const void *p) {
   return (const char *)p >= a->mem && (const char *)p < a->mem + a->cap;
 }
 
-/* The process's arena (64 KiB of static storage). */
+/* The process's arena: 64 KiB of static storage at a link-time address,
+ * so the free fast path tests ownership without a load. */
+#define TS_BOOT_SIZE (64 * 1024)
+extern char ts_boot_storage[TS_BOOT_SIZE] __attribute__((visibility("hidden")));
 extern ts_boot_t ts_boot_arena;
 
 void ts_boot_lock(ts_boot_t *a);

@@ -7,6 +7,7 @@
 #define TS_COUNTERS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum {
@@ -31,6 +32,11 @@ enum { TS_CTR_UNLINKED = 0, TS_CTR_LINKED = 1, TS_CTR_RETIRED = 2 };
 
 typedef struct ts_tcounters_s {
   uint64_t v[TS_CTR_COUNT];
+  /* The thread's fast-path gates (see shim/malloc.c). They live here, in
+   * the same cache line as the counts, because the fast paths need both;
+   * zero (the initial TLS value) means closed, and retiring closes them. */
+  size_t gate_malloc;      /* malloc fast path for sizes below this */
+  uintptr_t gate_free_inv; /* ~(bytes of the bootstrap arena that are slow) */
   struct ts_tcounters_s *next, *prev;
   uint8_t state;
 } ts_tcounters_t;
