@@ -1,0 +1,193 @@
+// cxx_new: C++ allocation (operator new/delete in all their forms, and the
+// standard containers) lands in tiershim. Run with LD_PRELOAD.
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "it_common.h"
+
+namespace {
+
+struct alignas(64) Line {
+  unsigned char b[64];
+};
+struct alignas(4096) Page {
+  unsigned char b[4096];
+};
+
+// Values the optimiser cannot see through, so no new/delete pair is elided.
+volatile std::size_t v_n = 1000;
+volatile std::size_t v_huge = SIZE_MAX / 4;
+volatile std::size_t v_mib = 1 << 20;
+
+it_stats_get_fn get;
+
+void *volatile sink;
+
+void check_aligned(const void *p, std::size_t a, const char *what) {
+  IT_CHECK((reinterpret_cast<std::uintptr_t>(p) & (a - 1)) == 0,
+           "%s: expected %zu-aligned pointer got %p", what, a, p);
+}
+
+}  // namespace
+
+int main() {
+  get = it_require_shim("cxx_new");
+  const std::size_t n = v_n;
+
+  // 1. plain new/delete: n objects
+  tiershim_stats_t a = it_stats(get);
+  std::vector<int *> ints;  // reserve first: its own allocation is not counted below
+  ints.reserve(n);
+  tiershim_stats_t a2 = it_stats(get);
+  (void)a;
+  for (std::size_t i = 0; i < n; i++) ints.push_back(new int(static_cast<int>(i)));
+  tiershim_stats_t b = it_stats(get);
+  IT_CHECK(b.malloc_calls - a2.malloc_calls >= n,
+           "malloc_calls after %zu x new int: expected rise >= %zu got %llu", n, n,
+           (unsigned long long)(b.malloc_calls - a2.malloc_calls));
+  for (std::size_t i = 0; i < n; i++) {
+    IT_CHECK(*ints[i] == static_cast<int>(i), "new int(%zu): expected %zu got %d", i, i,
+             *ints[i]);
+    delete ints[i];
+  }
+  tiershim_stats_t c = it_stats(get);
+  IT_CHECK(c.free_calls - b.free_calls >= n,
+           "free_calls after %zu x delete: expected rise >= %zu got %llu", n, n,
+           (unsigned long long)(c.free_calls - b.free_calls));
+
+  // 2. new[]/delete[]
+  a = it_stats(get);
+  for (std::size_t i = 0; i < n; i++) {
+    char *p = new char[1 + i % 300];
+    std::memset(p, 'x', 1 + i % 300);
+    sink = p;
+    delete[] p;
+  }
+  b = it_stats(get);
+  IT_CHECK(b.malloc_calls - a.malloc_calls >= n,
+           "malloc_calls after %zu x new[]: expected rise >= %zu got %llu", n, n,
+           (unsigned long long)(b.malloc_calls - a.malloc_calls));
+  IT_CHECK(b.free_calls - a.free_calls >= n,
+           "free_calls after %zu x delete[]: expected rise >= %zu got %llu", n, n,
+           (unsigned long long)(b.free_calls - a.free_calls));
+
+  // 3. aligned new (operator new(size_t, align_val_t))
+  a = it_stats(get);
+  const std::size_t naligned = 200;
+  for (std::size_t i = 0; i < naligned; i++) {
+    Line *l = new Line;
+    check_aligned(l, 64, "new alignas(64) Line");
+    std::memset(l->b, 1, sizeof l->b);
+    Page *pg = new Page;
+    check_aligned(pg, 4096, "new alignas(4096) Page");
+    std::memset(pg->b, 2, sizeof pg->b);
+    Line *la = new Line[7];
+    check_aligned(la, 64, "new alignas(64) Line[7]");
+    std::memset(la, 3, 7 * sizeof(Line));
+    Page *pa = new Page[3];
+    check_aligned(pa, 4096, "new alignas(4096) Page[3]");
+    std::memset(pa, 4, 3 * sizeof(Page));
+    delete l;
+    delete pg;
+    delete[] la;
+    delete[] pa;
+  }
+  b = it_stats(get);
+  IT_CHECK(b.malloc_calls - a.malloc_calls >= 4 * naligned,
+           "malloc_calls after %zu aligned news: expected rise >= %zu got %llu",
+           4 * naligned, 4 * naligned,
+           (unsigned long long)(b.malloc_calls - a.malloc_calls));
+  IT_CHECK(b.free_calls - a.free_calls >= 4 * naligned,
+           "free_calls after %zu aligned deletes: expected rise >= %zu got %llu",
+           4 * naligned, 4 * naligned, (unsigned long long)(b.free_calls - a.free_calls));
+  {
+    std::vector<Page> vp(5);  // std::allocator with over-aligned type
+    check_aligned(vp.data(), 4096, "std::vector<alignas(4096)>::data()");
+  }
+
+  // 4. nothrow new
+  a = it_stats(get);
+  int *nt = new (std::nothrow) int[100];
+  IT_CHECK(nt != nullptr, "new (nothrow) int[100]: expected non-null got null");
+  if (nt) {
+    for (int i = 0; i < 100; i++) nt[i] = i;
+    delete[] nt;
+  }
+  Line *ntl = new (std::nothrow) Line;
+  IT_CHECK(ntl != nullptr, "new (nothrow) alignas(64): expected non-null");
+  check_aligned(ntl, 64, "new (nothrow) alignas(64)");
+  delete ntl;
+  b = it_stats(get);
+  IT_CHECK(b.malloc_calls - a.malloc_calls >= 2,
+           "malloc_calls after 2 nothrow news: expected rise >= 2 got %llu",
+           (unsigned long long)(b.malloc_calls - a.malloc_calls));
+  char *huge = new (std::nothrow) char[v_huge];
+  IT_CHECK(huge == nullptr, "new (nothrow) char[SIZE_MAX/4]: expected nullptr got %p",
+           static_cast<void *>(huge));
+  delete[] huge;
+  bool threw = false;
+  try {
+    char *h = new char[v_huge];
+    sink = h;
+    delete[] h;
+  } catch (const std::bad_alloc &) {
+    threw = true;
+  }
+  IT_CHECK(threw, "new char[SIZE_MAX/4]: expected std::bad_alloc got no exception");
+
+  // 5. containers: growth goes through operator new -> malloc
+  a = it_stats(get);
+  std::vector<std::uint64_t> v;
+  for (std::uint64_t i = 0; i < 1000000; i++) v.push_back(i * 2654435761u);
+  std::string s;
+  for (int i = 0; i < 100000; i++) s += static_cast<char>('a' + i % 26);
+  std::map<int, std::string> m;
+  for (int i = 0; i < 20000; i++) m[i * 7 % 20011] = std::to_string(i) + "-value-long-enough-to-allocate";
+  b = it_stats(get);
+  IT_CHECK(b.malloc_calls - a.malloc_calls >= 20000,
+           "malloc_calls after vector/string/map growth: expected rise >= 20000 "
+           "(one per map node) got %llu",
+           (unsigned long long)(b.malloc_calls - a.malloc_calls));
+  bool ok = true;
+  for (std::uint64_t i = 0; i < v.size(); i++)
+    if (v[i] != i * 2654435761u) { ok = false; break; }
+  IT_CHECK(ok && v.size() == 1000000, "std::vector growth: contents wrong");
+  ok = s.size() == 100000;
+  for (std::size_t i = 0; ok && i < s.size(); i++)
+    if (s[i] != static_cast<char>('a' + i % 26)) ok = false;
+  IT_CHECK(ok, "std::string growth: contents wrong");
+  ok = m.size() == 20000;
+  for (int i = 0; ok && i < 20000; i++) {
+    auto it = m.find(i * 7 % 20011);
+    if (it == m.end() || it->second != std::to_string(i) + "-value-long-enough-to-allocate")
+      ok = false;
+  }
+  IT_CHECK(ok, "std::map: contents wrong");
+  std::vector<std::uint64_t>().swap(v);
+  m.clear();
+
+  // 6. a large new[] takes the large path
+  a = it_stats(get);
+  char *big = new char[v_mib];
+  b = it_stats(get);
+  std::memset(big, 0x42, v_mib);
+  sink = big;
+  IT_CHECK(b.large_allocs - a.large_allocs >= 1,
+           "large_allocs after new char[1<<20]: expected rise >= 1 got %llu",
+           (unsigned long long)(b.large_allocs - a.large_allocs));
+  a = it_stats(get);
+  delete[] big;
+  b = it_stats(get);
+  IT_CHECK(b.free_calls - a.free_calls >= 1,
+           "free_calls after delete[] of 1 MiB: expected rise >= 1 got %llu",
+           (unsigned long long)(b.free_calls - a.free_calls));
+
+  if (it_failures == 0) std::printf("cxx_new: all checks passed\n");
+  return it_finish("cxx_new");
+}

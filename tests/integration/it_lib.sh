@@ -1,0 +1,44 @@
+# Sourced by the integration shell tests. Not executable on its own.
+#
+# Every test script receives the paths it needs as arguments (CMake passes
+# $<TARGET_FILE:...>), starts from a clean environment (no LD_PRELOAD, no
+# TIERSHIM_* inherited from ctest or the user) and applies LD_PRELOAD
+# explicitly where the shim is wanted.
+
+IT_FAILED=0
+it_fail() { echo "FAIL: $*"; IT_FAILED=1; }
+it_pass() { echo "PASS: $*"; }
+it_info() { echo "INFO: $*"; }
+
+it_clean_env() {
+  unset LD_PRELOAD
+  local v
+  for v in $(env | sed -n 's/^\(TIERSHIM_[A-Za-z0-9_]*\)=.*/\1/p'); do unset "$v"; done
+}
+
+# it_tmpdir: creates $TMP and removes it at exit (plus any extra cleanup
+# registered in IT_CLEANUP).
+IT_CLEANUP=
+it_tmpdir() {
+  TMP=$(mktemp -d "${TMPDIR:-/tmp}/tiershim-it.XXXXXX") || { echo "FAIL: mktemp -d"; exit 1; }
+  trap 'eval "$IT_CLEANUP"; rm -rf "$TMP"' EXIT
+}
+
+# it_show FILE LABEL: prints a file (first 40 lines) for a failure message.
+it_show() {
+  echo "----- $2 -----"
+  head -n 40 "$1"
+  echo "----- end $2 -----"
+}
+
+# it_python: python3 without the shim (used to check the shim's output).
+it_python() { env -u LD_PRELOAD python3 "$@"; }
+
+it_finish() {
+  if [ "$IT_FAILED" -ne 0 ]; then
+    echo "$1: FAILED"
+    exit 1
+  fi
+  echo "$1: all checks passed"
+  exit 0
+}
