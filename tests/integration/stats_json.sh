@@ -141,4 +141,13 @@ case $first in
 esac
 LD_PRELOAD=$LIB TIERSHIM_STATS=0 "$PROG" --exit 3 >"$TMP/6.out" 2>"$TMP/6.err"
 [ -s "$TMP/6.err" ] && it_fail "TIERSHIM_STATS=0: expected nothing on stderr got: $(head -c 300 "$TMP/6.err")"
+# --- 7. a program that closes stderr at exit still gets its summary --------
+# coreutils' close_stdout (an atexit handler) closes fd 2 before tiershim's
+# destructor runs; the summary must reach the stderr the program started with.
+LD_PRELOAD=$LIB TIERSHIM_STATS=1 /bin/cat /dev/null 2>"$TMP/7.err"
+if grep -q '^tiershim: stats pid' "$TMP/7.err"; then
+  it_pass "TIERSHIM_STATS=1: summary written although cat closed stderr at exit"
+else
+  it_fail "TIERSHIM_STATS=1 cat: expected the summary on stderr, got: $(head -c 300 "$TMP/7.err")"
+fi
 it_finish stats_json
