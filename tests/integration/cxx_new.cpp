@@ -70,12 +70,8 @@ int main() {
     delete[] p;
   }
   b = it_stats(get);
-  IT_CHECK(b.malloc_calls - a.malloc_calls >= n,
-           "malloc_calls after %zu x new[]: expected rise >= %zu got %llu", n, n,
-           (unsigned long long)(b.malloc_calls - a.malloc_calls));
-  IT_CHECK(b.free_calls - a.free_calls >= n,
-           "free_calls after %zu x delete[]: expected rise >= %zu got %llu", n, n,
-           (unsigned long long)(b.free_calls - a.free_calls));
+  IT_CHECK_RISE(a, b, malloc_calls, n, "new[]");
+  IT_CHECK_RISE(a, b, free_calls, n, "delete[]");
 
   // 3. aligned new (operator new(size_t, align_val_t))
   a = it_stats(get);

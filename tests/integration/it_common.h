@@ -60,6 +60,12 @@ static int it_failures;
     if (!(cond)) IT_FAIL(__VA_ARGS__);                                        \
   } while (0)
 
+/* Counter FIELD of two tiershim_stats_t snapshots rose by at least N. */
+#define IT_CHECK_RISE(a, b, field, n, what)                                   \
+  IT_CHECK((b).field - (a).field >= (uint64_t)(n),                            \
+           "%s: expected " #field " to rise by >= %llu got %llu", (what),     \
+           (unsigned long long)(n), (unsigned long long)((b).field - (a).field))
+
 static inline void *it_sym(const char *name) {
   return dlsym(RTLD_DEFAULT, name);
 }

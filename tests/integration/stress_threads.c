@@ -72,6 +72,15 @@ static void check_and_free(blk_t *b, int tid, const char *when) {
   b->p = NULL;
 }
 
+/* Gives block b new contents (a fresh seed's pattern) and records them. */
+static void blk_refill(blk_t *b, unsigned char *p, size_t n, uint64_t *rng, int tid) {
+  b->p = p;
+  b->size = n;
+  b->seed = it_rand(rng);
+  b->owner = tid;
+  b->sum = it_fill(p, n, b->seed);
+}
+
 static void new_block(blk_t *b, uint64_t *rng, int tid) {
   size_t n = pick_size(rng);
   unsigned kind = (unsigned)(it_rand(rng) % 16);
@@ -105,11 +114,7 @@ static void new_block(blk_t *b, uint64_t *rng, int tid) {
       fprintf(stderr, "FAIL: stress_threads: malloc_usable_size: expected >= %zu got %zu\n",
               n, malloc_usable_size(p));
   }
-  b->p = p;
-  b->size = n;
-  b->seed = it_rand(rng);
-  b->owner = tid;
-  b->sum = it_fill(p, n, b->seed);
+  blk_refill(b, p, n, rng, tid);
   atomic_fetch_add_explicit(&total_alloc, 1, memory_order_relaxed);
   if (n >= (256u << 10)) atomic_fetch_add_explicit(&total_large, 1, memory_order_relaxed);
 }
@@ -136,11 +141,7 @@ static void do_realloc(blk_t *b, uint64_t *rng, int tid) {
     nb.p = q;
     report_bad(&nb, bad, "after realloc (prefix)", tid);
   }
-  b->p = q;
-  b->size = n;
-  b->seed = it_rand(rng);
-  b->owner = tid;
-  b->sum = it_fill(q, n, b->seed);
+  blk_refill(b, q, n, rng, tid);
   atomic_fetch_add_explicit(&total_realloc, 1, memory_order_relaxed);
 }
 
