@@ -7,14 +7,15 @@
  *
  * errno: a successful call leaves errno as it found it; a failed one sets
  * ENOMEM, or EINVAL for a bad alignment, as glibc does. The general paths
- * save and restore errno around the heap. The malloc and free fast paths
- * tail-call mimalloc without touching errno, which is sound because (1)
+ * save and restore errno around the heap. The fast paths (malloc, calloc,
+ * realloc, free) tail-call mimalloc without touching errno, which is sound
+ * because (1)
  * mimalloc's OS calls come through our interposers, which never write
  * errno for it (the errno shield, mmap.c); (2) out of memory reaches errno
  * through mimalloc's error handler (init.c); (3) mimalloc's one-time work
  * that calls libc (its per-thread heap set-up, the process's first
- * segment) happens on a thread's first malloc, which always takes the
- * general path. */
+ * segment) happens on a thread's first allocation, which always takes the
+ * general path: only that path opens a thread's allocation gate. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <gnu/libc-version.h>
@@ -60,8 +61,9 @@ static __attribute__((noinline)) void *malloc_early(size_t size, size_t align, b
 /* mimalloc 2.0.9 (Debian 12) returns misaligned blocks from
  * mi_malloc_aligned when 256 <= align <= size <= 1024 (its small-object
  * limit), every time (measured with a probe over all sizes and alignments;
- * tests/integration/stress_threads caught it). Larger sizes take a correct path, so such
- * requests are raised just past the limit: at most ~1 KiB more, rarely. */
+ * tests/integration/stress_threads caught it). Larger sizes take a correct
+ * path, so such requests are raised just past the limit: at most ~1 KiB
+ * more, and rarely. */
 #define HEAP_SMALL_MAX 1024
 
 static inline size_t aligned_size_fix(size_t size, size_t align) {
@@ -86,14 +88,15 @@ static inline void *alloc_core(size_t size, size_t align, bool zero) {
 }
 
 /* The general allocating entry: every case, errno through libc. */
-static inline void gate_open_thread(ts_tcounters_t *t);
+static inline void gate_open_alloc(ts_tcounters_t *t);
+static inline void gate_open_free(ts_tcounters_t *t);
 
 static __attribute__((noinline)) void *alloc_entry(size_t size, size_t align, bool zero) {
   ts_count(TS_CTR_MALLOC);
   int saved = errno;
   void *p = alloc_core(size, align, zero);
   errno = (p != NULL) ? saved : ENOMEM;
-  gate_open_thread(&ts_tls_counters);
+  gate_open_alloc(&ts_tls_counters);
   return p;
 }
 
@@ -112,18 +115,20 @@ static __attribute__((noinline)) void free_slow(void *p) {
   int saved = errno;
   free_core(p);
   errno = saved;
-  gate_open_thread(&ts_tls_counters);
+  gate_open_free(&ts_tls_counters); /* not the allocation gate: see the top */
 }
 
 /* ---- the fast paths -----------------------------------------------------
  * malloc and free are most of an inference runtime's allocator calls and
  * mimalloc's own fast path is a few nanoseconds, so every instruction here
- * shows (a save/restore of errno around a non-tail call cost 30%). Each
+ * shows (saving errno around a non-tail call ran ts_churn at 0.70x of
+ * mimalloc; tail calls, 0.86x: see docs/design.md). Each
  * fast path tests one per-thread gate that folds every unusual case
  * together: not initialised yet, this thread's first call, a dying thread,
- * a large request, a bootstrap pointer. A gate is closed (zero) until the
- * general path opens it for its thread, which it does once initialisation
- * has finished and the thread's counter block is linked:
+ * a large request, a bootstrap pointer. A gate is closed (zero) until a
+ * general path opens it for its thread, once initialisation has finished
+ * and the thread's counter block is linked (the allocation gate only from
+ * an allocation, the free gate from either):
  *   malloc: size < t->gate_malloc = min(large threshold, 64 MiB)
  *   free:   p - ts_boot_storage >= ~t->gate_free_inv = the arena's size */
 
@@ -136,9 +141,16 @@ void ts_malloc_open_gates(void) {
   __atomic_store_n(&gate_malloc_limit, limit, __ATOMIC_RELEASE);
 }
 
-/* Called at the end of the general paths. */
-static inline void gate_open_thread(ts_tcounters_t *t) {
-  if (t->state != TS_CTR_LINKED || !__atomic_load_n(&ts_ready, __ATOMIC_ACQUIRE)) return;
+static inline bool gate_may_open(const ts_tcounters_t *t) {
+  return t->state == TS_CTR_LINKED && __atomic_load_n(&ts_ready, __ATOMIC_ACQUIRE);
+}
+
+static inline void gate_open_free(ts_tcounters_t *t) {
+  if (gate_may_open(t)) t->gate_free_inv = ~(uintptr_t)TS_BOOT_SIZE;
+}
+
+static inline void gate_open_alloc(ts_tcounters_t *t) {
+  if (!gate_may_open(t)) return;
   t->gate_malloc = __atomic_load_n(&gate_malloc_limit, __ATOMIC_ACQUIRE);
   t->gate_free_inv = ~(uintptr_t)TS_BOOT_SIZE;
 }
@@ -191,11 +203,9 @@ static void *realloc_move(void *p, size_t size) {
 }
 
 /* The fast path: a heap block that stays below the large threshold (the
- * placement issue adds "p is not a large-path block"). A closed malloc gate
- * (0) makes the first test pass for any size, but the gates open and close
- * together, and a closed free gate fails the second for every pointer. */
+ * placement issue adds "p is not a large-path block"); both gates open. */
 static inline bool realloc_fast_ok(const ts_tcounters_t *t, const void *p, size_t size) {
-  return (size - 1 < t->gate_malloc - 1) & /* 0 < size < gate */
+  return (size != 0) & (size < t->gate_malloc) &
          ((uintptr_t)p - (uintptr_t)ts_boot_storage >= ~t->gate_free_inv);
 }
 
