@@ -2,8 +2,12 @@
  *
  * Lock order (outermost first); a thread holding one may take only those
  * below it, and the prepare handler takes them all in this order:
- *   1. the counters registry lock   (shim/counters.c)
- *   2. the bootstrap arena spinlock (alloc/bootstrap.c)
+ *   1. the placement lock           (alloc/place.c)
+ *   2. the counters registry lock   (shim/counters.c)
+ *   3. the bootstrap arena spinlock (alloc/bootstrap.c)
+ * The THP collapse thread's lock (policy/thp.c) is a leaf: it is taken
+ * with the placement lock held, never the other way round, and the thread
+ * itself does not survive fork (the child starts a new one on demand).
  * Initialisation takes no lock (a compare-and-swap on its state); mimalloc
  * is lock-free and needs no handler.
  *
@@ -15,10 +19,12 @@
 
 #include "bootstrap.h"
 #include "counters.h"
+#include "place.h"
 #include "shim.h"
 #include "stats.h"
 
 static void fork_prepare(void) {
+  ts_place_lock();
   ts_counters_lock();
   ts_boot_lock(&ts_boot_arena);
 }
@@ -26,11 +32,13 @@ static void fork_prepare(void) {
 static void fork_parent(void) {
   ts_boot_unlock(&ts_boot_arena);
   ts_counters_unlock();
+  ts_place_unlock();
 }
 
 static void fork_child(void) {
   ts_boot_unlock(&ts_boot_arena); /* a spinlock word: unlocking is resetting */
   ts_stats_fork_child();          /* re-initialises the registry lock */
+  ts_place_fork_child();          /* and the placement lock */
 }
 
 void ts_fork_install(void) {

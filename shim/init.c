@@ -17,6 +17,7 @@
 
 #include <mimalloc.h>
 
+#include "place.h"
 #include "route.h"
 #include "msg.h"
 #include "options.h"
@@ -59,6 +60,7 @@ static void init_run(void) {
   (void)ts_symbols_resolve();
   ts_mmap_init();
   ts_fork_install();
+  ts_place_install_stats();
   ts_stats_start();
   init_verbose();
 }

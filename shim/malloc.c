@@ -29,6 +29,7 @@
 #include "bootstrap.h"
 #include "counters.h"
 #include "large.h"
+#include "place.h"
 #include "prim.h"
 #include "shim.h"
 
@@ -102,11 +103,13 @@ static __attribute__((noinline)) void *alloc_entry(size_t size, size_t align, bo
 
 static inline size_t usable_size(const void *p) {
   if (ts_unlikely(ts_boot_owns(&ts_boot_arena, p))) return ts_boot_usable(&ts_boot_arena, p);
+  if (ts_place_owns(p)) return ts_place_usable(p);
   return mi_usable_size(p);
 }
 
 static inline void free_core(void *p) {
   if (ts_unlikely(ts_boot_owns(&ts_boot_arena, p))) ts_boot_free(&ts_boot_arena, p);
+  else if (ts_place_owns(p)) ts_place_free(p);
   else mi_free(p);
 }
 
@@ -130,7 +133,8 @@ static __attribute__((noinline)) void free_slow(void *p) {
  * and the thread's counter block is linked (the allocation gate only from
  * an allocation, the free gate from either):
  *   malloc: size < t->gate_malloc = min(large threshold, 64 MiB)
- *   free:   p - ts_boot_storage >= ~t->gate_free_inv = the arena's size */
+ *   free:   p - ts_boot_storage >= ~t->gate_free_inv = the arena's size,
+ *           and p outside the placement window (large blocks) */
 
 #define GATE_MALLOC_CAP ((size_t)64 << 20)
 
@@ -171,7 +175,8 @@ TS_EXPORT void *malloc(size_t size) {
 TS_EXPORT void free(void *p) {
   if (p == NULL) return;
   ts_tcounters_t *t = &ts_tls_counters;
-  if (ts_unlikely((uintptr_t)p - (uintptr_t)ts_boot_storage < ~t->gate_free_inv)) {
+  if (ts_unlikely(((uintptr_t)p - (uintptr_t)ts_boot_storage < ~t->gate_free_inv) |
+                  ts_place_owns(p))) {
     free_slow(p);
     return;
   }
@@ -202,11 +207,11 @@ static void *realloc_move(void *p, size_t size) {
   return q;
 }
 
-/* The fast path: a heap block that stays below the large threshold (the
- * placement issue adds "p is not a large-path block"); both gates open. */
+/* The fast path: a heap block (not a bootstrap or placed block) that stays
+ * below the large threshold; both gates open. */
 static inline bool realloc_fast_ok(const ts_tcounters_t *t, const void *p, size_t size) {
   return (size != 0) & (size < t->gate_malloc) &
-         ((uintptr_t)p - (uintptr_t)ts_boot_storage >= ~t->gate_free_inv);
+         ((uintptr_t)p - (uintptr_t)ts_boot_storage >= ~t->gate_free_inv) & !ts_place_owns(p);
 }
 
 static __attribute__((noinline)) void *realloc_slow(void *p, size_t size);
@@ -227,7 +232,10 @@ static void *realloc_slow(void *p, size_t size) {
   int saved = errno;
   ts_count(TS_CTR_MALLOC);
   void *q;
-  if (ts_unlikely(ts_boot_owns(&ts_boot_arena, p))) q = realloc_move(p, size);
+  if (ts_place_owns(p)) { /* a placed block: in place when it can, else moved */
+    q = ts_place_realloc(p, size);
+    if (q == NULL && ts_place_usable(p) != 0) q = realloc_move(p, size);
+  } else if (ts_unlikely(ts_boot_owns(&ts_boot_arena, p))) q = realloc_move(p, size);
   else if (ts_large_wants(size) && mi_usable_size(p) < size) q = realloc_move(p, size);
   else q = mi_realloc(p, size);
   errno = (q != NULL) ? saved : ENOMEM;

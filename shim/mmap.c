@@ -1,6 +1,7 @@
-/* mmap, mmap64, munmap, mremap, madvise and mprotect: interposed, passed
- * straight to the kernel through alloc/prim.c for now (placement gives them
- * work).
+/* mmap, mmap64, munmap, mremap, madvise and mprotect: interposed. The
+ * program's anonymous private mappings are placed in tiershim's regions and
+ * munmap/mremap on them are emulated (alloc/place.c); everything else goes
+ * straight to the kernel through alloc/prim.c.
  *
  * mimalloc's own calls land here too (its OS layer calls them through the
  * PLT). They are told apart by return address and
@@ -21,6 +22,7 @@
 #include <mimalloc.h>
 
 #include "counters.h"
+#include "place.h"
 #include "prim.h"
 #include "shim.h"
 
@@ -74,10 +76,23 @@ static inline int int_result(int r, bool internal) {
   return -1;
 }
 
+/* The program's anonymous private mappings of the right size are placed in
+ * tiershim's regions; a MAP_FIXED into the window is the program's to make,
+ * and the regions' bookkeeping follows it. */
 TS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
   bool internal = from_heap(__builtin_return_address(0));
   count_program(TS_CTR_MMAP, internal);
-  return ptr_result(ts_prim_mmap(addr, len, prot, flags, fd, off), internal);
+  if (!internal && ts_place_mmap_wanted(addr, len, prot, flags, fd, off)) {
+    void *p = ts_place_mmap(len, prot, flags);
+    if (p != NULL) return p;
+  } else if (!internal && addr != NULL && !(flags & MAP_FIXED) && ts_place_touches(addr, len)) {
+    void *p = ts_place_mmap_at(addr, len, prot, flags, fd, off);
+    if (p != NULL) return p;
+  }
+  ts_prim_ptr_t r = ts_prim_mmap(addr, len, prot, flags, fd, off);
+  if (!internal && r.err == 0 && (flags & MAP_FIXED) && ts_place_touches(r.addr, len))
+    ts_place_adopt(r.addr, len, prot);
+  return ptr_result(r, internal);
 }
 
 TS_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
@@ -86,26 +101,34 @@ TS_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_
 TS_EXPORT int munmap(void *addr, size_t len) {
   bool internal = from_heap(__builtin_return_address(0));
   count_program(TS_CTR_MUNMAP, internal);
+  if (!internal && ts_place_touches(addr, len)) return int_result(ts_place_munmap(addr, len), false);
   return int_result(ts_prim_munmap(addr, len), internal);
 }
 
-/* The fifth argument exists only with MREMAP_FIXED, as in glibc. */
+/* The fifth argument is read when MREMAP_FIXED or MREMAP_DONTUNMAP asks
+ * for it (the kernel takes it as a hint with DONTUNMAP); glibc hands the
+ * register to the kernel whatever the flags. */
 TS_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...) {
   bool internal = from_heap(__builtin_return_address(0));
   count_program(TS_CTR_MREMAP, internal);
   void *new_addr = NULL;
-  if (flags & MREMAP_FIXED) {
+  if (flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) {
     va_list ap;
     va_start(ap, flags);
     new_addr = va_arg(ap, void *);
     va_end(ap);
   }
+  if (!internal && (ts_place_touches(old, old_len ? old_len : 1) ||
+                    ((flags & MREMAP_FIXED) && ts_place_touches(new_addr, new_len))))
+    return ts_place_mremap(old, old_len, new_len, flags, new_addr);
   return ptr_result(ts_prim_mremap(old, old_len, new_len, flags, new_addr), internal);
 }
 
 TS_EXPORT int madvise(void *addr, size_t len, int advice) {
   bool internal = from_heap(__builtin_return_address(0));
   count_program(TS_CTR_MADVISE, internal);
+  if (!internal && ts_place_touches(addr, len ? len : 1))
+    return int_result(ts_place_madvise(addr, len, advice), false);
   int r = ts_prim_madvise(addr, len, advice);
   if (internal && r == -EINVAL && advice == MADV_FREE) /* kernels before 4.5 */
     r = ts_prim_madvise(addr, len, MADV_DONTNEED);
@@ -116,5 +139,7 @@ TS_EXPORT int madvise(void *addr, size_t len, int advice) {
  * commits memory with mprotect). */
 TS_EXPORT int mprotect(void *addr, size_t len, int prot) {
   bool internal = from_heap(__builtin_return_address(0));
+  if (!internal && ts_place_touches(addr, len ? len : 1))
+    return int_result(ts_place_mprotect(addr, len, prot), false);
   return int_result(ts_prim_mprotect(addr, len, prot), internal);
 }

@@ -12,10 +12,20 @@
 #include "msg.h"
 #include "prim.h"
 
-ts_config_t ts_config = {
-    .enable = true, .verbose = 0, .stats_mode = TS_STATS_OFF, .large_min = 256 * 1024};
+ts_config_t ts_config = {.enable = true,
+                         .verbose = 0,
+                         .stats_mode = TS_STATS_OFF,
+                         .large_min = 256 * 1024,
+                         .thp = TS_THP_AUTO,
+                         .retain_max = 256u << 20,
+                         .place_mmap = true,
+                         .mmap_min = 64 * 1024,
+                         .mmap_max = (size_t)4 << 30,
+                         .va = (size_t)64 << 30};
 
-typedef enum { OPT_BOOL, OPT_INT, OPT_SIZE, OPT_STATS } opt_kind_t;
+const char *const ts_thp_names[4] = {"auto", "fault", "collapse", "off"};
+
+typedef enum { OPT_BOOL, OPT_INT, OPT_SIZE, OPT_STATS, OPT_THP } opt_kind_t;
 
 typedef struct opt_desc_s {
   const char *name;     /* without the TIERSHIM_ prefix */
@@ -39,7 +49,23 @@ static const opt_desc_t opt_table[] = {
    "1: a summary on stderr at exit. json:PATH: JSON written to PATH at exit (%p = pid; "
    "never follows a symlink or overwrites another user's file)."},
   {"LARGE_MIN", OPT_SIZE, OPT_FIELD(large_min), "256K", 4096, OPT_SIZE_MAX_VALUE, "bytes (K/M/G)",
-   "Allocations of at least this size take the large-allocation path."},
+   "Allocations of at least this size take the large-allocation path (placed in tiershim's regions)."},
+  {"THP", OPT_THP, OPT_FIELD(thp), "auto", 0, 0, "auto, fault, collapse or off",
+   "Huge pages for the regions. fault: MADV_HUGEPAGE (huge pages at fault time, may stall on "
+   "compaction). collapse: a background thread runs MADV_COLLAPSE on populated 2 MiB blocks, "
+   "nothing on the request path. auto: collapse where fault-time compaction can stall "
+   "(defrag always or madvise) and MADV_COLLAPSE works, else fault; off when THP is never."},
+  {"RETAIN_MAX", OPT_SIZE, OPT_FIELD(retain_max), "256M", 0, OPT_SIZE_MAX_VALUE, "bytes (K/M/G)",
+   "Freed large blocks kept mapped for reuse; beyond this they are released to the OS in batches."},
+  {"PLACE_MMAP", OPT_BOOL, OPT_FIELD(place_mmap), "1", 0, 1, "bool",
+   "Place the program's anonymous private mmap calls (within MMAP_MIN..MMAP_MAX) in the regions."},
+  {"MMAP_MIN", OPT_SIZE, OPT_FIELD(mmap_min), "64K", 4096, OPT_SIZE_MAX_VALUE, "bytes (K/M/G)",
+   "Smallest mmap length that is placed."},
+  {"MMAP_MAX", OPT_SIZE, OPT_FIELD(mmap_max), "4G", 4096, OPT_SIZE_MAX_VALUE, "bytes (K/M/G)",
+   "Largest mmap length that is placed."},
+  {"VA", OPT_SIZE, OPT_FIELD(va), "64G", (long long)1 << 30, (long long)1 << 46, "bytes (K/M/G/T)",
+   "Address space reserved (PROT_NONE, no memory) for the regions: half mid-size, half 2 MiB-aligned. "
+   "Halved until it fits (RLIMIT_AS)."},
 };
 
 #define OPT_COUNT (sizeof opt_table / sizeof opt_table[0])
@@ -146,6 +172,11 @@ static const char *opt_apply(const opt_desc_t *d, const char *val, ts_config_t *
     break;
   case OPT_STATS:
     why = parse_stats(val, cfg);
+    break;
+  case OPT_THP:
+    why = "not auto, fault, collapse or off";
+    for (int m = 0; m < 4; m++)
+      if (strcasecmp(val, ts_thp_names[m]) == 0) { *(int *)field = m; why = NULL; }
     break;
   }
   return why;
@@ -260,7 +291,14 @@ void ts_options_print_config(const ts_config_t *cfg) {
   } else {
     config_line("STATS", cfg->stats_mode == TS_STATS_TEXT ? "1" : "0");
   }
-  ts_buf_init(&b, v, sizeof v);
-  ts_buf_size(&b, cfg->large_min);
-  config_line("LARGE_MIN", v);
+  const struct { const char *name; size_t v; } sizes[] = {
+      {"LARGE_MIN", cfg->large_min}, {"RETAIN_MAX", cfg->retain_max},
+      {"MMAP_MIN", cfg->mmap_min},   {"MMAP_MAX", cfg->mmap_max}, {"VA", cfg->va}};
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    ts_buf_init(&b, v, sizeof v);
+    ts_buf_size(&b, sizes[i].v);
+    config_line(sizes[i].name, v);
+  }
+  config_line("THP", ts_thp_names[cfg->thp & 3]);
+  config_line("PLACE_MMAP", cfg->place_mmap ? "1" : "0");
 }

@@ -10,6 +10,8 @@
 
 typedef enum { TS_STATS_OFF = 0, TS_STATS_TEXT = 1, TS_STATS_JSON = 2 } ts_stats_mode_t;
 
+typedef enum { TS_THP_AUTO = 0, TS_THP_FAULT = 1, TS_THP_COLLAPSE = 2, TS_THP_OFF = 3 } ts_thp_mode_t;
+
 #define TS_STATS_PATH_MAX 1024
 
 /* The effective configuration. Read on hot paths, so plain fields. */
@@ -19,6 +21,12 @@ typedef struct ts_config_s {
   ts_stats_mode_t stats_mode;           /* TIERSHIM_STATS */
   char stats_path[TS_STATS_PATH_MAX];   /* json:PATH, %p not yet expanded */
   size_t large_min;     /* TIERSHIM_LARGE_MIN */
+  int thp;              /* TIERSHIM_THP: a ts_thp_mode_t */
+  size_t retain_max;    /* TIERSHIM_RETAIN_MAX */
+  bool place_mmap;      /* TIERSHIM_PLACE_MMAP */
+  size_t mmap_min;      /* TIERSHIM_MMAP_MIN */
+  size_t mmap_max;      /* TIERSHIM_MMAP_MAX */
+  size_t va;            /* TIERSHIM_VA */
   bool secure;          /* environment ignored (AT_SECURE) */
 } ts_config_t;
 
@@ -41,6 +49,9 @@ void ts_options_print_config(const ts_config_t *cfg);
 const char *ts_parse_size(const char *s, size_t min, size_t max, size_t *out);
 const char *ts_parse_bool(const char *s, bool *out);
 const char *ts_parse_int(const char *s, long min, long max, long *out);
+
+/* The names of the TIERSHIM_THP modes, indexed by ts_thp_mode_t. */
+extern const char *const ts_thp_names[4];
 
 /* Is NAME (with or without the TIERSHIM_ prefix) an option? */
 bool ts_options_known(const char *name, size_t len);

@@ -94,6 +94,49 @@ bool ts_procfs_tlb_total(uint64_t *out) {
   return t.found;
 }
 
+typedef struct {
+  uintptr_t lo, hi;
+  bool inside;
+  ts_procfs_window_t *out;
+} window_ctx_t;
+
+static uint64_t parse_hex(const char **s) {
+  uint64_t v = 0;
+  for (;; (*s)++) {
+    char c = **s;
+    int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+    if (d < 0) return v;
+    v = v * 16 + (uint64_t)d;
+  }
+}
+
+/* A VMA header is "start-end perms ..."; its fields follow on lines of
+ * their own ("Rss:   12 kB"). */
+static bool window_line(const char *line, void *arg) {
+  window_ctx_t *w = arg;
+  const char *p = line;
+  uint64_t start = parse_hex(&p);
+  if (*p == '-' && p != line) {
+    p++;
+    uint64_t end = parse_hex(&p);
+    w->inside = start >= w->lo && end <= w->hi;
+    if (w->inside && strncmp(p, " ---p", 5) != 0) w->out->vmas++;
+    return true;
+  }
+  if (!w->inside) return true;
+  if (strncmp(line, "Rss:", 4) == 0) w->out->rss_bytes += ts_procfs_kb_field(line, "Rss:");
+  else if (strncmp(line, "AnonHugePages:", 14) == 0)
+    w->out->huge_bytes += ts_procfs_kb_field(line, "AnonHugePages:");
+  return true;
+}
+
+void ts_procfs_window(uintptr_t lo, uintptr_t hi, ts_procfs_window_t *out) {
+  memset(out, 0, sizeof *out);
+  if (hi <= lo) return;
+  window_ctx_t w = {lo, hi, false, out};
+  each_line("/proc/self/smaps", window_line, &w);
+}
+
 void ts_procfs_read(ts_procfs_t *out) {
   memset(out, 0, sizeof *out);
   char text[2048]; /* smaps_rollup is ~1 KiB */

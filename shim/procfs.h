@@ -18,6 +18,14 @@ void ts_procfs_read(ts_procfs_t *out);
  * CPUs, system-wide). false when the kernel has no such line. */
 bool ts_procfs_tlb_total(uint64_t *out);
 
+/* Within [lo, hi) of /proc/self/smaps: Rss and AnonHugePages summed, and
+ * the VMAs that are accessible (not PROT_NONE reservations). */
+typedef struct ts_procfs_window_s {
+  uint64_t rss_bytes, huge_bytes, vmas;
+} ts_procfs_window_t;
+
+void ts_procfs_window(uintptr_t lo, uintptr_t hi, ts_procfs_window_t *out);
+
 /* Parsers over text, for the unit tests. */
 uint64_t ts_procfs_kb_field(const char *text, const char *key); /* "Anonymous:" -> bytes */
 bool ts_procfs_tlb_line(const char *line, uint64_t *sum);

@@ -3,6 +3,7 @@
 #include "stats.h"
 
 #include <errno.h>
+#include <string.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,6 +12,8 @@
 #include "msg.h"
 #include "options.h"
 #include "prim.h"
+
+void (*ts_stats_placement_hook)(ts_stats_placement_t *out);
 
 static uint64_t stats_start_ns;
 static uint64_t stats_tlb_base;
@@ -72,6 +75,8 @@ void ts_stats_collect(ts_stats_snapshot_t *s) {
   s->tlb_known = stats_tlb_base_ok && ts_procfs_tlb_total(&tlb) && tlb >= stats_tlb_base;
   s->tlb_shootdowns = s->tlb_known ? tlb - stats_tlb_base : 0;
   ts_counters_sum(s->ctr);
+  memset(&s->placement, 0, sizeof s->placement);
+  if (ts_stats_placement_hook) ts_stats_placement_hook(&s->placement);
 }
 
 bool ts_stats_expand_path(const char *pattern, int pid, char *out, size_t cap) {

@@ -11,6 +11,20 @@
 #include "counters.h"
 #include "procfs.h"
 
+/* The placement engine's figures (docs/stats.md, object "placement"). */
+typedef struct ts_stats_placement_s {
+  bool present;
+  const char *state, *thp_mode, *thp_reason, *release_mode;
+  uint64_t placed_mmaps, placed_bytes, pmd_aligned, placed_mallocs, malloc_fallbacks, mmap_fallbacks;
+  uint64_t regions, vma_count_regions, retained_bytes, reused, released_bytes, release_calls;
+  uint64_t collapse_ok, collapse_fail, collapse_bytes, thp_advise_ok, thp_advise_fail;
+  uint64_t region_rss_bytes, region_huge_bytes, region_live_bytes, region_committed_bytes;
+} ts_stats_placement_t;
+
+/* Set by the shim at init; NULL in programs without the placement engine
+ * (the unit tests). */
+extern void (*ts_stats_placement_hook)(ts_stats_placement_t *out);
+
 typedef struct ts_stats_snapshot_s {
   int pid;
   bool enabled;
@@ -19,6 +33,7 @@ typedef struct ts_stats_snapshot_s {
   bool tlb_known;
   uint64_t tlb_shootdowns;
   uint64_t ctr[TS_CTR_COUNT];
+  ts_stats_placement_t placement;
 } ts_stats_snapshot_t;
 
 void ts_stats_start(void);         /* at init: the clock, the TLB baseline */

@@ -30,6 +30,42 @@ static void json_u64(ts_buf_t *b, const char *key, uint64_t v) {
   ts_buf_u64(b, v);
 }
 
+static void json_str(ts_buf_t *b, const char *key, const char *v, const char *sep) {
+  ts_buf_puts(b, sep);
+  ts_buf_json_str(b, key);
+  ts_buf_puts(b, ": ");
+  ts_buf_json_str(b, v ? v : "");
+}
+
+/* The nested "placement" object; key order is the documented one. */
+static void json_placement(ts_buf_t *b, const ts_stats_placement_t *p) {
+  ts_buf_puts(b, ",\n  \"placement\": {");
+  json_str(b, "state", p->state, "\n    ");
+  json_str(b, "thp_mode", p->thp_mode, ",\n    ");
+  json_str(b, "thp_reason", p->thp_reason, ",\n    ");
+  json_str(b, "release_mode", p->release_mode, ",\n    ");
+  const struct { const char *k; uint64_t v; } f[] = {
+      {"placed_mmaps", p->placed_mmaps},       {"placed_bytes", p->placed_bytes},
+      {"pmd_aligned", p->pmd_aligned},         {"placed_mallocs", p->placed_mallocs},
+      {"malloc_fallbacks", p->malloc_fallbacks}, {"mmap_fallbacks", p->mmap_fallbacks},
+      {"regions", p->regions},                 {"vma_count_regions", p->vma_count_regions},
+      {"retained_bytes", p->retained_bytes},   {"reused", p->reused},
+      {"released_bytes", p->released_bytes},   {"release_calls", p->release_calls},
+      {"collapse_ok", p->collapse_ok},         {"collapse_fail", p->collapse_fail},
+      {"collapse_bytes", p->collapse_bytes},   {"thp_advise_ok", p->thp_advise_ok},
+      {"thp_advise_fail", p->thp_advise_fail}, {"region_rss_bytes", p->region_rss_bytes},
+      {"region_huge_bytes", p->region_huge_bytes}, {"region_live_bytes", p->region_live_bytes},
+      {"region_committed_bytes", p->region_committed_bytes},
+  };
+  for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+    ts_buf_puts(b, ",\n    ");
+    ts_buf_json_str(b, f[i].k);
+    ts_buf_puts(b, ": ");
+    ts_buf_u64(b, f[i].v);
+  }
+  ts_buf_puts(b, "\n  }");
+}
+
 size_t ts_stats_render_json(const ts_stats_snapshot_t *s, char *out, size_t cap) {
   ts_buf_t b;
   ts_buf_init(&b, out, cap);
@@ -51,6 +87,7 @@ size_t ts_stats_render_json(const ts_stats_snapshot_t *s, char *out, size_t cap)
   if (s->tlb_known) ts_buf_u64(&b, s->tlb_shootdowns);
   else ts_buf_puts(&b, "null");
   for (int i = 0; i < TS_CTR_COUNT; i++) json_u64(&b, ctr_keys[i], s->ctr[i]);
+  if (s->placement.present) json_placement(&b, &s->placement);
   ts_buf_puts(&b, "\n}\n");
   return b.need;
 }
@@ -90,5 +127,27 @@ size_t ts_stats_render_text(const ts_stats_snapshot_t *s, char *out, size_t cap)
     ts_buf_u64(&b, s->ctr[i]);
   }
   ts_buf_putc(&b, '\n');
+  const ts_stats_placement_t *p = &s->placement;
+  if (p->present) {
+    ts_buf_puts(&b, "tiershim:   placement ");
+    ts_buf_puts(&b, p->state);
+    ts_buf_puts(&b, ", thp ");
+    ts_buf_puts(&b, p->thp_mode);
+    ts_buf_puts(&b, ": region rss ");
+    text_mib(&b, p->region_rss_bytes);
+    ts_buf_puts(&b, ", huge ");
+    text_mib(&b, p->region_huge_bytes);
+    ts_buf_puts(&b, ", vmas ");
+    ts_buf_u64(&b, p->vma_count_regions);
+    ts_buf_puts(&b, ", mmaps placed ");
+    ts_buf_u64(&b, p->placed_mmaps);
+    ts_buf_puts(&b, ", retained ");
+    text_mib(&b, p->retained_bytes);
+    ts_buf_puts(&b, ", released ");
+    text_mib(&b, p->released_bytes);
+    ts_buf_puts(&b, ", collapsed ");
+    ts_buf_u64(&b, p->collapse_ok);
+    ts_buf_putc(&b, '\n');
+  }
   return b.need;
 }

@@ -1,0 +1,89 @@
+/* The placement engine: tiershim's address-space regions.
+ *
+ * One PROT_NONE reservation (TIERSHIM_VA, 64 GiB of address space, no
+ * memory) split in two regions that never mix:
+ *   mid: sizes that are not 2 MiB multiples, packed back to back at page
+ *        granularity, so neighbours share huge pages and their VMAs merge;
+ *   pmd: 2 MiB multiples at 2 MiB-aligned addresses, back to back.
+ * Both serve the large-allocation path and the program's anonymous private
+ * mmap calls. Only tiershim's own reservation is ever mapped over with
+ * MAP_FIXED. munmap, mremap, mprotect and madvise on placed ranges behave
+ * for the caller as the kernel's own would; freed malloc blocks are kept
+ * mapped for reuse (retained) up to TIERSHIM_RETAIN_MAX and released to the
+ * OS in batches beyond it (alloc/release.c).
+ *
+ * Lock order: the placement lock comes first, before the counters lock and
+ * the bootstrap lock (see shim/fork.c). */
+#ifndef TS_PLACE_H
+#define TS_PLACE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* The window, for the free fast path: span is 0 until it is reserved. */
+extern uintptr_t ts_place_lo, ts_place_span;
+
+static inline bool ts_place_owns(const void *p) {
+  return (uintptr_t)p - ts_place_lo < ts_place_span;
+}
+
+/* ---- the large-allocation path ---------------------------------------- */
+
+/* NULL when the request cannot be placed (window full or unavailable): the
+ * caller falls back to the heap. */
+void *ts_place_malloc(size_t size, size_t align, bool zero);
+void ts_place_free(void *p);                 /* p: ts_place_owns(p) */
+size_t ts_place_usable(const void *p);       /* 0 if p is not a block */
+/* Resizes block p (in place when the neighbour is free); NULL if the block
+ * must move and the window has no room (p is then untouched). */
+void *ts_place_realloc(void *p, size_t size);
+
+/* ---- the mmap family ------------------------------------------------ */
+
+/* Does an mmap call qualify for placement? */
+bool ts_place_mmap_wanted(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+/* A placed mmap, or MAP_FAILED with errno set, or NULL: not placed (pass
+ * the call through). */
+void *ts_place_mmap(size_t len, int prot, int flags);
+
+/* Does [addr, addr+len) touch the window? */
+static inline bool ts_place_touches(const void *addr, size_t len) {
+  uintptr_t a = (uintptr_t)addr;
+  return ts_place_span != 0 && a < ts_place_lo + ts_place_span && a + len > ts_place_lo;
+}
+
+/* A hint or MAP_FIXED_NOREPLACE into the window: the mapping, MAP_FAILED
+ * (errno set), or NULL to pass the call through. */
+void *ts_place_mmap_at(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+/* munmap of a range touching the window: 0 or -errno. */
+int ts_place_munmap(void *addr, size_t len);
+/* A program's MAP_FIXED mmap landed in the window (result: its address). */
+void ts_place_adopt(void *addr, size_t len, int prot);
+/* mremap where the old range or a MREMAP_FIXED target touches the window. */
+void *ts_place_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr);
+/* mprotect/madvise of a range inside the window: 0 or -errno, with the
+ * kernel's rules for unmapped holes. */
+int ts_place_mprotect(void *addr, size_t len, int prot);
+int ts_place_madvise(void *addr, size_t len, int advice);
+
+/* ---- stats, fork --------------------------------------------------------- */
+
+typedef struct ts_place_stats_s {
+  uint64_t placed_mmaps, placed_bytes, pmd_aligned;
+  uint64_t placed_mallocs, malloc_fallbacks, mmap_fallbacks;
+  uint64_t reused, retained_bytes, released_bytes, release_calls;
+  uint64_t regions, region_live_bytes, region_committed_bytes;
+  uintptr_t window_lo, window_len;
+} ts_place_stats_t;
+
+void ts_place_stats(ts_place_stats_t *out);
+const char *ts_place_state(void); /* "on", "off: why" */
+void ts_place_install_stats(void); /* the "placement" object of the stats */
+
+void ts_place_lock(void);   /* fork prepare */
+void ts_place_unlock(void); /* fork parent */
+void ts_place_fork_child(void);
+
+#endif

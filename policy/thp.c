@@ -1,0 +1,243 @@
+/* Huge pages for the regions; see thp.h.
+ *
+ * Collapse candidates are tracked as one state byte per 2 MiB block of the
+ * window (32 KiB for the default 64 GiB window): the collapse thread scans
+ * the array instead of keeping a queue, so granting never blocks and a
+ * block is never queued twice. */
+#define _GNU_SOURCE
+#include "thp.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "options.h"
+#include "prim.h"
+#include "shim.h"
+
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
+
+#define PMD ((size_t)2 << 20)
+#define THP_SYSFS "/sys/kernel/mm/transparent_hugepage/"
+#define BUDDY_FREE_MIN ((uint64_t)1 << 30)  /* free 2 MiB blocks that make a fault cheap */
+#define BUDDY_RECHECK_NS (100 * 1000000ull)
+#define RESIDENT_MIN 448                     /* of 512 pages: "populated" */
+#define ATTEMPTS_MAX 60                      /* scans before a block is given up */
+#define SCAN_PERIOD_MS 20
+
+ts_thp_stats_t ts_thp_stats;
+
+/* Block states: the low 2 bits; the rest counts attempts. */
+enum { BLK_IDLE = 0, BLK_FAULT = 1, BLK_PENDING = 2, BLK_DONE = 3 };
+
+static int thp_mode = TS_THP_OFF;
+static const char *thp_why = "not initialised";
+static bool thp_stall_possible;  /* defrag makes fault-time compaction synchronous */
+static bool thp_collapse_ok;     /* the kernel knows MADV_COLLAPSE */
+static uintptr_t thp_base;
+static uint8_t *thp_blocks;
+static size_t thp_nblocks;
+
+static pthread_mutex_t thp_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t thp_wake = PTHREAD_COND_INITIALIZER;
+static bool thp_thread_started;
+
+/* ---- the mode ----------------------------------------------------------- */
+
+static int sysfs_word(const char *file) {
+  char text[256];
+  if (ts_prim_read_file(file, text, sizeof text) <= 0) return -1;
+  return ts_thp_sysfs_choice(text);
+}
+
+/* The kernel validates the advice before the range: on an unmapped page a
+ * known advice fails with ENOMEM, an unknown one with EINVAL. */
+static bool probe_collapse(void) {
+  return ts_prim_madvise((void *)(uintptr_t)4096, 4096, MADV_COLLAPSE) == -ENOMEM;
+}
+
+void ts_thp_init(uintptr_t window, size_t window_len) {
+  int enabled = sysfs_word(THP_SYSFS "enabled");
+  int defrag = sysfs_word(THP_SYSFS "defrag");
+  thp_stall_possible = defrag == 0 || defrag == 1 || defrag == 3; /* always, madvise, defer+madvise */
+  thp_collapse_ok = probe_collapse();
+  thp_mode = ts_config.thp;
+  if (enabled == 2 || enabled < 0) {
+    thp_mode = TS_THP_OFF;
+    thp_why = enabled < 0 ? "no THP support in this kernel" : "THP disabled (enabled=never)";
+  } else if (thp_mode == TS_THP_COLLAPSE && !thp_collapse_ok) {
+    thp_mode = TS_THP_FAULT;
+    thp_why = "MADV_COLLAPSE unsupported: fell back to fault";
+  } else if (thp_mode == TS_THP_AUTO) {
+    thp_why = !thp_stall_possible ? "auto: defrag cannot stall, huge pages at fault"
+              : thp_collapse_ok   ? "auto: fault while free 2 MiB blocks suffice, else collapse"
+                                  : "auto: MADV_COLLAPSE unsupported, huge pages at fault";
+  } else {
+    thp_why = "as configured";
+  }
+  thp_base = window;
+  thp_nblocks = window_len / PMD;
+  ts_prim_ptr_t m = ts_prim_mmap(NULL, thp_nblocks, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  thp_blocks = m.err ? NULL : m.addr;
+}
+
+int ts_thp_effective(void) { return thp_mode; }
+const char *ts_thp_reason(void) { return thp_why; }
+
+static bool collapse_wanted(void) {
+  return thp_blocks != NULL && thp_collapse_ok && (thp_mode == TS_THP_COLLAPSE || thp_mode == TS_THP_AUTO);
+}
+
+/* auto: is a fault-time huge page cheap right now? buddyinfo is re-read at
+ * most every 100 ms. */
+static bool buddy_has_room(void) {
+  static uint64_t checked_ns, free_bytes;
+  uint64_t now = ts_prim_clock_ns();
+  if (now - checked_ns > BUDDY_RECHECK_NS || checked_ns == 0) {
+    char text[4096];
+    free_bytes = ts_prim_read_file("/proc/buddyinfo", text, sizeof text) > 0
+                     ? ts_thp_buddy_huge_bytes(text, ts_prim_page_size()) : 0;
+    checked_ns = now;
+  }
+  return free_bytes >= BUDDY_FREE_MIN;
+}
+
+static bool fault_now(void) {
+  switch (thp_mode) {
+  case TS_THP_FAULT: return true;
+  case TS_THP_AUTO: return !thp_stall_possible || !thp_collapse_ok || buddy_has_room();
+  default: return false;
+  }
+}
+
+/* ---- block states ------------------------------------------------------- */
+
+static void blocks_set(uintptr_t addr, size_t len, uint8_t from_mask, uint8_t to) {
+  if (thp_blocks == NULL || len == 0) return;
+  size_t first = (addr - thp_base) / PMD, last = (addr + len - 1 - thp_base) / PMD;
+  for (size_t b = first; b <= last && b < thp_nblocks; b++) {
+    uint8_t s = __atomic_load_n(&thp_blocks[b], __ATOMIC_RELAXED);
+    if ((from_mask >> (s & 3)) & 1) __atomic_store_n(&thp_blocks[b], to, __ATOMIC_RELAXED);
+  }
+}
+
+void ts_thp_mapped(uintptr_t addr, size_t len) {
+  if (!fault_now()) return;
+  if (ts_prim_madvise((void *)addr, len, MADV_HUGEPAGE) == 0) {
+    ts_thp_stats.advise_ok++;
+    blocks_set(addr, len, 0xF, BLK_FAULT);
+  } else {
+    ts_thp_stats.advise_fail++;
+  }
+}
+
+void ts_thp_released(uintptr_t addr, size_t len) { blocks_set(addr, len, 0xF, BLK_IDLE); }
+
+/* ---- the collapse thread ------------------------------------------------ */
+
+static bool block_populated(uintptr_t a) {
+  unsigned char vec[PMD / 4096];
+  if (ts_prim_page_size() != 4096 || mincore((void *)a, PMD, vec) != 0) return false;
+  int resident = 0;
+  for (size_t i = 0; i < sizeof vec; i++) resident += vec[i] & 1;
+  return resident >= RESIDENT_MIN;
+}
+
+/* One block: collapse it if populated; otherwise count an attempt. */
+static void collapse_block(size_t b) {
+  uint8_t s = __atomic_load_n(&thp_blocks[b], __ATOMIC_RELAXED);
+  if ((s & 3) != BLK_PENDING) return;
+  uintptr_t a = thp_base + b * PMD;
+  uint8_t next;
+  if (!block_populated(a)) {
+    next = (s >> 2) + 1 >= ATTEMPTS_MAX ? BLK_IDLE : (uint8_t)(s + 4);
+    if ((next & 3) == BLK_IDLE) ts_thp_stats.collapse_skipped++;
+  } else {
+    int saved = errno;
+    int r = ts_prim_madvise((void *)a, PMD, MADV_COLLAPSE);
+    errno = saved;
+    bool transient = r == -EAGAIN || r == -EBUSY || r == -ENOMEM;
+    if (r == 0) {
+      __atomic_add_fetch(&ts_thp_stats.collapse_ok, 1, __ATOMIC_RELAXED);
+      __atomic_add_fetch(&ts_thp_stats.collapse_bytes, PMD, __ATOMIC_RELAXED);
+      next = BLK_DONE;
+    } else if (transient && (s >> 2) + 1 < 8) {
+      next = (uint8_t)(s + 4);
+    } else {
+      __atomic_add_fetch(&ts_thp_stats.collapse_fail, 1, __ATOMIC_RELAXED);
+      next = BLK_DONE;
+    }
+  }
+  /* only if nobody released or re-granted the block meanwhile */
+  __atomic_compare_exchange_n(&thp_blocks[b], &s, next, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
+static bool scan_once(void) {
+  bool pending = false;
+  for (size_t b = 0; b < thp_nblocks; b++) {
+    if ((thp_blocks[b] & 3) != BLK_PENDING) continue;
+    collapse_block(b);
+    pending |= (thp_blocks[b] & 3) == BLK_PENDING;
+  }
+  return pending;
+}
+
+static void *collapse_main(void *arg) {
+  (void)arg;
+  bool pending = true;
+  pthread_mutex_lock(&thp_lock);
+  for (;;) {
+    if (pending) {
+      struct timespec t;
+      clock_gettime(CLOCK_REALTIME, &t);
+      t.tv_nsec += SCAN_PERIOD_MS * 1000000L;
+      if (t.tv_nsec >= 1000000000L) { t.tv_sec++; t.tv_nsec -= 1000000000L; }
+      pthread_cond_timedwait(&thp_wake, &thp_lock, &t);
+    } else {
+      pthread_cond_wait(&thp_wake, &thp_lock);
+    }
+    pthread_mutex_unlock(&thp_lock);
+    pending = scan_once();
+    pthread_mutex_lock(&thp_lock);
+  }
+  return NULL;
+}
+
+/* Through the real pthread_create, with every signal blocked: the program's
+ * handlers must never run on tiershim's thread. */
+static void collapse_start(void) {
+  thp_thread_started = true;
+  if (ts_real.pthread_create == NULL) return;
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t t;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  if (ts_real.pthread_create(&t, &attr, collapse_main, NULL) != 0) thp_collapse_ok = false;
+  pthread_attr_destroy(&attr);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+void ts_thp_granted(uintptr_t addr, size_t len) {
+  if (!collapse_wanted()) return;
+  blocks_set(addr, len, 1u << BLK_IDLE, BLK_PENDING);
+  pthread_mutex_lock(&thp_lock);
+  if (!thp_thread_started) collapse_start();
+  pthread_cond_signal(&thp_wake);
+  pthread_mutex_unlock(&thp_lock);
+}
+
+void ts_thp_fork_child(void) {
+  pthread_mutex_init(&thp_lock, NULL);
+  pthread_cond_init(&thp_wake, NULL);
+  thp_thread_started = false; /* threads do not survive fork: start again on demand */
+}

@@ -1,0 +1,54 @@
+/* Huge pages for tiershim's regions (TIERSHIM_THP).
+ *
+ *   fault:    MADV_HUGEPAGE on every region range: huge pages at fault time.
+ *             With defrag=always/madvise a fault may compact memory
+ *             synchronously (a stall on the request path).
+ *   collapse: no fault-time huge pages; a background thread runs
+ *             MADV_COLLAPSE on 2 MiB blocks once they are populated.
+ *   auto:     off when THP is `never`. Otherwise, for each range it commits,
+ *             fault-time huge pages when they cannot stall (defrag defer or
+ *             never, or the buddy allocator holds enough free 2 MiB blocks
+ *             that no compaction is needed), else those blocks are left to
+ *             the collapse thread (when MADV_COLLAPSE works).
+ *   off:      neither.
+ * Every failure (unsupported advice, PR_SET_THP_DISABLE, EAGAIN) leaves the
+ * memory as it is and is counted. */
+#ifndef TS_THP_H
+#define TS_THP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ts_thp_stats_s {
+  uint64_t advise_ok, advise_fail;       /* MADV_HUGEPAGE */
+  uint64_t collapse_ok, collapse_fail, collapse_bytes, collapse_skipped;
+} ts_thp_stats_t;
+
+extern ts_thp_stats_t ts_thp_stats;
+
+/* Decides the effective mode (reads sysfs, probes MADV_COLLAPSE). The
+ * window is where collapse candidates live (one state byte per 2 MiB). */
+void ts_thp_init(uintptr_t window, size_t window_len);
+
+int ts_thp_effective(void);          /* a ts_thp_mode_t */
+const char *ts_thp_reason(void);     /* why, in a few words */
+
+/* A range of the regions was just mapped (commit or placed mmap): advise it
+ * for fault-time huge pages if the mode says so. */
+void ts_thp_mapped(uintptr_t addr, size_t len);
+
+/* A range was handed to the program: its blocks become collapse candidates. */
+void ts_thp_granted(uintptr_t addr, size_t len);
+
+/* A range's memory went back to the OS (released, unmapped): its blocks
+ * lose their huge pages and their state. */
+void ts_thp_released(uintptr_t addr, size_t len);
+
+void ts_thp_fork_child(void); /* the collapse thread does not survive fork */
+
+/* Parsers, for the unit tests. */
+int ts_thp_sysfs_choice(const char *text); /* index of the [bracketed] word, or -1 */
+uint64_t ts_thp_buddy_huge_bytes(const char *buddyinfo, size_t page_size);
+
+#endif

@@ -1,0 +1,37 @@
+/* Parsers for the kernel's THP and buddy-allocator files (pure; used by
+ * policy/thp.c and the unit tests). */
+#include <string.h>
+
+#include "thp.h"
+
+int ts_thp_sysfs_choice(const char *text) {
+  const char *open = strchr(text, '[');
+  if (open == NULL) return -1;
+  static const char *const words[] = {"always", "madvise", "never", "defer+madvise", "defer"};
+  for (int i = 0; i < 5; i++) {
+    size_t n = strlen(words[i]);
+    if (strncmp(open + 1, words[i], n) == 0 && open[1 + n] == ']') return i;
+  }
+  return -1;
+}
+
+/* Bytes in free blocks of order >= 9 (2 MiB with 4 KiB pages), all zones. */
+uint64_t ts_thp_buddy_huge_bytes(const char *text, size_t page_size) {
+  uint64_t total = 0;
+  for (const char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+    const char *p = strstr(line, "zone");
+    if (p == NULL) continue;
+    p += 4;
+    while (*p == ' ') p++;
+    while (*p && *p != ' ') p++; /* the zone's name */
+    for (int order = 0; order < 64; order++) {
+      while (*p == ' ') p++;
+      if (*p < '0' || *p > '9') break;
+      uint64_t count = 0;
+      while (*p >= '0' && *p <= '9') count = count * 10 + (uint64_t)(*p++ - '0');
+      if (order >= 9) total += count * ((uint64_t)page_size << order);
+    }
+  }
+  return total;
+}
+
