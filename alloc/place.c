@@ -7,7 +7,11 @@
  *    every live range lies below top <= committed; so committing never
  *    maps over a live range;
  *  - a free range's state matches the OS: CLEAN and DIRTY are read-write,
- *    NONE is PROT_NONE (the program unmapped it: touching it must fault).
+ *    NONE is PROT_NONE (the program unmapped it under TIERSHIM_MUNMAP=strict).
+ * A range the program unmaps is replaced by a fresh mapping (unmap_range):
+ * read-write by default, so VMAs merge back and huge pages survive, or
+ * PROT_NONE under strict. Either way the program's VMA flags (prot,
+ * DONTFORK, mlock, ...) are gone, as after a real munmap.
  * System calls on a range the region has handed out (a placed mmap's own
  * MAP_FIXED, releases) run without the lock: nobody else can be given it. */
 #define _GNU_SOURCE
@@ -36,6 +40,10 @@ enum { TAG_MALLOC = 1, TAG_MMAP = 2, TAG_RELEASING = 3, TAG_LOST = 4 };
 #define TAG_KIND(t) ((t) & 0xffu)
 #define TAG_PROT(t) ((int)(((t) >> 8) & 0xffu))
 #define MMAP_TAG(prot) (TAG_MMAP | ((uint32_t)(prot) << 8))
+/* The program changed the range's VMA flags (mprotect, a flag-setting
+ * madvise) or mapped it with flags of its own: on unmap it must be
+ * replaced by a fresh mapping, not kept as is. */
+#define TAG_TAINTED (1u << 16)
 #define PROGRAM_OWNED(t) (TAG_KIND(t) == TAG_MALLOC || TAG_KIND(t) == TAG_MMAP)
 
 typedef struct place_region_s {
@@ -66,6 +74,42 @@ static bool map_rw(uintptr_t a, size_t len) {
 static void map_none(uintptr_t a, size_t len) {
   (void)ts_prim_mmap((void *)a, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
   ts_thp_released(a, len);
+}
+
+/* What a range the program unmapped becomes (TIERSHIM_MUNMAP). Under
+ * release, an untainted range is kept exactly as it is, retained like a
+ * freed malloc block: no system call, and no huge page of a neighbour split
+ * by a MAP_FIXED over part of its 2 MiB block. */
+static ts_free_state_t unmap_range(uintptr_t a, size_t len, uint32_t tag) {
+  if (!ts_config.munmap_strict && !(tag & TAG_TAINTED)) return TS_FREE_DIRTY;
+  if (!ts_config.munmap_strict && map_rw(a, len)) {
+    ts_thp_released(a, len);
+    ts_thp_mapped(a, len);
+    return TS_FREE_CLEAN;
+  }
+  map_none(a, len);
+  return TS_FREE_NONE;
+}
+
+/* Frees one program-unmapped piece. Under release, an untainted piece gives
+ * its whole 2 MiB blocks back to the OS (the program expects its memory
+ * back after munmap) and retains only the edges it shares with neighbours,
+ * whose huge pages a MADV_DONTNEED there would split. */
+static void unmap_piece_locked(place_region_t *pr, uintptr_t a, size_t len, uint32_t tag) {
+  uintptr_t in_lo = align_up(a, PMD), in_hi = (a + len) & ~(uintptr_t)(PMD - 1);
+  if (ts_config.munmap_strict || (tag & TAG_TAINTED) || in_hi <= in_lo) {
+    ts_region_free(&pr->r, a, len, unmap_range(a, len, tag));
+    return;
+  }
+  bool released = ts_prim_madvise((void *)in_lo, in_hi - in_lo, MADV_DONTNEED) == 0;
+  if (released) {
+    ts_release_stats.bytes += in_hi - in_lo;
+    ts_release_stats.calls++;
+    ts_thp_released(in_lo, in_hi - in_lo);
+  }
+  ts_region_free(&pr->r, a, in_lo - a, TS_FREE_DIRTY);
+  ts_region_free(&pr->r, in_lo, in_hi - in_lo, released ? TS_FREE_CLEAN : TS_FREE_DIRTY);
+  ts_region_free(&pr->r, in_hi, a + len - in_hi, TS_FREE_DIRTY);
 }
 
 static bool commit_to(place_region_t *pr, uintptr_t need) {
@@ -132,7 +176,8 @@ static int alloc_locked(size_t len, size_t align, uint32_t tag, ts_grant_t *g, p
 }
 
 /* Frees the live pieces of [a, a+len) whose tag kind is in `kinds` (a bit
- * mask), in `state`; PROT_NONE first when state is NONE. */
+ * mask), in `state`; state NONE means "the program unmapped them": each
+ * piece is replaced first (unmap_range) and takes the state that gives. */
 static void free_kinds_locked(uintptr_t a, size_t len, unsigned kinds, ts_free_state_t state) {
   uintptr_t end = a + len;
   while (a < end) {
@@ -143,8 +188,8 @@ static void free_kinds_locked(uintptr_t a, size_t len, unsigned kinds, ts_free_s
     size_t k = n < PIECES ? n : PIECES;
     for (size_t i = 0; i < k; i++) {
       if (!((kinds >> TAG_KIND(piece[i].tag)) & 1)) continue;
-      if (state == TS_FREE_NONE) map_none(piece[i].addr, piece[i].len);
-      ts_region_free(&pr->r, piece[i].addr, piece[i].len, state);
+      if (state == TS_FREE_NONE) unmap_piece_locked(pr, piece[i].addr, piece[i].len, piece[i].tag);
+      else ts_region_free(&pr->r, piece[i].addr, piece[i].len, state);
     }
     a = (n > PIECES) ? piece[PIECES - 1].addr + piece[PIECES - 1].len : stop;
   }
@@ -282,7 +327,28 @@ void *ts_place_mmap(size_t len, int prot, int flags) {
   if (!ok) pst.mmap_fallbacks++;
   pthread_mutex_unlock(&place_lock);
   if (!ok) return NULL;
-  /* The program's own call, at our address: its prot and flags, exactly. */
+  /* A plain request in space that is already mapped read-write needs no
+   * system call (a MAP_FIXED would split the huge pages of the blocks it
+   * shares with neighbours): zero it if it held data. Anything else is the
+   * program's own call at our address, with its prot and flags exactly. */
+  bool plain = prot == (PROT_READ | PROT_WRITE) && flags == (MAP_PRIVATE | MAP_ANONYMOUS);
+  if (plain && !g.unmapped) {
+    if (g.dirty) memset((void *)g.addr, 0, len);
+    pthread_mutex_lock(&place_lock);
+    pst.placed_mmaps++;
+    pst.placed_bytes += len;
+    pst.pmd_aligned += (len % PMD == 0);
+    pthread_mutex_unlock(&place_lock);
+    ts_thp_granted(g.addr, len);
+    return (void *)g.addr;
+  }
+  if (!plain) { /* its own flags: the range must be reset when it is unmapped */
+    pthread_mutex_lock(&place_lock);
+    ts_grant_t g2;
+    ts_region_free(&pr->r, g.addr, len, TS_FREE_DIRTY);
+    ts_region_alloc_at(&pr->r, g.addr, len, MMAP_TAG(prot) | TAG_TAINTED, &g2);
+    pthread_mutex_unlock(&place_lock);
+  }
   ts_prim_ptr_t m = ts_prim_mmap((void *)g.addr, len, prot, flags | MAP_FIXED, -1, 0);
   pthread_mutex_lock(&place_lock);
   if (m.err) {
@@ -349,6 +415,7 @@ int ts_place_munmap(void *addr, size_t len) {
   if (a + len > hi && r == 0) r = ts_prim_munmap((void *)hi, a + len - hi);
   pthread_mutex_lock(&place_lock);
   free_kinds_locked(lo, hi - lo, (1u << TAG_MALLOC) | (1u << TAG_MMAP), TS_FREE_NONE);
+  retain_check_locked(); /* unmapped ranges may have been retained */
   pthread_mutex_unlock(&place_lock);
   return r;
 }
@@ -383,13 +450,16 @@ void ts_place_adopt(void *addr, size_t len, int prot) {
  * hole: reserve it again, or, if another thread's mmap took it meanwhile,
  * mark it lost so it is never mapped over. */
 static void rereserve_locked(uintptr_t a, size_t len) {
-  ts_prim_ptr_t m = ts_prim_mmap((void *)a, len, PROT_NONE,
-                                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+  bool strict = ts_config.munmap_strict;
+  ts_prim_ptr_t m = ts_prim_mmap((void *)a, len, strict ? PROT_NONE : PROT_READ | PROT_WRITE,
+                                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | (strict ? MAP_NORESERVE : 0),
+                                 -1, 0);
   place_region_t *pr = region_of(a);
-  ts_region_free(&pr->r, a, len, TS_FREE_NONE);
+  ts_region_free(&pr->r, a, len, strict ? TS_FREE_NONE : TS_FREE_CLEAN);
   ts_thp_released(a, len);
   ts_grant_t g;
   if (m.err) ts_region_alloc_at(&pr->r, a, len, TAG_LOST, &g);
+  else if (!strict) ts_thp_mapped(a, len);
 }
 
 static void *mremap_result(ts_prim_ptr_t r) {
@@ -469,8 +539,8 @@ void *ts_place_mremap(void *old, size_t old_len, size_t new_len, int flags, void
   }
   if (new_len <= old_len) { /* shrink: the tail is unmapped */
     if (new_len < old_len) {
-      map_none(o + new_len, old_len - new_len);
-      ts_region_free(&pr->r, o + new_len, old_len - new_len, TS_FREE_NONE);
+      unmap_piece_locked(pr, o + new_len, old_len - new_len, tag);
+      retain_check_locked();
     }
     pthread_mutex_unlock(&place_lock);
     return old;
@@ -562,10 +632,39 @@ int ts_place_mprotect(void *addr, size_t len, int prot) {
     place_region_t *pr = region_of(piece[i].addr);
     ts_grant_t g;
     ts_region_free(&pr->r, piece[i].addr, piece[i].len, TS_FREE_DIRTY);
-    ts_region_alloc_at(&pr->r, piece[i].addr, piece[i].len, MMAP_TAG(prot), &g);
+    ts_region_alloc_at(&pr->r, piece[i].addr, piece[i].len, MMAP_TAG(prot) | TAG_TAINTED, &g);
   }
   pthread_mutex_unlock(&place_lock);
   return r ? r : (hole < end ? -ENOMEM : 0);
+}
+
+/* Advice that changes VMA flags (what outlives the call), as opposed to
+ * advice about the pages (DONTNEED, FREE, WILLNEED, COLD, PAGEOUT, ...). */
+static bool advice_sets_flags(int advice) {
+  switch (advice) {
+  case MADV_NORMAL: case MADV_RANDOM: case MADV_SEQUENTIAL: case MADV_DONTFORK: case MADV_DOFORK:
+  case MADV_MERGEABLE: case MADV_UNMERGEABLE: case MADV_HUGEPAGE: case MADV_NOHUGEPAGE:
+  case MADV_DONTDUMP: case MADV_DODUMP: case MADV_WIPEONFORK: case MADV_KEEPONFORK:
+    return true;
+  default:
+    return false;
+  }
+}
+
+/* Marks the program-owned pieces tainted (records split as needed). */
+static void taint_locked(const ts_range_t *piece, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (piece[i].tag & TAG_TAINTED) continue;
+    place_region_t *pr = region_of(piece[i].addr);
+    if (TAG_KIND(piece[i].tag) == TAG_MALLOC) { /* a block stays one record */
+      const ts_range_t *x = ts_region_find(&pr->r, piece[i].addr);
+      if (x) ((ts_range_t *)x)->tag |= TAG_TAINTED;
+      continue;
+    }
+    ts_grant_t g;
+    ts_region_free(&pr->r, piece[i].addr, piece[i].len, TS_FREE_DIRTY);
+    ts_region_alloc_at(&pr->r, piece[i].addr, piece[i].len, piece[i].tag | TAG_TAINTED, &g);
+  }
 }
 
 /* madvise: applied to every mapped piece; any hole makes it ENOMEM. */
@@ -580,6 +679,7 @@ int ts_place_madvise(void *addr, size_t len, int advice) {
   size_t n = owned_pieces_locked(a, end, piece, PIECES, &hole);
   int r = 0;
   for (size_t i = 0; i < n && r == 0; i++) r = ts_prim_madvise((void *)piece[i].addr, piece[i].len, advice);
+  if (r == 0 && advice_sets_flags(advice)) taint_locked(piece, n);
   pthread_mutex_unlock(&place_lock);
   return r ? r : (hole < end ? -ENOMEM : 0);
 }

@@ -25,7 +25,7 @@ ts_config_t ts_config = {.enable = true,
 
 const char *const ts_thp_names[4] = {"auto", "fault", "collapse", "off"};
 
-typedef enum { OPT_BOOL, OPT_INT, OPT_SIZE, OPT_STATS, OPT_THP } opt_kind_t;
+typedef enum { OPT_BOOL, OPT_INT, OPT_SIZE, OPT_STATS, OPT_THP, OPT_MUNMAP } opt_kind_t;
 
 typedef struct opt_desc_s {
   const char *name;     /* without the TIERSHIM_ prefix */
@@ -66,6 +66,10 @@ static const opt_desc_t opt_table[] = {
   {"VA", OPT_SIZE, OPT_FIELD(va), "64G", (long long)1 << 30, (long long)1 << 46, "bytes (K/M/G/T)",
    "Address space reserved (PROT_NONE, no memory) for the regions: half mid-size, half 2 MiB-aligned. "
    "Halved until it fits (RLIMIT_AS)."},
+  {"MUNMAP", OPT_MUNMAP, OPT_FIELD(munmap_strict), "release", 0, 0, "release or strict",
+   "What an unmapped placed range becomes. release: a fresh read-write mapping (memory freed, the "
+   "program's flags reset, huge pages and VMAs intact; touching it reads zeros). strict: PROT_NONE, "
+   "so touching it faults as after a kernel munmap (splits VMAs and huge pages)."},
 };
 
 #define OPT_COUNT (sizeof opt_table / sizeof opt_table[0])
@@ -172,6 +176,11 @@ static const char *opt_apply(const opt_desc_t *d, const char *val, ts_config_t *
     break;
   case OPT_STATS:
     why = parse_stats(val, cfg);
+    break;
+  case OPT_MUNMAP:
+    why = "not release or strict";
+    if (strcasecmp(val, "release") == 0) { *(bool *)field = false; why = NULL; }
+    if (strcasecmp(val, "strict") == 0) { *(bool *)field = true; why = NULL; }
     break;
   case OPT_THP:
     why = "not auto, fault, collapse or off";
@@ -301,4 +310,5 @@ void ts_options_print_config(const ts_config_t *cfg) {
   }
   config_line("THP", ts_thp_names[cfg->thp & 3]);
   config_line("PLACE_MMAP", cfg->place_mmap ? "1" : "0");
+  config_line("MUNMAP", cfg->munmap_strict ? "strict" : "release");
 }

@@ -27,6 +27,7 @@ typedef struct ts_config_s {
   size_t mmap_min;      /* TIERSHIM_MMAP_MIN */
   size_t mmap_max;      /* TIERSHIM_MMAP_MAX */
   size_t va;            /* TIERSHIM_VA */
+  bool munmap_strict;   /* TIERSHIM_MUNMAP=strict */
   bool secure;          /* environment ignored (AT_SECURE) */
 } ts_config_t;
 

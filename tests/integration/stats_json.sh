@@ -49,8 +49,22 @@ def ok(v, t):
 for k, t in keys.items():
     if k not in d: bad.append("key %s: expected present got missing" % k)
     elif not ok(d[k], t): bad.append("key %s: expected %s got %s (%r)" % (k, t, type(d[k]).__name__, d[k]))
-nested = [k for k, v in d.items() if isinstance(v, (dict, list))]
-if nested: bad.append("expected a flat object got nested values in %s" % nested)
+# Objects appear only where documented (docs/stats.md): "placement".
+nested = [k for k, v in d.items() if isinstance(v, (dict, list)) and k != "placement"]
+if nested: bad.append("expected no nested values except placement got %s" % nested)
+pkeys = {"state": STR, "thp_mode": STR, "thp_reason": STR, "release_mode": STR}
+for k in ("placed_mmaps", "placed_bytes", "pmd_aligned", "placed_mallocs", "malloc_fallbacks",
+          "mmap_fallbacks", "regions", "vma_count_regions", "retained_bytes", "reused",
+          "released_bytes", "release_calls", "collapse_ok", "collapse_fail", "collapse_bytes",
+          "thp_advise_ok", "thp_advise_fail", "region_rss_bytes", "region_huge_bytes",
+          "region_live_bytes", "region_committed_bytes"):
+    pkeys[k] = INT
+p = d.get("placement")
+if not isinstance(p, dict): bad.append("placement: expected an object got %r" % (p,))
+else:
+    for k, t in pkeys.items():
+        if k not in p: bad.append("placement.%s: expected present got missing" % k)
+        elif not ok(p[k], t): bad.append("placement.%s: expected %s got %r" % (k, t, p[k]))
 def chk(cond, msg):
     if not cond: bad.append(msg)
 if not bad:

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# placement.sh LIB PROG: the placement engine on an inference-like pattern.
+#  - THP fault mode: huge-page coverage of the anonymous memory above a safe
+#    floor (the real figure is printed), VMAs of the regions <= 1 per 256 MiB
+#    of live heap (+2), minor faults far below glibc's;
+#  - retention: with TIERSHIM_RETAIN_MAX=32M the retained bytes stay under it,
+#    memory goes back in batches (fewer release calls than freed ranges).
+# Skips (77) when the kernel has THP disabled.
+set -u
+. "$(dirname "$0")/it_lib.sh"
+LIB=$1 PROG=$2
+it_clean_env
+thp=$(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || echo "[never]")
+case $thp in *"[never]"*) echo "SKIP: THP is disabled on this kernel ($thp)"; exit 77;; esac
+
+field() { sed -n "s/.*\b$1=\([0-9.]*\).*/\1/p" | head -1; }
+
+plain=$(env -u LD_PRELOAD "$PROG") || it_fail "the pattern without the shim failed"
+shim=$(LD_PRELOAD=$LIB TIERSHIM_THP=fault "$PROG") || it_fail "the pattern under the shim failed"
+it_info "glibc:    $(echo "$plain" | head -1)"
+it_info "tiershim: $(echo "$shim" | tr '\n' ' ')"
+
+cov=$(echo "$shim" | field coverage)
+awk -v c="$cov" 'BEGIN { exit !(c >= 0.80) }' \
+  && it_pass "huge-page coverage under tiershim (THP=fault): $cov (floor 0.80)" \
+  || it_fail "huge-page coverage under tiershim: expected >= 0.80 got $cov"
+
+live=$(echo "$shim" | field live_bytes); vmas=$(echo "$shim" | field vma_count_regions)
+max_vmas=$(( live / (256 << 20) + 2 ))
+[ "${vmas:-999}" -le "$max_vmas" ] \
+  && it_pass "region VMAs: $vmas for $((live >> 20)) MiB live (limit $max_vmas)" \
+  || it_fail "region VMAs: expected <= $max_vmas got $vmas"
+
+pf=$(echo "$plain" | field minor_faults); sf=$(echo "$shim" | field minor_faults)
+[ $(( sf * 10 )) -le "$pf" ] \
+  && it_pass "minor faults: tiershim $sf, glibc $pf (tiershim <= 1/10)" \
+  || it_fail "minor faults: expected tiershim <= 1/10 of glibc's ($pf) got $sf"
+
+ret=$(LD_PRELOAD=$LIB TIERSHIM_RETAIN_MAX=32M "$PROG") || it_fail "the pattern with RETAIN_MAX=32M failed"
+retained=$(echo "$ret" | field retained_bytes); released=$(echo "$ret" | field released_bytes)
+calls=$(echo "$ret" | field release_calls)
+[ "$retained" -le $((32 << 20)) ] && [ "$released" -gt 0 ] && [ "$calls" -gt 0 ] \
+  && it_pass "retention: retained $((retained >> 20)) MiB (max 32), released $((released >> 20)) MiB in $calls calls" \
+  || it_fail "retention: retained=$retained released=$released calls=$calls (RETAIN_MAX=32M)"
+it_finish placement
