@@ -5,15 +5,16 @@
 
 #include <ctype.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MJ_MAX 64
+#define MJ_MAX 96
 
 typedef enum { MJ_NUM, MJ_STR, MJ_BOOL, MJ_NULL } mj_type_t;
 
 typedef struct {
-  char key[64];
+  char key[96];
   mj_type_t type;
   double num;
   char str[128];
@@ -39,21 +40,28 @@ static const char *mj_string(const char *p, char *out, size_t cap) {
   return *p == '"' ? p + 1 : NULL;
 }
 
-/* Returns true when text is one flat object; fills doc. */
-static bool mj_parse(const char *text, mj_doc_t *doc) {
-  doc->n = 0;
-  const char *p = mj_ws(text);
-  if (*p++ != '{') return false;
+/* Parses one object at p; nested objects (one level) are flattened into
+ * "outer.inner" keys. Returns the position after it, or NULL. */
+static const char *mj_object(const char *p, mj_doc_t *doc, const char *prefix) {
+  p = mj_ws(p);
+  if (*p++ != '{') return NULL;
   for (;;) {
     p = mj_ws(p);
     if (*p == '}') break;
-    if (doc->n == MJ_MAX) return false;
+    if (doc->n == MJ_MAX) return NULL;
     mj_item_t *it = &doc->item[doc->n++];
-    if (!(p = mj_string(p, it->key, sizeof it->key))) return false;
+    char key[64];
+    if (!(p = mj_string(p, key, sizeof key))) return NULL;
+    snprintf(it->key, sizeof it->key, "%s%s", prefix, key);
     p = mj_ws(p);
-    if (*p++ != ':') return false;
+    if (*p++ != ':') return NULL;
     p = mj_ws(p);
-    if (*p == '"') { it->type = MJ_STR; if (!(p = mj_string(p, it->str, sizeof it->str))) return false; }
+    if (*p == '{' && prefix[0] == '\0') {
+      char inner[80];
+      snprintf(inner, sizeof inner, "%s.", key);
+      doc->n--;
+      if (!(p = mj_object(p, doc, inner))) return NULL;
+    } else if (*p == '"') { it->type = MJ_STR; if (!(p = mj_string(p, it->str, sizeof it->str))) return NULL; }
     else if (!strncmp(p, "true", 4)) { it->type = MJ_BOOL; it->b = true; p += 4; }
     else if (!strncmp(p, "false", 5)) { it->type = MJ_BOOL; it->b = false; p += 5; }
     else if (!strncmp(p, "null", 4)) { it->type = MJ_NULL; p += 4; }
@@ -61,14 +69,22 @@ static bool mj_parse(const char *text, mj_doc_t *doc) {
       char *end;
       it->type = MJ_NUM;
       it->num = strtod(p, &end);
-      if (end == p) return false;
+      if (end == p) return NULL;
       p = end;
     }
     p = mj_ws(p);
     if (*p == ',') { p++; continue; }
-    if (*p != '}') return false;
+    if (*p != '}') return NULL;
   }
-  return *mj_ws(p + 1) == '\0';
+  return p + 1;
+}
+
+/* Returns true when text is one object (flat, or with one level of nested
+ * objects); fills doc. */
+static bool mj_parse(const char *text, mj_doc_t *doc) {
+  doc->n = 0;
+  const char *end = mj_object(text, doc, "");
+  return end != NULL && *mj_ws(end) == '\0';
 }
 
 static const mj_item_t *mj_get(const mj_doc_t *doc, const char *key) {

@@ -154,3 +154,26 @@ Test(stats_file, refuses_fifo_and_other_owner) {
   cr_assert_eq(stat(other, &st), 0);
   cr_assert_eq(st.st_size, 6, "another user's file is untouched");
 }
+
+Test(stats, json_placement_object) {
+  ts_stats_snapshot_t s = sample();
+  s.placement = (ts_stats_placement_t){.present = true, .state = "on", .thp_mode = "fault",
+                                       .thp_reason = "as \"configured\"", .release_mode = "madvise",
+                                       .placed_mmaps = 7, .region_huge_bytes = 4u << 20,
+                                       .vma_count_regions = 2, .collapse_ok = 3};
+  char buf[8192];
+  size_t n = ts_stats_render_json(&s, buf, sizeof buf);
+  cr_assert_lt(n, sizeof buf);
+  mj_doc_t doc;
+  cr_assert(mj_parse(buf, &doc), "not valid JSON:\n%s", buf);
+  cr_assert_str_eq(mj_get(&doc, "placement.thp_mode")->str, "fault");
+  cr_assert_str_eq(mj_get(&doc, "placement.thp_reason")->str, "as \"configured\"");
+  cr_assert_eq(mj_get(&doc, "placement.placed_mmaps")->num, 7);
+  cr_assert_eq(mj_get(&doc, "placement.region_huge_bytes")->num, 4u << 20);
+  cr_assert_eq(mj_get(&doc, "placement.collapse_ok")->num, 3);
+  cr_assert_not_null(mj_get(&doc, "placement.region_committed_bytes"));
+  cr_assert_not_null(mj_get(&doc, "malloc_calls"), "top-level keys still there");
+  char text[4096];
+  ts_stats_render_text(&s, text, sizeof text);
+  cr_assert(strstr(text, "tiershim:   placement on, thp fault") != NULL, "%s", text);
+}
