@@ -211,14 +211,35 @@ static void retain_check_locked(void) {
   if (got < want && n < PIECES)
     n += ts_region_take_dirty(&mid.r, want - got, TAG_RELEASING, batch + n, PIECES - n);
   if (n == 0) return;
-  ts_range_t claimed[PIECES];
+  /* Release whole 2 MiB blocks only: a MADV_DONTNEED over part of a block
+   * splits the huge page it shares with a live neighbour. The edges stay
+   * retained, unless whole blocks alone do not bring retention under the
+   * limit (many small ranges): then the edges go too. */
+  ts_range_t claimed[PIECES], inner[PIECES];
   memcpy(claimed, batch, n * sizeof batch[0]);
+  size_t k = 0, inner_bytes = 0;
+  for (size_t i = 0; i < n; i++) {
+    uintptr_t lo = align_up(batch[i].addr, PMD), hi = (batch[i].addr + batch[i].len) & ~(uintptr_t)(PMD - 1);
+    if (hi > lo) {
+      inner[k++] = (ts_range_t){lo, hi - lo, 0, 0};
+      inner_bytes += hi - lo;
+    }
+  }
+  bool whole_blocks = dirty - inner_bytes <= max;
+  ts_range_t *go = whole_blocks ? inner : batch;
+  size_t ngo = whole_blocks ? k : n;
   pthread_mutex_unlock(&place_lock);
-  for (size_t i = 0; i < n; i++) ts_thp_released(batch[i].addr, batch[i].len);
-  ts_release(batch, n); /* coalesces batch in place */
+  for (size_t i = 0; i < ngo; i++) ts_thp_released(go[i].addr, go[i].len);
+  ts_release(go, ngo); /* coalesces in place */
   pthread_mutex_lock(&place_lock);
-  for (size_t i = 0; i < n; i++)
-    free_kinds_locked(claimed[i].addr, claimed[i].len, 1u << TAG_RELEASING, TS_FREE_CLEAN);
+  for (size_t i = 0; i < n; i++) {
+    uintptr_t a = claimed[i].addr, e = a + claimed[i].len;
+    uintptr_t lo = whole_blocks ? align_up(a, PMD) : a, hi = whole_blocks ? e & ~(uintptr_t)(PMD - 1) : e;
+    if (hi <= lo) lo = hi = a; /* no whole block: all of it stays retained */
+    free_kinds_locked(a, lo - a, 1u << TAG_RELEASING, TS_FREE_DIRTY);
+    free_kinds_locked(lo, hi - lo, 1u << TAG_RELEASING, TS_FREE_CLEAN);
+    free_kinds_locked(hi, e - hi, 1u << TAG_RELEASING, TS_FREE_DIRTY);
+  }
 }
 
 /* ---- the large-allocation path ---------------------------------------- */

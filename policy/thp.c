@@ -30,6 +30,8 @@
 #define RESIDENT_MIN 448                     /* of 512 pages: "populated" */
 #define ATTEMPTS_MAX 60                      /* scans before a block is given up */
 #define SCAN_PERIOD_MS 20
+#define COLLAPSE_PER_SCAN 16                /* then the next period */
+#define COLLAPSE_PAUSE_NS 200000            /* between two collapses */
 
 ts_thp_stats_t ts_thp_stats;
 
@@ -178,11 +180,22 @@ static void collapse_block(size_t b) {
   __atomic_compare_exchange_n(&thp_blocks[b], &s, next, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 }
 
+/* MADV_COLLAPSE holds the mmap lock for writing while it copies a block,
+ * which stalls the program's faults and mmaps: pause between collapses
+ * and do a bounded number per period, so the request path gets the lock. */
 static bool scan_once(void) {
   bool pending = false;
+  int done = 0;
   for (size_t b = 0; b < thp_nblocks; b++) {
     if ((thp_blocks[b] & 3) != BLK_PENDING) continue;
+    if (done >= COLLAPSE_PER_SCAN) return true;
+    uint64_t before = ts_thp_stats.collapse_ok + ts_thp_stats.collapse_fail;
     collapse_block(b);
+    if (ts_thp_stats.collapse_ok + ts_thp_stats.collapse_fail != before) {
+      done++;
+      struct timespec pause = {0, COLLAPSE_PAUSE_NS};
+      nanosleep(&pause, NULL);
+    }
     pending |= (thp_blocks[b] & 3) == BLK_PENDING;
   }
   return pending;
