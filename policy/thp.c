@@ -29,9 +29,10 @@
 #define BUDDY_RECHECK_NS (100 * 1000000ull)
 #define RESIDENT_MIN 448                     /* of 512 pages: "populated" */
 #define ATTEMPTS_MAX 60                      /* scans before a block is given up */
-#define SCAN_PERIOD_MS 20
-#define COLLAPSE_PER_SCAN 16                /* then the next period */
-#define COLLAPSE_PAUSE_NS 200000            /* between two collapses */
+#define SCAN_PERIOD_MS 10
+#define COLLAPSE_PER_SCAN 256               /* then the next period */
+#define COLLAPSE_PAUSE_NS 20000             /* between two collapses */
+#define QUIET_NS (2 * 1000000ull)            /* no placement activity for this long */
 
 ts_thp_stats_t ts_thp_stats;
 
@@ -49,6 +50,7 @@ static size_t thp_nblocks;
 static pthread_mutex_t thp_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t thp_wake = PTHREAD_COND_INITIALIZER;
 static bool thp_thread_started;
+static uint64_t thp_last_activity_ns; /* the last grant: the program is allocating */
 
 /* ---- the mode ----------------------------------------------------------- */
 
@@ -183,12 +185,19 @@ static void collapse_block(size_t b) {
 /* MADV_COLLAPSE holds the mmap lock for writing while it copies a block,
  * which stalls the program's faults and mmaps: pause between collapses
  * and do a bounded number per period, so the request path gets the lock. */
+/* Collapses run only while the program is quiet (no grant for QUIET_NS):
+ * inference alternates allocation bursts with compute, and a collapse
+ * during a burst would make its mmaps and faults wait for the lock. */
+static bool program_quiet(void) {
+  return ts_prim_clock_ns() - __atomic_load_n(&thp_last_activity_ns, __ATOMIC_RELAXED) >= QUIET_NS;
+}
+
 static bool scan_once(void) {
   bool pending = false;
   int done = 0;
   for (size_t b = 0; b < thp_nblocks; b++) {
     if ((thp_blocks[b] & 3) != BLK_PENDING) continue;
-    if (done >= COLLAPSE_PER_SCAN) return true;
+    if (done >= COLLAPSE_PER_SCAN || !program_quiet()) return true;
     uint64_t before = ts_thp_stats.collapse_ok + ts_thp_stats.collapse_fail;
     collapse_block(b);
     if (ts_thp_stats.collapse_ok + ts_thp_stats.collapse_fail != before) {
@@ -242,6 +251,7 @@ static void collapse_start(void) {
 
 void ts_thp_granted(uintptr_t addr, size_t len) {
   if (!collapse_wanted()) return;
+  __atomic_store_n(&thp_last_activity_ns, ts_prim_clock_ns(), __ATOMIC_RELAXED);
   blocks_set(addr, len, 1u << BLK_IDLE, BLK_PENDING);
   pthread_mutex_lock(&thp_lock);
   if (!thp_thread_started) collapse_start();

@@ -4,7 +4,8 @@
  *             With defrag=always/madvise a fault may compact memory
  *             synchronously (a stall on the request path).
  *   collapse: no fault-time huge pages; a background thread runs
- *             MADV_COLLAPSE on 2 MiB blocks once they are populated.
+ *             MADV_COLLAPSE on 2 MiB blocks once they are populated, while
+ *             the program is quiet (no allocation for 2 ms), paced.
  *   auto:     off when THP is `never`. Otherwise, for each range it commits,
  *             fault-time huge pages when they cannot stall (defrag defer or
  *             never, or the buddy allocator holds enough free 2 MiB blocks
