@@ -213,8 +213,8 @@ static void retain_check_locked(void) {
   if (n == 0) return;
   /* Release whole 2 MiB blocks only: a MADV_DONTNEED over part of a block
    * splits the huge page it shares with a live neighbour. The edges stay
-   * retained, unless whole blocks alone do not bring retention under the
-   * limit (many small ranges): then the edges go too. */
+   * retained while retention stays under twice the limit (the hard limit);
+   * beyond it the edges go too. */
   ts_range_t claimed[PIECES], inner[PIECES];
   memcpy(claimed, batch, n * sizeof batch[0]);
   size_t k = 0, inner_bytes = 0;
@@ -225,7 +225,7 @@ static void retain_check_locked(void) {
       inner_bytes += hi - lo;
     }
   }
-  bool whole_blocks = dirty - inner_bytes <= max;
+  bool whole_blocks = dirty - inner_bytes <= 2 * max;
   ts_range_t *go = whole_blocks ? inner : batch;
   size_t ngo = whole_blocks ? k : n;
   pthread_mutex_unlock(&place_lock);

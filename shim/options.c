@@ -56,7 +56,8 @@ static const opt_desc_t opt_table[] = {
    "nothing on the request path. auto: collapse where fault-time compaction can stall "
    "(defrag always or madvise) and MADV_COLLAPSE works, else fault; off when THP is never."},
   {"RETAIN_MAX", OPT_SIZE, OPT_FIELD(retain_max), "256M", 0, OPT_SIZE_MAX_VALUE, "bytes (K/M/G)",
-   "Freed large blocks kept mapped for reuse; beyond this they are released to the OS in batches."},
+   "Freed large blocks kept mapped for reuse. Beyond this, whole 2 MiB blocks are released to the OS "
+   "in batches; the partial blocks shared with live neighbours only beyond twice this."},
   {"PLACE_MMAP", OPT_BOOL, OPT_FIELD(place_mmap), "1", 0, 1, "bool",
    "Place the program's anonymous private mmap calls (within MMAP_MIN..MMAP_MAX) in the regions."},
   {"MMAP_MIN", OPT_SIZE, OPT_FIELD(mmap_min), "64K", 4096, OPT_SIZE_MAX_VALUE, "bytes (K/M/G)",
