@@ -400,7 +400,8 @@ void *ts_place_mmap_at(void *addr, size_t len, int prot, int flags, int fd, off_
   pthread_mutex_lock(&place_lock);
   place_region_t *pr = region_of(a);
   ts_grant_t g;
-  int err = (a + len <= pr->r.limit) ? ts_region_alloc_at(&pr->r, a, len, MMAP_TAG(prot), &g) : -EEXIST;
+  int err = (a + len <= pr->r.limit) ? ts_region_alloc_at(&pr->r, a, len, MMAP_TAG(prot) | TAG_TAINTED, &g)
+                                      : -EEXIST;
   if (err == 0 && !commit_to(pr, pr->r.top)) {
     ts_region_free(&pr->r, a, len, TS_FREE_NONE);
     err = -ENOMEM;
@@ -452,7 +453,10 @@ static void adopt_locked(uintptr_t a, size_t len, int prot) {
     free_kinds_locked(s, e - s, (1u << TAG_MALLOC) | (1u << TAG_MMAP), TS_FREE_DIRTY);
     ts_grant_t g;
     uintptr_t old_top = pr->r.top;
-    if (ts_region_alloc_at(&pr->r, s, e - s, MMAP_TAG(prot), &g) == 0 && pr->r.top > pr->committed) {
+    /* Tainted: the program's own mapping (any prot, flags, even a file):
+     * on unmap it must be replaced, never kept for reuse. */
+    if (ts_region_alloc_at(&pr->r, s, e - s, MMAP_TAG(prot) | TAG_TAINTED, &g) == 0 &&
+        pr->r.top > pr->committed) {
       /* keep "below committed is read-write": commit the gap below it */
       if (s > pr->committed && s > old_top) map_rw(pr->committed, s - pr->committed);
       pr->committed = align_up(pr->r.top, PAGE);
@@ -489,6 +493,31 @@ static void *mremap_result(ts_prim_ptr_t r) {
   return MAP_FAILED;
 }
 
+/* The kernel refuses to move a range that spans two VMAs. A placed
+ * mapping can: in auto mode, neighbouring commits may differ in
+ * MADV_HUGEPAGE only. Then the move is a copy into the new range. */
+static void *mremap_copy(uintptr_t o, size_t old_len, size_t new_len, uint32_t tag, ts_grant_t *g,
+                         place_region_t *pr) {
+  pthread_mutex_lock(&place_lock);
+  bool ok = !g->unmapped || map_rw(g->addr, new_len);
+  if (!ok) {
+    ts_region_free(&pr->r, g->addr, new_len, TS_FREE_NONE);
+    pthread_mutex_unlock(&place_lock);
+    errno = ENOMEM;
+    return MAP_FAILED;
+  }
+  pthread_mutex_unlock(&place_lock);
+  memcpy((void *)g->addr, (void *)o, old_len);
+  if (g->dirty && !g->unmapped) memset((void *)(g->addr + old_len), 0, new_len - old_len);
+  int prot = TAG_KIND(tag) == TAG_MMAP ? TAG_PROT(tag) : PROT_READ | PROT_WRITE;
+  if (prot != (PROT_READ | PROT_WRITE)) (void)ts_prim_mprotect((void *)g->addr, new_len, prot);
+  pthread_mutex_lock(&place_lock);
+  free_kinds_locked(o, old_len, (1u << TAG_MALLOC) | (1u << TAG_MMAP), TS_FREE_NONE);
+  pthread_mutex_unlock(&place_lock);
+  ts_thp_granted(g->addr, new_len);
+  return (void *)g->addr;
+}
+
 /* Moves [o, o+old_len) to a new placed range of new_len: the page tables
  * move (no copy), the new tail is mapped fresh. */
 static void *mremap_move(uintptr_t o, size_t old_len, size_t new_len, uint32_t tag) {
@@ -506,6 +535,7 @@ static void *mremap_move(uintptr_t o, size_t old_len, size_t new_len, uint32_t t
   if (new_len == old_len) r = ts_prim_mremap((void *)o, old_len, old_len, flags | MREMAP_DONTUNMAP, (void *)g.addr);
   bool kept = r.err == 0; /* the old range is still mapped (empty) */
   if (r.err == EINVAL) r = ts_prim_mremap((void *)o, old_len, new_len, flags, (void *)g.addr);
+  if (r.err == EFAULT) return mremap_copy(o, old_len, new_len, tag, &g, pr);
   pthread_mutex_lock(&place_lock);
   if (r.err) {
     map_none(g.addr, new_len);
