@@ -67,13 +67,29 @@ static bool map_rw(uintptr_t a, size_t len) {
   ts_prim_ptr_t m = ts_prim_mmap((void *)a, len, PROT_READ | PROT_WRITE,
                                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
   if (m.err) return false;
+  ts_thp_unmapped(a, len);
   ts_thp_mapped(a, len);
   return true;
 }
 
 static void map_none(uintptr_t a, size_t len) {
   (void)ts_prim_mmap((void *)a, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
-  ts_thp_released(a, len);
+  ts_thp_unmapped(a, len);
+}
+
+/* Zeroes memory that may hold data: whole 2 MiB blocks are dropped
+ * (MADV_DONTNEED: they refault lazily, and huge where advised, instead of
+ * being faulted in here by memset), the partial edges, which share a
+ * block with a neighbour, are cleared in place. */
+static void zero_range(uintptr_t a, size_t len) {
+  uintptr_t lo = align_up(a, PMD), hi = (a + len) & ~(uintptr_t)(PMD - 1);
+  if (hi <= lo || ts_prim_madvise((void *)lo, hi - lo, MADV_DONTNEED) != 0) {
+    memset((void *)a, 0, len);
+    return;
+  }
+  ts_thp_released(lo, hi - lo);
+  memset((void *)a, 0, lo - a);
+  memset((void *)hi, 0, a + len - hi);
 }
 
 /* What a range the program unmapped becomes (TIERSHIM_MUNMAP). Under
@@ -82,11 +98,7 @@ static void map_none(uintptr_t a, size_t len) {
  * by a MAP_FIXED over part of its 2 MiB block. */
 static ts_free_state_t unmap_range(uintptr_t a, size_t len, uint32_t tag) {
   if (!ts_config.munmap_strict && !(tag & TAG_TAINTED)) return TS_FREE_DIRTY;
-  if (!ts_config.munmap_strict && map_rw(a, len)) {
-    ts_thp_released(a, len);
-    ts_thp_mapped(a, len);
-    return TS_FREE_CLEAN;
-  }
+  if (!ts_config.munmap_strict && map_rw(a, len)) return TS_FREE_CLEAN;
   map_none(a, len);
   return TS_FREE_NONE;
 }
@@ -264,7 +276,7 @@ void *ts_place_malloc(size_t size, size_t align, bool zero) {
   bool dirty = g.dirty && !g.unmapped;
   pst.placed_mallocs++;
   pthread_mutex_unlock(&place_lock);
-  if (zero && dirty) memset((void *)g.addr, 0, size);
+  if (zero && dirty) zero_range(g.addr, align_up(size, PAGE));
   ts_thp_granted(g.addr, len);
   return (void *)g.addr;
 }
@@ -354,7 +366,7 @@ void *ts_place_mmap(size_t len, int prot, int flags) {
    * program's own call at our address, with its prot and flags exactly. */
   bool plain = prot == (PROT_READ | PROT_WRITE) && flags == (MAP_PRIVATE | MAP_ANONYMOUS);
   if (plain && !g.unmapped) {
-    if (g.dirty) memset((void *)g.addr, 0, len);
+    if (g.dirty) zero_range(g.addr, len);
     pthread_mutex_lock(&place_lock);
     pst.placed_mmaps++;
     pst.placed_bytes += len;
@@ -481,7 +493,7 @@ static void rereserve_locked(uintptr_t a, size_t len) {
                                  -1, 0);
   place_region_t *pr = region_of(a);
   ts_region_free(&pr->r, a, len, strict ? TS_FREE_NONE : TS_FREE_CLEAN);
-  ts_thp_released(a, len);
+  ts_thp_unmapped(a, len);
   ts_grant_t g;
   if (m.err) ts_region_alloc_at(&pr->r, a, len, TAG_LOST, &g);
   else if (!strict) ts_thp_mapped(a, len);
@@ -508,7 +520,7 @@ static void *mremap_copy(uintptr_t o, size_t old_len, size_t new_len, uint32_t t
   }
   pthread_mutex_unlock(&place_lock);
   memcpy((void *)g->addr, (void *)o, old_len);
-  if (g->dirty && !g->unmapped) memset((void *)(g->addr + old_len), 0, new_len - old_len);
+  if (g->dirty && !g->unmapped) zero_range(g->addr + old_len, new_len - old_len);
   int prot = TAG_KIND(tag) == TAG_MMAP ? TAG_PROT(tag) : PROT_READ | PROT_WRITE;
   if (prot != (PROT_READ | PROT_WRITE)) (void)ts_prim_mprotect((void *)g->addr, new_len, prot);
   pthread_mutex_lock(&place_lock);

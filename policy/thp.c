@@ -141,7 +141,15 @@ void ts_thp_mapped(uintptr_t addr, size_t len) {
   }
 }
 
-void ts_thp_released(uintptr_t addr, size_t len) { blocks_set(addr, len, 0xF, BLK_IDLE); }
+/* Released (MADV_DONTNEED): the pages are gone but the VMA keeps its
+ * advice, so a block advised for fault-time huge pages stays so (it will
+ * refault huge: collapsing it would be a no-op). */
+void ts_thp_released(uintptr_t addr, size_t len) {
+  blocks_set(addr, len, (1u << BLK_PENDING) | (1u << BLK_DONE), BLK_IDLE);
+}
+
+/* Mapped afresh (PROT_NONE or a new mapping): any advice is gone. */
+void ts_thp_unmapped(uintptr_t addr, size_t len) { blocks_set(addr, len, 0xF, BLK_IDLE); }
 
 /* ---- the collapse thread ------------------------------------------------ */
 

@@ -42,9 +42,11 @@ void ts_thp_mapped(uintptr_t addr, size_t len);
 /* A range was handed to the program: its blocks become collapse candidates. */
 void ts_thp_granted(uintptr_t addr, size_t len);
 
-/* A range's memory went back to the OS (released, unmapped): its blocks
- * lose their huge pages and their state. */
+/* A range's memory went back to the OS (MADV_DONTNEED): its blocks lose
+ * their huge pages, but keep the VMA's advice. */
 void ts_thp_released(uintptr_t addr, size_t len);
+/* A range was mapped afresh (PROT_NONE, or a new mapping): state reset. */
+void ts_thp_unmapped(uintptr_t addr, size_t len);
 
 void ts_thp_fork_child(void); /* the collapse thread does not survive fork */
 
