@@ -36,7 +36,10 @@
 #define VA_MIN ((size_t)1 << 30)
 #define PIECES 64
 
-enum { TAG_MALLOC = 1, TAG_MMAP = 2, TAG_RELEASING = 3, TAG_LOST = 4 };
+/* TAG_FOREIGN: a mapping the kernel made in the window for the program,
+ * in a hole that a move left for a moment (another thread's mmap). It is
+ * the program's, but not ours to reuse: the kernel handles it. */
+enum { TAG_MALLOC = 1, TAG_MMAP = 2, TAG_RELEASING = 3, TAG_FOREIGN = 4 };
 #define TAG_KIND(t) ((t) & 0xffu)
 #define TAG_PROT(t) ((int)(((t) >> 8) & 0xffu))
 #define MMAP_TAG(prot) (TAG_MMAP | ((uint32_t)(prot) << 8))
@@ -44,7 +47,8 @@ enum { TAG_MALLOC = 1, TAG_MMAP = 2, TAG_RELEASING = 3, TAG_LOST = 4 };
  * madvise) or mapped it with flags of its own: on unmap it must be
  * replaced by a fresh mapping, not kept as is. */
 #define TAG_TAINTED (1u << 16)
-#define PROGRAM_OWNED(t) (TAG_KIND(t) == TAG_MALLOC || TAG_KIND(t) == TAG_MMAP)
+#define PROGRAM_OWNED(t) (TAG_KIND(t) == TAG_MALLOC || TAG_KIND(t) == TAG_MMAP || TAG_KIND(t) == TAG_FOREIGN)
+#define PROGRAM_KINDS ((1u << TAG_MALLOC) | (1u << TAG_MMAP) | (1u << TAG_FOREIGN))
 
 typedef struct place_region_s {
   ts_region_t r;
@@ -187,6 +191,8 @@ static int alloc_locked(size_t len, size_t align, uint32_t tag, ts_grant_t *g, p
   return 0;
 }
 
+static void rereserve_locked(uintptr_t a, size_t len);
+
 /* Frees the live pieces of [a, a+len) whose tag kind is in `kinds` (a bit
  * mask), in `state`; state NONE means "the program unmapped them": each
  * piece is replaced first (unmap_range) and takes the state that gives. */
@@ -200,8 +206,14 @@ static void free_kinds_locked(uintptr_t a, size_t len, unsigned kinds, ts_free_s
     size_t k = n < PIECES ? n : PIECES;
     for (size_t i = 0; i < k; i++) {
       if (!((kinds >> TAG_KIND(piece[i].tag)) & 1)) continue;
-      if (state == TS_FREE_NONE) unmap_piece_locked(pr, piece[i].addr, piece[i].len, piece[i].tag);
-      else ts_region_free(&pr->r, piece[i].addr, piece[i].len, state);
+      if (state == TS_FREE_NONE && TAG_KIND(piece[i].tag) == TAG_FOREIGN) {
+        ts_prim_munmap((void *)piece[i].addr, piece[i].len); /* the kernel's mapping */
+        rereserve_locked(piece[i].addr, piece[i].len);
+      } else if (state == TS_FREE_NONE) {
+        unmap_piece_locked(pr, piece[i].addr, piece[i].len, piece[i].tag);
+      } else {
+        ts_region_free(&pr->r, piece[i].addr, piece[i].len, state);
+      }
     }
     a = (n > PIECES) ? piece[PIECES - 1].addr + piece[PIECES - 1].len : stop;
   }
@@ -448,7 +460,7 @@ int ts_place_munmap(void *addr, size_t len) {
   if (a < lo) r = ts_prim_munmap(addr, lo - a); /* the parts outside are the kernel's */
   if (a + len > hi && r == 0) r = ts_prim_munmap((void *)hi, a + len - hi);
   pthread_mutex_lock(&place_lock);
-  free_kinds_locked(lo, hi - lo, (1u << TAG_MALLOC) | (1u << TAG_MMAP), TS_FREE_NONE);
+  free_kinds_locked(lo, hi - lo, PROGRAM_KINDS, TS_FREE_NONE);
   retain_check_locked(); /* unmapped ranges may have been retained */
   pthread_mutex_unlock(&place_lock);
   return r;
@@ -495,7 +507,7 @@ static void rereserve_locked(uintptr_t a, size_t len) {
   ts_region_free(&pr->r, a, len, strict ? TS_FREE_NONE : TS_FREE_CLEAN);
   ts_thp_unmapped(a, len);
   ts_grant_t g;
-  if (m.err) ts_region_alloc_at(&pr->r, a, len, TAG_LOST, &g);
+  if (m.err) ts_region_alloc_at(&pr->r, a, len, TAG_FOREIGN, &g);
   else if (!strict) ts_thp_mapped(a, len);
 }
 
@@ -596,7 +608,7 @@ void *ts_place_mremap(void *old, size_t old_len, size_t new_len, int flags, void
   uint32_t tag = x->tag;
   bool at_end = o + old_len == x->addr + x->len;
   int prot = TAG_KIND(tag) == TAG_MMAP ? TAG_PROT(tag) : PROT_READ | PROT_WRITE;
-  if (flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) {
+  if ((flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) || TAG_KIND(tag) == TAG_FOREIGN) {
     pthread_mutex_unlock(&place_lock);
     return mremap_kernel(o, old_len, new_len, flags, new_addr, prot);
   }
@@ -676,27 +688,38 @@ static size_t owned_pieces_locked(uintptr_t a, uintptr_t end, ts_range_t *out, s
   return n;
 }
 
+/* Gives a program-owned piece a new tag (its record split out as needed). */
+static void retag_locked(const ts_range_t *piece, uint32_t tag) {
+  place_region_t *pr = region_of(piece->addr);
+  ts_grant_t g;
+  ts_region_free(&pr->r, piece->addr, piece->len, TS_FREE_DIRTY);
+  ts_region_alloc_at(&pr->r, piece->addr, piece->len, tag, &g);
+}
+
+/* The kernel's argument checks for mprotect and madvise: 0 to go on, 1 for
+ * an empty range (success), or -EINVAL. */
+static int range_args(void *addr, size_t len, uintptr_t *end) {
+  uintptr_t a = (uintptr_t)addr;
+  if (a % PAGE) return -EINVAL;
+  if (len == 0) return 1;
+  *end = align_up(a + len, PAGE);
+  return 0;
+}
+
 /* mprotect: applied up to the first hole, which then fails with ENOMEM
  * (as the kernel walks VMAs); placed mmaps' records split and carry the
  * new protection, so a later mremap across the boundary fails as the
  * kernel's would (two VMAs). */
 int ts_place_mprotect(void *addr, size_t len, int prot) {
-  uintptr_t a = (uintptr_t)addr;
-  if (a % PAGE) return -EINVAL;
-  if (len == 0) return 0;
-  uintptr_t end = align_up(a + len, PAGE);
+  uintptr_t a = (uintptr_t)addr, end, hole;
+  int args = range_args(addr, len, &end);
+  if (args != 0) return args < 0 ? args : 0;
   ts_range_t piece[PIECES];
-  uintptr_t hole;
   pthread_mutex_lock(&place_lock);
   size_t n = owned_pieces_locked(a, end, piece, PIECES, &hole);
   int r = hole > a ? ts_prim_mprotect(addr, hole - a, prot) : 0;
-  for (size_t i = 0; r == 0 && i < n && piece[i].addr < hole; i++) {
-    if (TAG_KIND(piece[i].tag) != TAG_MMAP) continue;
-    place_region_t *pr = region_of(piece[i].addr);
-    ts_grant_t g;
-    ts_region_free(&pr->r, piece[i].addr, piece[i].len, TS_FREE_DIRTY);
-    ts_region_alloc_at(&pr->r, piece[i].addr, piece[i].len, MMAP_TAG(prot) | TAG_TAINTED, &g);
-  }
+  for (size_t i = 0; r == 0 && i < n && piece[i].addr < hole; i++)
+    if (TAG_KIND(piece[i].tag) == TAG_MMAP) retag_locked(&piece[i], MMAP_TAG(prot) | TAG_TAINTED);
   pthread_mutex_unlock(&place_lock);
   return r ? r : (hole < end ? -ENOMEM : 0);
 }
@@ -717,27 +740,23 @@ static bool advice_sets_flags(int advice) {
 /* Marks the program-owned pieces tainted (records split as needed). */
 static void taint_locked(const ts_range_t *piece, size_t n) {
   for (size_t i = 0; i < n; i++) {
-    if (piece[i].tag & TAG_TAINTED) continue;
+    if ((piece[i].tag & TAG_TAINTED) || TAG_KIND(piece[i].tag) == TAG_FOREIGN) continue;
     place_region_t *pr = region_of(piece[i].addr);
     if (TAG_KIND(piece[i].tag) == TAG_MALLOC) { /* a block stays one record */
       const ts_range_t *x = ts_region_find(&pr->r, piece[i].addr);
       if (x) ((ts_range_t *)x)->tag |= TAG_TAINTED;
       continue;
     }
-    ts_grant_t g;
-    ts_region_free(&pr->r, piece[i].addr, piece[i].len, TS_FREE_DIRTY);
-    ts_region_alloc_at(&pr->r, piece[i].addr, piece[i].len, piece[i].tag | TAG_TAINTED, &g);
+    retag_locked(&piece[i], piece[i].tag | TAG_TAINTED);
   }
 }
 
 /* madvise: applied to every mapped piece; any hole makes it ENOMEM. */
 int ts_place_madvise(void *addr, size_t len, int advice) {
-  uintptr_t a = (uintptr_t)addr;
-  if (a % PAGE) return -EINVAL;
-  if (len == 0) return 0;
-  uintptr_t end = align_up(a + len, PAGE);
+  uintptr_t a = (uintptr_t)addr, end, hole;
+  int args = range_args(addr, len, &end);
+  if (args != 0) return args < 0 ? args : 0;
   ts_range_t piece[PIECES];
-  uintptr_t hole;
   pthread_mutex_lock(&place_lock);
   size_t n = owned_pieces_locked(a, end, piece, PIECES, &hole);
   int r = 0;
