@@ -68,9 +68,10 @@ static const opt_desc_t opt_table[] = {
    "Address space reserved (PROT_NONE, no memory) for the regions: half mid-size, half 2 MiB-aligned. "
    "Halved until it fits (RLIMIT_AS)."},
   {"MUNMAP", OPT_MUNMAP, OPT_FIELD(munmap_strict), "release", 0, 0, "release or strict",
-   "What an unmapped placed range becomes. release: a fresh read-write mapping (memory freed, the "
-   "program's flags reset, huge pages and VMAs intact; touching it reads zeros). strict: PROT_NONE, "
-   "so touching it faults as after a kernel munmap (splits VMAs and huge pages)."},
+   "What an unmapped placed range becomes. release: it stays mapped (whole 2 MiB blocks are given back "
+   "to the OS, the edges retained; the program's flags reset), so huge pages and VMAs stay intact, but "
+   "touching it does not fault and may read old data. strict: PROT_NONE, so touching it faults as after "
+   "a kernel munmap (splits VMAs and huge pages)."},
 };
 
 #define OPT_COUNT (sizeof opt_table / sizeof opt_table[0])
