@@ -556,11 +556,17 @@ static void *mremap_move(uintptr_t o, size_t old_len, size_t new_len, uint32_t t
    * Same size: DONTUNMAP leaves the old range mapped, so no hole opens. */
   int flags = MREMAP_MAYMOVE | MREMAP_FIXED;
   ts_prim_ptr_t r = {NULL, EINVAL};
+  /* Under the lock: a move without DONTUNMAP opens a hole at the source
+   * until it is reserved again, and the program's own mmap(NULL) calls
+   * take this lock, so none can land in it meanwhile. */
+  pthread_mutex_lock(&place_lock);
   if (new_len == old_len) r = ts_prim_mremap((void *)o, old_len, old_len, flags | MREMAP_DONTUNMAP, (void *)g.addr);
   bool kept = r.err == 0; /* the old range is still mapped (empty) */
   if (r.err == EINVAL) r = ts_prim_mremap((void *)o, old_len, new_len, flags, (void *)g.addr);
-  if (r.err == EFAULT) return mremap_copy(o, old_len, new_len, tag, &g, pr);
-  pthread_mutex_lock(&place_lock);
+  if (r.err == EFAULT) {
+    pthread_mutex_unlock(&place_lock);
+    return mremap_copy(o, old_len, new_len, tag, &g, pr);
+  }
   if (r.err) {
     map_none(g.addr, new_len);
     ts_region_free(&pr->r, g.addr, new_len, TS_FREE_NONE);
@@ -576,9 +582,12 @@ static void *mremap_move(uintptr_t o, size_t old_len, size_t new_len, uint32_t t
 /* The program chose the destination, or keeps the source (DONTUNMAP): the
  * kernel does the work, then the bookkeeping follows what it did. */
 static void *mremap_kernel(uintptr_t o, size_t old_len, size_t new_len, int flags, void *new_addr, int prot) {
+  pthread_mutex_lock(&place_lock); /* the move may open a hole: see mremap_move */
   ts_prim_ptr_t r = ts_prim_mremap((void *)o, old_len, new_len, flags, new_addr);
-  if (r.err) return mremap_result(r);
-  pthread_mutex_lock(&place_lock);
+  if (r.err) {
+    pthread_mutex_unlock(&place_lock);
+    return mremap_result(r);
+  }
   if (ts_place_touches((void *)o, old_len) && !(flags & MREMAP_DONTUNMAP)) rereserve_locked(o, old_len);
   if (ts_place_touches(r.addr, new_len)) adopt_locked((uintptr_t)r.addr, new_len, prot);
   pthread_mutex_unlock(&place_lock);
@@ -817,6 +826,18 @@ static void place_stats_hook(ts_stats_placement_t *o) {
 }
 
 void ts_place_install_stats(void) { ts_stats_placement_hook = place_stats_hook; }
+
+/* A mapping whose address the kernel chooses, taken under the placement
+ * lock once the window exists: while a move holds the lock, the window may
+ * have a hole, and the kernel must not put this mapping in it. */
+ts_prim_ptr_t ts_place_kernel_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+  if (ts_place_span == 0 || (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)))
+    return ts_prim_mmap(addr, len, prot, flags, fd, off);
+  pthread_mutex_lock(&place_lock);
+  ts_prim_ptr_t r = ts_prim_mmap(addr, len, prot, flags, fd, off);
+  pthread_mutex_unlock(&place_lock);
+  return r;
+}
 
 void ts_place_lock(void) { pthread_mutex_lock(&place_lock); }
 void ts_place_unlock(void) { pthread_mutex_unlock(&place_lock); }

@@ -57,6 +57,10 @@ static inline bool ts_place_touches(const void *addr, size_t len) {
 /* A hint or MAP_FIXED_NOREPLACE into the window: the mapping, MAP_FAILED
  * (errno set), or NULL to pass the call through. */
 void *ts_place_mmap_at(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+/* A kernel-placed mmap (no MAP_FIXED), kept out of transient holes in the
+ * window (see place.c). */
+#include "prim.h"
+ts_prim_ptr_t ts_place_kernel_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 /* munmap of a range touching the window: 0 or -errno. */
 int ts_place_munmap(void *addr, size_t len);
 /* A program's MAP_FIXED mmap landed in the window (result: its address). */

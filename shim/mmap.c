@@ -89,7 +89,7 @@ TS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
     void *p = ts_place_mmap_at(addr, len, prot, flags, fd, off);
     if (p != NULL) return p;
   }
-  ts_prim_ptr_t r = ts_prim_mmap(addr, len, prot, flags, fd, off);
+  ts_prim_ptr_t r = ts_place_kernel_mmap(addr, len, prot, flags, fd, off);
   if (!internal && r.err == 0 && (flags & MAP_FIXED) && ts_place_touches(r.addr, len))
     ts_place_adopt(r.addr, len, prot);
   return ptr_result(r, internal);
