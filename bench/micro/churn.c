@@ -23,6 +23,8 @@
  *   ws=... cross=... xfer=... xwait=... malloc_from=... checksum=...
  */
 #define _GNU_SOURCE
+#define BENCH_NAME "ts_churn"
+#include "../bench_util.h"
 #include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -49,19 +51,6 @@
 #define MAX_WS       (1u << 24)
 #define CACHE_LINE   64
 
-/* --------------------------------------------------------------------------
-   Small helpers
--------------------------------------------------------------------------- */
-
-static void die(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("ts_churn: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  exit(2);
-}
 
 static double now_s(void) {
   struct timespec ts;
@@ -77,14 +66,6 @@ static double cpu_s(void) {
          (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 }
 
-/* splitmix64: one add and two multiplies per draw, good enough bits for
-   picking slots and sizes, and fully determined by the seed. */
-static inline uint64_t rnd_next(uint64_t *state) {
-  uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 /* "2M", "500k", "1000": decimal counts with an optional k/M/G suffix. */
 static uint64_t parse_count(const char *s, const char *what) {
@@ -429,15 +410,6 @@ static void parse_args(int argc, char **argv) {
   if (g_cfg.warmup == UINT64_MAX) g_cfg.warmup = g_cfg.ops / 10;
 }
 
-/* The object that provides the malloc this process calls: the first one in
-   the global lookup order, which is the preloaded library if any. */
-static const char *malloc_from(void) {
-  Dl_info info;
-  void *sym = dlsym(RTLD_DEFAULT, "malloc");
-  if (sym == NULL || dladdr(sym, &info) == 0 || info.dli_fname == NULL) return "unknown";
-  const char *base = strrchr(info.dli_fname, '/');
-  return (base != NULL ? base + 1 : info.dli_fname);
-}
 
 int main(int argc, char **argv) {
   parse_args(argc, argv);

@@ -44,6 +44,8 @@
  *   checksum=...
  */
 #define _GNU_SOURCE
+#define BENCH_NAME "ts_thp_pattern"
+#include "../bench_util.h"
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -67,19 +69,6 @@
 #define LINE 64
 #define WORDS (LINE / sizeof(uint64_t))
 
-/* --------------------------------------------------------------------------
-   Small helpers
--------------------------------------------------------------------------- */
-
-static void die(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("ts_thp_pattern: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  exit(2);
-}
 
 static inline uint64_t now_ns(void) {
   struct timespec ts;
@@ -87,13 +76,6 @@ static inline uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* splitmix64, fully determined by the seed. */
-static inline uint64_t rnd_next(uint64_t *state) {
-  uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 static inline uint64_t rnd_below(uint64_t *state, uint64_t n) {
   return rnd_next(state) % n;
 }
@@ -223,15 +205,6 @@ static tlb_t tlb_read(void) {
   return t;
 }
 
-/* The object that provides the malloc this process calls: the first one in
-   the global lookup order, which is the preloaded library if any. */
-static const char *malloc_from(void) {
-  Dl_info info;
-  void *sym = dlsym(RTLD_DEFAULT, "malloc");
-  if (sym == NULL || dladdr(sym, &info) == 0 || info.dli_fname == NULL) return "unknown";
-  const char *base = strrchr(info.dli_fname, '/');
-  return (base != NULL ? base + 1 : info.dli_fname);
-}
 
 /* With -j FILE: tiershim's JSON document at the peak, if tiershim is the
    allocator. Returns "written", "absent" (not running under tiershim) or
