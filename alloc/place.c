@@ -61,7 +61,13 @@ static pthread_mutex_t place_lock = PTHREAD_MUTEX_INITIALIZER;
 static enum { P_UNRESERVED, P_ON, P_OFF } place_on;
 static const char *place_why = "not used yet";
 static place_region_t mid, pmd;
-static ts_place_stats_t pst;
+/* Event counts, under the placement lock; the rest of the stats are read
+ * from the regions when asked (place_stats_hook). */
+static struct {
+  uint64_t placed_mmaps, placed_bytes, pmd_aligned;
+  uint64_t placed_mallocs, malloc_fallbacks, mmap_fallbacks, reused;
+} pst;
+static uintptr_t window_lo, window_len;
 
 static inline uintptr_t align_up(uintptr_t a, size_t al) { return (a + al - 1) & ~(uintptr_t)(al - 1); }
 
@@ -166,8 +172,8 @@ static bool reserve_locked(void) {
   mid.committed = mid.r.base;
   pmd.committed = pmd.r.base;
   ts_thp_init(base, va);
-  pst.window_lo = base;
-  pst.window_len = va;
+  window_lo = base;
+  window_len = va;
   __atomic_store_n(&ts_place_lo, base, __ATOMIC_RELEASE);
   __atomic_store_n(&ts_place_span, va, __ATOMIC_RELEASE);
   place_on = P_ON;
@@ -777,49 +783,39 @@ int ts_place_madvise(void *addr, size_t len, int advice) {
 
 /* ---- stats, fork --------------------------------------------------------- */
 
-void ts_place_stats(ts_place_stats_t *out) {
-  pthread_mutex_lock(&place_lock);
-  *out = pst;
-  out->retained_bytes = mid.r.dirty_bytes + pmd.r.dirty_bytes;
-  out->released_bytes = ts_release_stats.bytes;
-  out->release_calls = ts_release_stats.calls;
-  out->regions = (mid.r.top > mid.r.base) + (pmd.r.top > pmd.r.base);
-  out->region_live_bytes = mid.r.live_bytes + pmd.r.live_bytes;
-  out->region_committed_bytes = (mid.committed - mid.r.base) + (pmd.committed - pmd.r.base);
-  pthread_mutex_unlock(&place_lock);
-}
-
 const char *ts_place_state(void) { return place_why; }
 
+/* The "placement" object of the stats: counters and region figures under
+ * the lock, then the window's VMAs, RSS and huge pages from smaps. */
 static void place_stats_hook(ts_stats_placement_t *o) {
-  ts_place_stats_t p;
-  ts_place_stats(&p);
-  static const char *const thp_names[] = {"auto", "fault", "collapse", "off"};
+  pthread_mutex_lock(&place_lock);
   o->present = true;
   o->state = place_why;
-  o->thp_mode = place_on == P_ON ? thp_names[ts_thp_effective() & 3] : "off";
+  o->thp_mode = place_on == P_ON ? ts_thp_names[ts_thp_effective() & 3] : "off";
   o->thp_reason = place_on == P_ON ? ts_thp_reason() : place_why;
+  o->placed_mmaps = pst.placed_mmaps;
+  o->placed_bytes = pst.placed_bytes;
+  o->pmd_aligned = pst.pmd_aligned;
+  o->placed_mallocs = pst.placed_mallocs;
+  o->malloc_fallbacks = pst.malloc_fallbacks;
+  o->mmap_fallbacks = pst.mmap_fallbacks;
+  o->reused = pst.reused;
+  o->regions = (mid.r.top > mid.r.base) + (pmd.r.top > pmd.r.base);
+  o->retained_bytes = mid.r.dirty_bytes + pmd.r.dirty_bytes;
+  o->region_live_bytes = mid.r.live_bytes + pmd.r.live_bytes;
+  o->region_committed_bytes = (mid.committed - mid.r.base) + (pmd.committed - pmd.r.base);
+  uintptr_t lo = window_lo, len = window_len;
+  pthread_mutex_unlock(&place_lock);
   o->release_mode = ts_release_mode_name();
-  o->placed_mmaps = p.placed_mmaps;
-  o->placed_bytes = p.placed_bytes;
-  o->pmd_aligned = p.pmd_aligned;
-  o->placed_mallocs = p.placed_mallocs;
-  o->malloc_fallbacks = p.malloc_fallbacks;
-  o->mmap_fallbacks = p.mmap_fallbacks;
-  o->regions = p.regions;
-  o->retained_bytes = p.retained_bytes;
-  o->reused = p.reused;
-  o->released_bytes = p.released_bytes;
-  o->release_calls = p.release_calls;
+  o->released_bytes = ts_release_stats.bytes;
+  o->release_calls = ts_release_stats.calls;
   o->collapse_ok = ts_thp_stats.collapse_ok;
   o->collapse_fail = ts_thp_stats.collapse_fail;
   o->collapse_bytes = ts_thp_stats.collapse_bytes;
   o->thp_advise_ok = ts_thp_stats.advise_ok;
   o->thp_advise_fail = ts_thp_stats.advise_fail;
-  o->region_live_bytes = p.region_live_bytes;
-  o->region_committed_bytes = p.region_committed_bytes;
   ts_procfs_window_t w;
-  ts_procfs_window(p.window_lo, p.window_lo + p.window_len, &w);
+  ts_procfs_window(lo, lo + len, &w);
   o->region_rss_bytes = w.rss_bytes;
   o->region_huge_bytes = w.huge_bytes;
   o->vma_count_regions = w.vmas;

@@ -74,15 +74,7 @@ int ts_place_madvise(void *addr, size_t len, int advice);
 
 /* ---- stats, fork --------------------------------------------------------- */
 
-typedef struct ts_place_stats_s {
-  uint64_t placed_mmaps, placed_bytes, pmd_aligned;
-  uint64_t placed_mallocs, malloc_fallbacks, mmap_fallbacks;
-  uint64_t reused, retained_bytes, released_bytes, release_calls;
-  uint64_t regions, region_live_bytes, region_committed_bytes;
-  uintptr_t window_lo, window_len;
-} ts_place_stats_t;
 
-void ts_place_stats(ts_place_stats_t *out);
 const char *ts_place_state(void); /* "on", "off: why" */
 void ts_place_install_stats(void); /* the "placement" object of the stats */
 

@@ -12,8 +12,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
-die()  { printf 'run.sh: error: %s\n' "$*" >&2; exit 1; }
-say()  { printf '%s\n' "$*" >&2; }
+. "$here/../lib.sh"
 
 usage() {
   cat <<'EOF'
@@ -27,20 +26,8 @@ EOF
 # --------------------------------------------------------------------------
 # Arguments
 # --------------------------------------------------------------------------
-demo=0 reps="" build=build
-while (($#)); do
-  case $1 in
-    --demo) demo=1 ;;
-    --reps) (($# >= 2)) || die "--reps needs a number"; reps=$2; shift ;;
-    --reps=*) reps=${1#--reps=} ;;
-    -h|--help) usage; exit 0 ;;
-    -*) usage >&2; die "unknown option: $1" ;;
-    *) build=$1 ;;
-  esac
-  shift
-done
-[[ -z $reps ]] && reps=$((demo ? 3 : 5))
-[[ $reps =~ ^[1-9][0-9]*$ ]] || die "--reps takes a positive integer, not '$reps'"
+bench_args --demo "$@"
+demo=$short
 
 # Ops per thread for each workload: a measured loop of roughly 0.3-1.5 s per
 # run (full) or 0.1-0.3 s (demo) on a current x86 core, glibc being slowest.
@@ -57,18 +44,9 @@ cell_timeout=300   # s; a hung allocator fails the run instead of stalling it
 # A relative BUILD_DIR is taken from the current directory, or else from the
 # repository root (so `run.sh build` works from anywhere).
 if [[ $build != /* && ! -d $build && -d $root/$build ]]; then build=$root/$build; fi
-[[ -d $build ]] || die "build directory '$build' not found; build it first:
-  cmake -S $root -B $build && cmake --build $build -j"
-build=$(cd "$build" && pwd)
-
+bench_build bench/micro/ts_churn bench/micro/ts_spawn_time
 churn=$build/bench/micro/ts_churn
 spawn=$build/bench/micro/ts_spawn_time
-cli=$build/tiershim
-tslib=$build/libtiershim.so
-for f in "$churn" "$spawn" "$cli"; do
-  [[ -x $f ]] || die "$f is missing or not executable: is '$build' a complete tiershim build? (cmake --build $build)"
-done
-[[ -f $tslib ]] || die "$tslib is missing: is '$build' a complete tiershim build? (cmake --build $build)"
 true_bin=$(type -P true) || die "no 'true' program on PATH"
 for tool in timeout sort awk sed uname date; do
   type -P "$tool" >/dev/null || die "'$tool' not found (coreutils/awk/sed are needed)"
@@ -78,14 +56,6 @@ done
 # Allocators: glibc is "no preload"; a peer whose library is not installed
 # is skipped with a note.
 # --------------------------------------------------------------------------
-libdirs=("/usr/lib/$(uname -m)-linux-gnu" /usr/lib64 /usr/lib "/lib/$(uname -m)-linux-gnu" /lib64 /lib)
-find_lib() {
-  local d
-  for d in "${libdirs[@]}"; do
-    [[ -e $d/$1 ]] && { printf '%s\n' "$d/$1"; return 0; }
-  done
-  return 1
-}
 
 declare -A lib want pkg
 allocs=(glibc tiershim)
@@ -108,9 +78,6 @@ for s in "${skipped[@]}"; do say "note: skipping $s"; done
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ts-micro.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-field() {  # NAME LINE -> value of NAME=... in LINE
-  sed -n "s/.*\\<$1=\\([^ ]*\\).*/\\1/p" <<<"$2"
-}
 
 # One ts_churn run under allocator $1; the rest are ts_churn's arguments.
 # Prints its output line. Fails if the preload did not take: a silent
@@ -140,7 +107,6 @@ stats() {
     }'
 }
 median() { stats "$1" | awk '{ print $1 }'; }
-calc() { awk "BEGIN { printf \"$1\", $2 }"; }   # calc FORMAT EXPR
 
 # --------------------------------------------------------------------------
 # Sanity: the CLI runs, and what it runs gets tiershim's malloc.

@@ -15,8 +15,7 @@ trap 'printf "run.sh: error: command failed at line %s: %s\n" "$LINENO" "$BASH_C
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
-die()  { printf 'run.sh: error: %s\n' "$*" >&2; exit 1; }
-say()  { printf '%s\n' "$*" >&2; }
+. "$here/../lib.sh"
 
 usage() {
   cat <<'EOF'
@@ -30,20 +29,8 @@ EOF
 # --------------------------------------------------------------------------
 # Arguments
 # --------------------------------------------------------------------------
-quick=0 reps="" build=build
-while (($#)); do
-  case $1 in
-    --quick) quick=1 ;;
-    --reps) (($# >= 2)) || die "--reps needs a number"; reps=$2; shift ;;
-    --reps=*) reps=${1#--reps=} ;;
-    -h|--help) usage; exit 0 ;;
-    -*) usage >&2; die "unknown option: $1" ;;
-    *) build=$1 ;;
-  esac
-  shift
-done
-[[ -z $reps ]] && reps=$((quick ? 3 : 5))
-[[ $reps =~ ^[1-9][0-9]*$ ]] || die "--reps takes a positive integer, not '$reps'"
+bench_args --quick "$@"
+quick=$short
 
 # The pattern: ~1.25 GiB live at every wave's peak. The full run's 6 waves
 # take 1-3 s per run (glibc, whose 4 KiB faults dominate, being slowest).
@@ -57,18 +44,8 @@ cell_timeout=180   # s; a hung run fails instead of stalling the benchmark
 # --------------------------------------------------------------------------
 # A relative BUILD_DIR is taken from the current directory, or else from the
 # repository root (so `run.sh build` works from anywhere).
-if [[ $build != /* && ! -d $build && -d $root/$build ]]; then build=$root/$build; fi
-[[ -d $build ]] || die "build directory '$build' not found; build it first:
-  cmake -S $root -B $build && cmake --build $build -j"
-build=$(cd "$build" && pwd)
-
+bench_build bench/thp/ts_thp_pattern
 pattern=$build/bench/thp/ts_thp_pattern
-cli=$build/tiershim
-tslib=$build/libtiershim.so
-for f in "$pattern" "$cli"; do
-  [[ -x $f ]] || die "$f is missing or not executable: is '$build' a complete tiershim build? (cmake --build $build)"
-done
-[[ -f $tslib ]] || die "$tslib is missing: is '$build' a complete tiershim build? (cmake --build $build)"
 for tool in timeout sort awk sed grep tr uname date; do
   type -P "$tool" >/dev/null || die "'$tool' not found (coreutils/awk/sed/grep are needed)"
 done
@@ -78,14 +55,6 @@ done
 # installed, or a glibc without the hugetlb tunable, is skipped with a note.
 # env: NAME=VALUE words (no spaces in values) set for that configuration.
 # --------------------------------------------------------------------------
-libdirs=("/usr/lib/$(uname -m)-linux-gnu" /usr/lib64 /usr/lib "/lib/$(uname -m)-linux-gnu" /lib64 /lib)
-find_lib() {
-  local d
-  for d in "${libdirs[@]}"; do
-    [[ -e $d/$1 ]] && { printf '%s\n' "$d/$1"; return 0; }
-  done
-  return 1
-}
 
 declare -A title lib want kind cfgenv pkg thp_req
 cfgs=() skipped=()
@@ -126,9 +95,6 @@ for s in "${skipped[@]}"; do say "note: skipping $s"; done
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ts-thp.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-field() {  # NAME LINE -> value of NAME=... in LINE
-  sed -n "s/.*\\<$1=\\([^ ]*\\).*/\\1/p" <<<"$2"
-}
 
 # JSON, without a JSON tool: tiershim's documents are flat but for the
 # "placement" object, and their key names are unique within an object.
@@ -161,7 +127,6 @@ stats() {
     }'
 }
 median() { stats "$1" | awk '{ print $1 }'; }
-calc() { awk "BEGIN { printf \"$1\", $2 }"; }   # calc FORMAT EXPR
 fmt() {  # FORMAT SCALE FILE -> median/SCALE in FORMAT, or "-"
   local m; m=$(median "$3")
   [[ $m == - ]] && { printf -- '-'; return; }

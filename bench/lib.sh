@@ -1,0 +1,61 @@
+# Shared by bench/*/run.sh: messages, arguments, the build under test,
+# peer libraries and NAME=VALUE output. Source it after defining `root`
+# (the repository) and a `usage` function.
+
+die() { printf 'run.sh: error: %s\n' "$*" >&2; exit 1; }
+say() { printf '%s\n' "$*" >&2; }
+
+# bench_args SHORT_FLAG "$@": [SHORT_FLAG] [--reps N] [BUILD_DIR]. Sets
+# short (1 with SHORT_FLAG), reps (default 5, or 3 when short) and build.
+bench_args() {
+  local flag=$1
+  shift
+  short=0 reps="" build=build
+  while (($#)); do
+    case $1 in
+      "$flag") short=1 ;;
+      --reps) (($# >= 2)) || die "--reps needs a number"; reps=$2; shift ;;
+      --reps=*) reps=${1#--reps=} ;;
+      -h|--help) usage; exit 0 ;;
+      -*) usage >&2; die "unknown option: $1" ;;
+      *) build=$1 ;;
+    esac
+    shift
+  done
+  [[ -z $reps ]] && reps=$((short ? 3 : 5))
+  [[ $reps =~ ^[1-9][0-9]*$ ]] || die "--reps takes a positive integer, not '$reps'"
+}
+
+# bench_build PROGRAM...: makes $build absolute (a relative one is taken
+# from the current directory, or else from the repository root, so
+# `run.sh build` works from anywhere) and checks that it holds the library,
+# the CLI and each PROGRAM (paths inside the build). Sets cli and tslib.
+bench_build() {
+  if [[ $build != /* && ! -d $build && -d $root/$build ]]; then build=$root/$build; fi
+  [[ -d $build ]] || die "build directory '$build' not found; build it first:
+  cmake -S $root -B $build && cmake --build $build -j"
+  build=$(cd "$build" && pwd)
+  cli=$build/tiershim
+  tslib=$build/libtiershim.so
+  local f
+  for f in "$cli" "${@/#/$build/}"; do
+    [[ -x $f ]] || die "$f is missing or not executable: is '$build' a complete tiershim build? (cmake --build $build)"
+  done
+  [[ -f $tslib ]] || die "$tslib is missing: is '$build' a complete tiershim build? (cmake --build $build)"
+}
+
+# The peers' libraries, from the system library directories.
+libdirs=("/usr/lib/$(uname -m)-linux-gnu" /usr/lib64 /usr/lib "/lib/$(uname -m)-linux-gnu" /lib64 /lib)
+find_lib() {
+  local d
+  for d in "${libdirs[@]}"; do
+    [[ -e $d/$1 ]] && { printf '%s\n' "$d/$1"; return 0; }
+  done
+  return 1
+}
+
+calc() { awk "BEGIN { printf \"$1\", $2 }"; } # calc FORMAT EXPR
+
+field() { # NAME LINE -> value of NAME=... in LINE
+  sed -n "s/.*\\<$1=\\([^ ]*\\).*/\\1/p" <<<"$2"
+}
