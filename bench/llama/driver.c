@@ -1,0 +1,243 @@
+/* ts_llama: a small llama.cpp driver for allocator benchmarks.
+ *
+ * Why C and not node-llama-cpp's JS API: V8's own heap and mmap traffic
+ * would be measured with the engine, and under LD_PRELOAD every allocator
+ * would also be serving node. This links the libllama/libggml that the npm
+ * package ships (header from the package's source bundle; see setup.sh).
+ *
+ * It loads a GGUF model (mmap on or off), runs N requests whose prompt
+ * lengths vary per request, samples with a seeded chain, and prints:
+ *   req I prompt_tokens=P gen_tokens=G prompt_ms=.. gen_ms=.. tokens=T,T,..
+ *   RESULT load_s=.. prompt_tps=.. gen_tps=.. ... check=<hex> anon_kb=..
+ * `check` hashes every generated token, so "same tokens with and without
+ * the shim" is one string comparison. anon_kb/anon_huge_kb are read from
+ * /proc/self/smaps_rollup after the last request, with the model and the
+ * context still alive: the engine's steady state, not its teardown.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "ggml-backend.h"
+#include "llama.h"
+
+typedef struct drv_opts {
+  const char *model, *bins;
+  bool mmap, verbose;
+  int requests, gen, threads, ctx;
+  uint32_t seed;
+} drv_opts_t;
+
+static void usage(FILE *f) {
+  fputs("usage: ts_llama --model PATH [--bins DIR] [--mmap on|off] [--requests N]\n"
+        "                [--gen N] [--threads N] [--ctx N] [--seed N] [--verbose]\n"
+        "  --bins DIR   directory of the ggml CPU backends (default: $TS_LLAMA_BINS)\n"
+        "  defaults: --mmap on --requests 4 --gen 32 --threads 1 --ctx 1024 --seed 42\n",
+        f);
+}
+
+static _Noreturn void die(const char *what, const char *arg) {
+  fprintf(stderr, "ts_llama: %s%s%s\n", what, arg ? ": " : "", arg ? arg : "");
+  exit(1);
+}
+
+static int int_arg(const char *name, const char *v, int lo, int hi) {
+  char *end;
+  errno = 0;
+  long n = strtol(v, &end, 10);
+  if (errno || *end || end == v || n < lo || n > hi) {
+    fprintf(stderr, "ts_llama: %s takes an integer in [%d, %d], not '%s'\n", name, lo, hi, v);
+    exit(2);
+  }
+  return (int)n;
+}
+
+static void parse_args(int argc, char **argv, drv_opts_t *o) {
+  *o = (drv_opts_t){.bins = getenv("TS_LLAMA_BINS"), .mmap = true, .requests = 4,
+                    .gen = 32, .threads = 1, .ctx = 1024, .seed = 42};
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); exit(0); }
+    if (!strcmp(a, "--verbose")) { o->verbose = true; continue; }
+    if (!v) { usage(stderr); fprintf(stderr, "ts_llama: %s needs a value\n", a); exit(2); }
+    i++;
+    if (!strcmp(a, "--model")) o->model = v;
+    else if (!strcmp(a, "--bins")) o->bins = v;
+    else if (!strcmp(a, "--mmap")) {
+      if (strcmp(v, "on") && strcmp(v, "off")) { fprintf(stderr, "ts_llama: --mmap on|off\n"); exit(2); }
+      o->mmap = !strcmp(v, "on");
+    } else if (!strcmp(a, "--requests")) o->requests = int_arg(a, v, 1, 100000);
+    else if (!strcmp(a, "--gen")) o->gen = int_arg(a, v, 1, 100000);
+    else if (!strcmp(a, "--threads")) o->threads = int_arg(a, v, 1, 1024);
+    else if (!strcmp(a, "--ctx")) o->ctx = int_arg(a, v, 64, 1 << 20);
+    else if (!strcmp(a, "--seed")) o->seed = (uint32_t)int_arg(a, v, 0, 0x7fffffff);
+    else { usage(stderr); fprintf(stderr, "ts_llama: unknown option %s\n", a); exit(2); }
+  }
+  if (!o->model) { usage(stderr); exit(2); }
+  if (!o->bins) die("no backend directory: pass --bins or set TS_LLAMA_BINS", NULL);
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double cpu_s(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+}
+
+static uint64_t splitmix64(uint64_t *s) {
+  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+  return h;
+}
+
+/* Prompt I: 6..69 words drawn from a fixed list, so prompt lengths (and the
+ * engine's per-request buffers) differ from one request to the next. */
+static void make_prompt(uint32_t seed, int i, char *buf, size_t cap) {
+  static const char *const words[] = {
+      "once", "upon", "a", "time", "the", "quick", "brown", "fox", "jumped", "over",
+      "lazy", "dog", "and", "then", "memory", "page", "huge", "tier", "server", "model",
+      "token", "cache", "river", "mountain", "city", "light", "stone", "music", "number", "story",
+      "garden", "window", "morning", "silver", "engine", "paper", "winter", "ocean"};
+  uint64_t s = ((uint64_t)seed << 32) ^ (uint64_t)i;
+  int n = 6 + (int)(splitmix64(&s) % 64);
+  size_t len = 0;
+  buf[0] = '\0';
+  for (int w = 0; w < n; w++) {
+    const char *word = words[splitmix64(&s) % (sizeof words / sizeof *words)];
+    int k = snprintf(buf + len, cap - len, "%s%s", w ? " " : "", word);
+    if (k < 0 || (size_t)k >= cap - len) break;
+    len += (size_t)k;
+  }
+}
+
+static bool no_progress(float progress, void *data) {
+  (void)progress, (void)data;
+  return true; /* keep loading; the default callback prints dots to stderr */
+}
+
+static void quiet_log(enum ggml_log_level level, const char *text, void *data) {
+  (void)data;
+  if (level >= GGML_LOG_LEVEL_ERROR) fputs(text, stderr);
+}
+
+/* Anonymous, AnonHugePages and Rss in KiB from /proc/self/smaps_rollup. */
+static void read_rollup(long *anon, long *huge, long *rss) {
+  char line[256];
+  FILE *f = fopen("/proc/self/smaps_rollup", "r");
+  *anon = *huge = *rss = -1;
+  if (!f) return;
+  while (fgets(line, sizeof line, f)) {
+    sscanf(line, "Anonymous: %ld kB", anon);
+    sscanf(line, "AnonHugePages: %ld kB", huge);
+    sscanf(line, "Rss: %ld kB", rss);
+  }
+  fclose(f);
+}
+
+typedef struct drv_totals {
+  long prompt_tokens, gen_tokens;
+  double prompt_s, gen_s;
+  uint64_t check;
+} drv_totals_t;
+
+static void run_request(const drv_opts_t *o, struct llama_context *ctx,
+                        const struct llama_vocab *vocab, int i, drv_totals_t *t) {
+  char text[1024];
+  llama_token toks[1024];
+  make_prompt(o->seed, i, text, sizeof text);
+  int n = llama_tokenize(vocab, text, (int32_t)strlen(text), toks, 1024, true, false);
+  if (n <= 0) die("tokenization failed", text);
+  if (n + o->gen > o->ctx) die("prompt plus generation exceeds --ctx", NULL);
+
+  /* Each request starts from an empty KV cache, with its own seeded sampler. */
+  llama_memory_clear(llama_get_memory(ctx), true);
+  struct llama_sampler *smpl = llama_sampler_chain_init(llama_sampler_chain_default_params());
+  llama_sampler_chain_add(smpl, llama_sampler_init_top_k(40));
+  llama_sampler_chain_add(smpl, llama_sampler_init_top_p(0.95f, 1));
+  llama_sampler_chain_add(smpl, llama_sampler_init_temp(0.8f));
+  llama_sampler_chain_add(smpl, llama_sampler_init_dist(o->seed + (uint32_t)i));
+
+  double t0 = now_s();
+  if (llama_decode(ctx, llama_batch_get_one(toks, n))) die("llama_decode failed on the prompt", NULL);
+  double t1 = now_s();
+  printf("req %d prompt_tokens=%d", i, n);
+  char list[8 * 1024];
+  size_t len = 0;
+  int g = 0;
+  for (; g < o->gen; g++) {
+    llama_token tok = llama_sampler_sample(smpl, ctx, -1);
+    t->check = fnv1a(t->check, &tok, sizeof tok);
+    int k = snprintf(list + len, sizeof list - len, "%s%d", g ? "," : "", tok);
+    if (k > 0 && (size_t)k < sizeof list - len) len += (size_t)k;
+    if (llama_vocab_is_eog(vocab, tok)) { g++; break; }
+    if (llama_decode(ctx, llama_batch_get_one(&tok, 1))) die("llama_decode failed", NULL);
+  }
+  double t2 = now_s();
+  printf(" gen_tokens=%d prompt_ms=%.1f gen_ms=%.1f tokens=%s\n", g, (t1 - t0) * 1e3,
+         (t2 - t1) * 1e3, len ? list : "-");
+  llama_sampler_free(smpl);
+  t->prompt_tokens += n;
+  t->gen_tokens += g;
+  t->prompt_s += t1 - t0;
+  t->gen_s += t2 - t1;
+}
+
+int main(int argc, char **argv) {
+  drv_opts_t o;
+  parse_args(argc, argv, &o);
+  if (!o.verbose) llama_log_set(quiet_log, NULL);
+  ggml_backend_load_all_from_path(o.bins);
+  llama_backend_init();
+
+  double t0 = now_s();
+  struct llama_model_params mp = llama_model_default_params();
+  mp.load_mode = o.mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
+  if (!o.verbose) mp.progress_callback = no_progress;
+  struct llama_model *model = llama_model_load_from_file(o.model, mp);
+  if (!model) die("cannot load the model", o.model);
+  struct llama_context_params cp = llama_context_default_params();
+  cp.n_ctx = (uint32_t)o.ctx;
+  cp.n_batch = cp.n_ubatch = 512;
+  cp.n_threads = cp.n_threads_batch = o.threads;
+  cp.no_perf = true;
+  struct llama_context *ctx = llama_init_from_model(model, cp);
+  if (!ctx) die("cannot create a context", NULL);
+  double load_s = now_s() - t0, load_cpu = cpu_s();
+
+  const struct llama_vocab *vocab = llama_model_get_vocab(model);
+  drv_totals_t t = {.check = 0xcbf29ce484222325ull};
+  for (int i = 0; i < o.requests; i++) run_request(&o, ctx, vocab, i, &t);
+  double req_cpu = cpu_s() - load_cpu;
+
+  long anon, huge, rss;
+  read_rollup(&anon, &huge, &rss);
+  printf("RESULT load_s=%.3f prompt_tokens=%ld gen_tokens=%ld prompt_tps=%.2f gen_tps=%.2f "
+         "req_cpu_s=%.3f cpu_s=%.3f cpu_ms_per_gen_token=%.2f check=%016" PRIx64
+         " anon_kb=%ld anon_huge_kb=%ld rss_kb=%ld\n",
+         load_s, t.prompt_tokens, t.gen_tokens, t.prompt_tokens / t.prompt_s,
+         t.gen_tokens / t.gen_s, req_cpu, cpu_s(), 1e3 * req_cpu / (double)t.gen_tokens, t.check,
+         anon, huge, rss);
+  fflush(stdout);
+  llama_free(ctx);
+  llama_model_free(model);
+  llama_backend_free();
+  return 0;
+}
