@@ -1,6 +1,8 @@
 # The two commands a newcomer needs (see README.md):
-#   make demo   install what is missing, build, run the demo comparison
-#   make test   install what is missing, build, run every test
+#   make demo   install what is missing, build, run llama.cpp with and
+#               without tiershim on the tiny generated model
+#   make test   install what is missing, build, run every test (the engine
+#               smoke tests included)
 # Everything else here is plumbing for those two.
 
 BUILD   ?= build
@@ -10,17 +12,18 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian 12 packages: build, library dependencies, test programs, bench peers.
 PKGS_BUILD := build-essential cmake pkg-config libmimalloc-dev libnuma-dev \
               libunwind-dev libcriterion-dev
-PKGS_TEST  := python3 sqlite3 nodejs util-linux
-PKGS_BENCH := libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 time
+PKGS_TEST  := python3 sqlite3 nodejs util-linux git python3-numpy python3-onnx
+PKGS_BENCH := libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 time strace gnuplot-nox
 
-.PHONY: all deps build test demo bench clean install
+.PHONY: all deps build engines test demo bench bench-micro bench-thp bench-llama bench-onnx clean install
 
 all: build
 
 # Installs only what dpkg says is missing, so a prepared machine pays nothing.
 deps:
 	@missing=$$(for p in $(PKGS_BUILD) $(PKGS_TEST) $(PKGS_BENCH); do \
-	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done; \
+	  command -v npm >/dev/null || echo npm); \
 	if [ -n "$$missing" ]; then \
 	  echo "tiershim: installing:" $$missing; \
 	  $(SUDO) apt-get update -qq && \
@@ -31,14 +34,32 @@ build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	cmake --build $(BUILD) -j $(JOBS)
 
-test: build
+# The engines (npm, offline) and their tiny generated models, for the demo
+# and the smoke tests. The benchmark models are made by bench-llama/onnx.
+engines: deps
+	bench/llama/setup.sh --tiny >/dev/null
+	bench/onnx/setup.sh --tiny >/dev/null
+
+test: build engines
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
-demo: build
-	bench/micro/run.sh --demo $(BUILD)
+demo: build engines
+	bench/llama/run.sh --demo $(BUILD)
 
-bench: build
+# Benchmarks: reports under bench/results/<date>-<host>/ (see docs/results.md).
+bench: bench-micro bench-thp bench-llama bench-onnx
+
+bench-micro: build
 	bench/micro/run.sh $(BUILD)
+
+bench-thp: build
+	bench/thp/run.sh $(BUILD)
+
+bench-llama: build
+	bench/llama/run.sh $(BUILD)
+
+bench-onnx: build
+	bench/onnx/run.sh $(BUILD)
 
 install: build
 	cmake --install $(BUILD)
