@@ -227,13 +227,11 @@ static void free_kinds_locked(uintptr_t a, size_t len, unsigned kinds, ts_free_s
 
 /* ---- retention ---------------------------------------------------------- */
 
-/* Beyond TIERSHIM_RETAIN_MAX of retained (dirty) bytes, release down to
- * half of it, largest ranges first, in one batch. The ranges are claimed
- * so the lock can be dropped for the system call. */
-static void retain_check_locked(void) {
+/* Releases about `want` retained bytes, largest ranges first, in one
+ * batch. The ranges are claimed so the lock can be dropped for the system
+ * call. */
+static void retain_release_locked(size_t want) {
   size_t dirty = mid.r.dirty_bytes + pmd.r.dirty_bytes, max = ts_config.retain_max;
-  if (dirty <= max) return;
-  size_t want = dirty - max / 2;
   ts_range_t batch[PIECES];
   size_t n = ts_region_take_dirty(&pmd.r, want, TAG_RELEASING, batch, PIECES);
   size_t got = 0;
@@ -272,6 +270,25 @@ static void retain_check_locked(void) {
   }
 }
 
+/* Beyond TIERSHIM_RETAIN_MAX of retained (dirty) bytes, release down to
+ * half of it. */
+static void retain_check_locked(void) {
+  size_t dirty = mid.r.dirty_bytes + pmd.r.dirty_bytes, max = ts_config.retain_max;
+  if (dirty > max) retain_release_locked(dirty - max / 2);
+}
+
+/* Retained memory is kept to be reused, not hoarded. A request that had to
+ * take memory nobody retained (it will fault in new pages) shows that what
+ * is retained does not fit what the program asks for now: ONNX Runtime's
+ * activations change shape with every request. Then as much retained memory
+ * goes back, beyond an eighth of RETAIN_MAX, so RSS follows live memory
+ * instead of live plus RETAIN_MAX. */
+static void retain_trade_locked(const ts_grant_t *g, size_t len) {
+  size_t dirty = mid.r.dirty_bytes + pmd.r.dirty_bytes, floor = ts_config.retain_max / 8;
+  if (g->dirty || dirty <= floor) return;
+  retain_release_locked(len < dirty - floor ? len : dirty - floor);
+}
+
 /* ---- the large-allocation path ---------------------------------------- */
 
 void *ts_place_malloc(size_t size, size_t align, bool zero) {
@@ -293,6 +310,7 @@ void *ts_place_malloc(size_t size, size_t align, bool zero) {
   }
   bool dirty = g.dirty && !g.unmapped;
   pst.placed_mallocs++;
+  retain_trade_locked(&g, len);
   pthread_mutex_unlock(&place_lock);
   if (zero && dirty) zero_range(g.addr, align_up(size, PAGE));
   ts_thp_granted(g.addr, len);
@@ -376,6 +394,7 @@ void *ts_place_mmap(size_t len, int prot, int flags) {
   place_region_t *pr;
   bool ok = reserve_locked() && alloc_locked(len, len % PMD == 0 ? PMD : PAGE, MMAP_TAG(prot), &g, &pr) == 0;
   if (!ok) pst.mmap_fallbacks++;
+  else retain_trade_locked(&g, len);
   pthread_mutex_unlock(&place_lock);
   if (!ok) return NULL;
   /* A plain request in space that is already mapped read-write needs no
@@ -814,6 +833,8 @@ static void place_stats_hook(ts_stats_placement_t *o) {
   o->collapse_bytes = ts_thp_stats.collapse_bytes;
   o->thp_advise_ok = ts_thp_stats.advise_ok;
   o->thp_advise_fail = ts_thp_stats.advise_fail;
+  o->heap_thp_bytes = ts_thp_stats.heap_advised_bytes;
+  o->heap_thp_fail = ts_thp_stats.heap_advise_fail;
   ts_procfs_window_t w;
   ts_procfs_window(lo, lo + len, &w);
   o->region_rss_bytes = w.rss_bytes;

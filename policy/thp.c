@@ -66,7 +66,10 @@ static bool probe_collapse(void) {
   return ts_prim_madvise((void *)(uintptr_t)4096, 4096, MADV_COLLAPSE) == -ENOMEM;
 }
 
-void ts_thp_init(uintptr_t window, size_t window_len) {
+void ts_thp_mode_init(void) {
+  static bool done;
+  if (done) return;
+  done = true;
   int enabled = sysfs_word(THP_SYSFS "enabled");
   int defrag = sysfs_word(THP_SYSFS "defrag");
   thp_stall_possible = defrag == 0 || defrag == 1 || defrag == 3; /* always, madvise, defer+madvise */
@@ -85,6 +88,10 @@ void ts_thp_init(uintptr_t window, size_t window_len) {
   } else {
     thp_why = "as configured";
   }
+}
+
+void ts_thp_init(uintptr_t window, size_t window_len) {
+  ts_thp_mode_init();
   thp_base = window;
   thp_nblocks = window_len / PMD;
   ts_prim_ptr_t m = ts_prim_mmap(NULL, thp_nblocks, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -139,6 +146,20 @@ void ts_thp_mapped(uintptr_t addr, size_t len) {
   } else {
     ts_thp_stats.advise_fail++;
   }
+}
+
+/* mimalloc maps its segments itself; without the advice its small objects
+ * fault 4 KiB at a time even where every large block gets huge pages. Its
+ * later partial purges (MADV_DONTNEED of a few slices) split a huge page
+ * back into small ones: correct, merely less huge. */
+void ts_thp_heap_mapped(uintptr_t addr, size_t len) {
+  if (!ts_config.heap_thp || len < PMD || !fault_now()) return;
+  uintptr_t lo = (addr + PMD - 1) & ~(uintptr_t)(PMD - 1), hi = (addr + len) & ~(uintptr_t)(PMD - 1);
+  if (hi <= lo) return;
+  if (ts_prim_madvise((void *)lo, hi - lo, MADV_HUGEPAGE) == 0)
+    __atomic_fetch_add(&ts_thp_stats.heap_advised_bytes, hi - lo, __ATOMIC_RELAXED);
+  else
+    __atomic_fetch_add(&ts_thp_stats.heap_advise_fail, 1, __ATOMIC_RELAXED);
 }
 
 /* Released (MADV_DONTNEED): the pages are gone but the VMA keeps its

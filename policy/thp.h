@@ -24,16 +24,25 @@
 typedef struct ts_thp_stats_s {
   uint64_t advise_ok, advise_fail;       /* MADV_HUGEPAGE */
   uint64_t collapse_ok, collapse_fail, collapse_bytes, collapse_skipped;
+  uint64_t heap_advised_bytes, heap_advise_fail; /* the small-object heap's mappings */
 } ts_thp_stats_t;
 
 extern ts_thp_stats_t ts_thp_stats;
 
-/* Decides the effective mode (reads sysfs, probes MADV_COLLAPSE). The
- * window is where collapse candidates live (one state byte per 2 MiB). */
+/* Decides the effective mode (reads sysfs, probes MADV_COLLAPSE); once,
+ * at start-up, so that the heap's first mappings are advised too. */
+void ts_thp_mode_init(void);
+
+/* The window is where collapse candidates live (one state byte per 2 MiB). */
 void ts_thp_init(uintptr_t window, size_t window_len);
 
 int ts_thp_effective(void);          /* a ts_thp_mode_t */
 const char *ts_thp_reason(void);     /* why, in a few words */
+
+/* The small-object heap (mimalloc) mapped [addr, addr + len): with
+ * TIERSHIM_HEAP_THP, its whole 2 MiB blocks get MADV_HUGEPAGE when the mode
+ * would give the regions fault-time huge pages now. Never writes errno. */
+void ts_thp_heap_mapped(uintptr_t addr, size_t len);
 
 /* A range of the regions was just mapped (commit or placed mmap): advise it
  * for fault-time huge pages if the mode says so. */

@@ -23,6 +23,7 @@
 #include "options.h"
 #include "shim.h"
 #include "stats.h"
+#include "thp.h"
 
 extern char **environ;
 
@@ -59,6 +60,7 @@ static void init_run(void) {
   ts_malloc_compat_init();
   (void)ts_symbols_resolve();
   ts_mmap_init();
+  if (ts_config.enable) ts_thp_mode_init();
   ts_fork_install();
   ts_place_install_stats();
   ts_stats_start();

@@ -23,6 +23,7 @@
 
 #include "counters.h"
 #include "place.h"
+#include "thp.h"
 #include "prim.h"
 #include "shim.h"
 
@@ -90,6 +91,7 @@ TS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
     if (p != NULL) return p;
   }
   ts_prim_ptr_t r = ts_place_kernel_mmap(addr, len, prot, flags, fd, off);
+  if (internal && r.err == 0 && (flags & MAP_ANONYMOUS)) ts_thp_heap_mapped((uintptr_t)r.addr, len);
   if (!internal && r.err == 0 && (flags & MAP_FIXED) && ts_place_touches(r.addr, len))
     ts_place_adopt(r.addr, len, prot);
   return ptr_result(r, internal);

@@ -18,6 +18,7 @@ ts_config_t ts_config = {.enable = true,
                          .large_min = 256 * 1024,
                          .thp = TS_THP_AUTO,
                          .retain_max = 256u << 20,
+                         .heap_thp = true,
                          .place_mmap = true,
                          .mmap_min = 64 * 1024,
                          .mmap_max = (size_t)4 << 30,
@@ -58,6 +59,10 @@ static const opt_desc_t opt_table[] = {
   {"RETAIN_MAX", OPT_SIZE, OPT_FIELD(retain_max), "256M", 0, OPT_SIZE_MAX_VALUE, "bytes (K/M/G)",
    "Freed large blocks kept mapped for reuse. Beyond this, whole 2 MiB blocks are released to the OS "
    "in batches; the partial blocks shared with live neighbours only beyond twice this."},
+  {"HEAP_THP", OPT_BOOL, OPT_FIELD(heap_thp), "1", 0, 1, "bool",
+   "Huge pages for the small-object heap too: its mappings of 2 MiB or more are advised MADV_HUGEPAGE "
+   "whenever THP would give the regions fault-time huge pages. Fewer page faults and TLB misses for "
+   "small objects; a thread heap's first touch of a block costs 2 MiB of RSS instead of 4 KiB."},
   {"PLACE_MMAP", OPT_BOOL, OPT_FIELD(place_mmap), "1", 0, 1, "bool",
    "Place the program's anonymous private mmap calls (within MMAP_MIN..MMAP_MAX) in the regions."},
   {"MMAP_MIN", OPT_SIZE, OPT_FIELD(mmap_min), "64K", 4096, OPT_SIZE_MAX_VALUE, "bytes (K/M/G)",
@@ -311,6 +316,7 @@ void ts_options_print_config(const ts_config_t *cfg) {
     config_line(sizes[i].name, v);
   }
   config_line("THP", ts_thp_names[cfg->thp & 3]);
+  config_line("HEAP_THP", cfg->heap_thp ? "1" : "0");
   config_line("PLACE_MMAP", cfg->place_mmap ? "1" : "0");
   config_line("MUNMAP", cfg->munmap_strict ? "strict" : "release");
 }

@@ -23,6 +23,7 @@ typedef struct ts_config_s {
   size_t large_min;     /* TIERSHIM_LARGE_MIN */
   int thp;              /* TIERSHIM_THP: a ts_thp_mode_t */
   size_t retain_max;    /* TIERSHIM_RETAIN_MAX */
+  bool heap_thp;        /* TIERSHIM_HEAP_THP */
   bool place_mmap;      /* TIERSHIM_PLACE_MMAP */
   size_t mmap_min;      /* TIERSHIM_MMAP_MIN */
   size_t mmap_max;      /* TIERSHIM_MMAP_MAX */

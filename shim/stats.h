@@ -18,6 +18,7 @@ typedef struct ts_stats_placement_s {
   uint64_t placed_mmaps, placed_bytes, pmd_aligned, placed_mallocs, malloc_fallbacks, mmap_fallbacks;
   uint64_t regions, vma_count_regions, retained_bytes, reused, released_bytes, release_calls;
   uint64_t collapse_ok, collapse_fail, collapse_bytes, thp_advise_ok, thp_advise_fail;
+  uint64_t heap_thp_bytes, heap_thp_fail;
   uint64_t region_rss_bytes, region_huge_bytes, region_live_bytes, region_committed_bytes;
 } ts_stats_placement_t;
 

@@ -56,6 +56,7 @@ static void json_placement(ts_buf_t *b, const ts_stats_placement_t *p) {
       {"thp_advise_fail", p->thp_advise_fail}, {"region_rss_bytes", p->region_rss_bytes},
       {"region_huge_bytes", p->region_huge_bytes}, {"region_live_bytes", p->region_live_bytes},
       {"region_committed_bytes", p->region_committed_bytes},
+      {"heap_thp_bytes", p->heap_thp_bytes},   {"heap_thp_fail", p->heap_thp_fail},
   };
   for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
     ts_buf_puts(b, ",\n    ");

@@ -57,7 +57,7 @@ for k in ("placed_mmaps", "placed_bytes", "pmd_aligned", "placed_mallocs", "mall
           "mmap_fallbacks", "regions", "vma_count_regions", "retained_bytes", "reused",
           "released_bytes", "release_calls", "collapse_ok", "collapse_fail", "collapse_bytes",
           "thp_advise_ok", "thp_advise_fail", "region_rss_bytes", "region_huge_bytes",
-          "region_live_bytes", "region_committed_bytes"):
+          "region_live_bytes", "region_committed_bytes", "heap_thp_bytes", "heap_thp_fail"):
     pkeys[k] = INT
 p = d.get("placement")
 if not isinstance(p, dict): bad.append("placement: expected an object got %r" % (p,))
