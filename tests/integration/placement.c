@@ -1,6 +1,10 @@
 /* The placement engine on an inference-like pattern: waves of 0.5-2.7 MiB
  * buffers (2 MiB multiples alternating with odd sizes), half through
  * malloc, half through mmap, every page touched, half freed per wave.
+ * With --shapes instead: buffers that grow from one request to the next
+ * (ONNX Runtime's activations when shapes change), each freed before the
+ * next, with a live block pinned between them so that freed ranges never
+ * coalesce into one that fits: retention must not keep them all.
  * Prints the figures the placement.sh wrapper asserts on, from /proc and
  * (under the shim) from tiershim's own JSON stats. */
 #define _GNU_SOURCE
@@ -26,7 +30,21 @@ static uint64_t kb_field(const char *text, const char *key) {
   return p ? strtoull(p + strlen(key), NULL, 10) * 1024 : 0;
 }
 
-int main(void) {
+static int shapes(void) {
+  for (size_t i = 0; i < 5; i++) {
+    /* The pin is larger than every freed range, so it lands above the
+     * buffer, never in an old hole; never touched, it costs no memory. */
+    size_t len = ((24 + 8 * i) << 20) + 4096;
+    char *p = malloc(len), *pin = malloc((64 << 20) + 4096);
+    if (p == NULL || pin == NULL) return 1;
+    memset(p, (int)i + 1, len);
+    __asm__ volatile("" ::"r"(p), "r"(pin) : "memory"); /* the stores are not dead */
+    free(p);
+  }
+  return 0;
+}
+
+static int waves(void) {
   struct { void *p; size_t len; int mapped; } b[LIVE] = {{0}};
   uint64_t x = 42;
   for (int w = 0; w < WAVES; w++) {
@@ -48,6 +66,13 @@ int main(void) {
   }
   size_t live = 0;
   for (int i = 0; i < LIVE; i++) live += b[i].len;
+  printf("live_bytes=%zu ", live);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  int shaped = argc > 1 && strcmp(argv[1], "--shapes") == 0;
+  if (shaped ? shapes() : waves()) return 1;
   static char text[4096];
   FILE *f = fopen("/proc/self/smaps_rollup", "r");
   size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
@@ -56,7 +81,7 @@ int main(void) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   uint64_t anon = kb_field(text, "Anonymous:"), huge = kb_field(text, "AnonHugePages:");
-  printf("live_bytes=%zu anon_bytes=%llu huge_bytes=%llu coverage=%.4f minor_faults=%ld\n", live,
+  printf("anon_bytes=%llu huge_bytes=%llu coverage=%.4f minor_faults=%ld\n",
          (unsigned long long)anon, (unsigned long long)huge, anon ? (double)huge / (double)anon : 0.0,
          ru.ru_minflt);
   size_t (*json)(char *, size_t) = (size_t(*)(char *, size_t))dlsym(RTLD_DEFAULT, "tiershim_stats_json");

@@ -5,7 +5,10 @@
 #    of live heap (+2), minor faults far below glibc's;
 #  - retention: with TIERSHIM_RETAIN_MAX=32M the retained bytes stay under the
 #    hard limit (twice it: partial 2 MiB edges are kept until then) and memory
-#    goes back in batches.
+#    goes back in batches;
+#  - retention follows live memory: buffers that grow from request to
+#    request (--shapes) leave at most an eighth of RETAIN_MAX plus the last
+#    buffer retained, not the sum of all of them.
 # Skips (77) when the kernel has THP disabled.
 set -u
 . "$(dirname "$0")/it_lib.sh"
@@ -43,4 +46,11 @@ calls=$(echo "$ret" | field release_calls)
 [ "$retained" -le $((64 << 20)) ] && [ "$released" -gt 0 ] && [ "$calls" -gt 0 ] \
   && it_pass "retention: retained $((retained >> 20)) MiB (hard limit 64), released $((released >> 20)) MiB in $calls calls" \
   || it_fail "retention: retained=$retained released=$released calls=$calls (RETAIN_MAX=32M)"
+shp=$(LD_PRELOAD=$LIB "$PROG" --shapes) || it_fail "the growing-shapes pattern failed"
+retained=$(echo "$shp" | field retained_bytes); released=$(echo "$shp" | field released_bytes)
+# Freed: 24+32+40+48+56 = 200 MiB, all of it retained without the trade rule;
+# with it at most 256M/8 + the last 56 MiB + partial 2 MiB edges (~90 MiB).
+[ "$retained" -le $((100 << 20)) ] && [ "$released" -gt 0 ] \
+  && it_pass "growing shapes: retained $((retained >> 20)) MiB of 200 freed (limit 100), released $((released >> 20)) MiB" \
+  || it_fail "growing shapes: retained=$retained released=$released (expected <= 100 MiB retained)"
 it_finish placement
