@@ -89,7 +89,8 @@ int main(int argc, char **argv) {
     static char doc[8192];
     json(doc, sizeof doc);
     const char *keys[] = {"vma_count_regions", "region_rss_bytes", "region_huge_bytes",
-                          "retained_bytes", "released_bytes", "release_calls", "placed_mmaps", "reused"};
+                          "retained_bytes", "released_bytes", "release_calls", "placed_mmaps", "reused",
+                          "heap_thp_bytes"};
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
       char pat[64];
       snprintf(pat, sizeof pat, "\"%s\": ", keys[k]);

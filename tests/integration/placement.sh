@@ -8,7 +8,9 @@
 #    goes back in batches;
 #  - retention follows live memory: buffers that grow from request to
 #    request (--shapes) leave at most an eighth of RETAIN_MAX plus the last
-#    buffer retained, not the sum of all of them.
+#    buffer retained, not the sum of all of them;
+#  - the small-object heap's segments are advised for huge pages in fault
+#    mode (heap_thp_bytes > 0), and not with TIERSHIM_HEAP_THP=0.
 # Skips (77) when the kernel has THP disabled.
 set -u
 . "$(dirname "$0")/it_lib.sh"
@@ -46,6 +48,12 @@ calls=$(echo "$ret" | field release_calls)
 [ "$retained" -le $((64 << 20)) ] && [ "$released" -gt 0 ] && [ "$calls" -gt 0 ] \
   && it_pass "retention: retained $((retained >> 20)) MiB (hard limit 64), released $((released >> 20)) MiB in $calls calls" \
   || it_fail "retention: retained=$retained released=$released calls=$calls (RETAIN_MAX=32M)"
+heap=$(echo "$shim" | field heap_thp_bytes)
+noheap=$(LD_PRELOAD=$LIB TIERSHIM_THP=fault TIERSHIM_HEAP_THP=0 "$PROG" | field heap_thp_bytes)
+[ "${heap:-0}" -gt 0 ] && [ "${noheap:-1}" -eq 0 ] \
+  && it_pass "small-object heap advised for huge pages: $((heap >> 20)) MiB (0 with HEAP_THP=0)" \
+  || it_fail "heap_thp_bytes: expected > 0 (THP=fault) and 0 (HEAP_THP=0), got ${heap:-none} and ${noheap:-none}"
+
 shp=$(LD_PRELOAD=$LIB "$PROG" --shapes) || it_fail "the growing-shapes pattern failed"
 retained=$(echo "$shp" | field retained_bytes); released=$(echo "$shp" | field released_bytes)
 # Freed: 24+32+40+48+56 = 200 MiB, all of it retained without the trade rule;
