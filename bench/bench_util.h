@@ -1,4 +1,5 @@
-/* Helpers shared by the benchmark programs (bench/micro, bench/thp). Each
+/* Helpers shared by the benchmark programs (bench/micro, bench/thp, the
+ * llama.cpp driver). Each
  * program defines BENCH_NAME before including this header; they link libc,
  * libdl and pthread only, never an allocator. */
 #ifndef TS_BENCH_UTIL_H
@@ -11,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 
 #ifndef BENCH_NAME
 #error "define BENCH_NAME before including bench_util.h"
@@ -25,6 +28,20 @@ static void die(const char *fmt, ...) {
   fputc('\n', stderr);
   va_end(ap);
   exit(2);
+}
+
+static inline double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* User + system time of the whole process, all threads. */
+static inline double cpu_s(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 }
 
 /* splitmix64: one add and two multiplies per draw, good enough bits for

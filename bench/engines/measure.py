@@ -125,6 +125,10 @@ def run_once(cfg, cmd, timeout):
             raise RunError(f"{cfg.key}: exit {p.returncode}, "
                            f"{'no RESULT line' if res is None else 'failed'}: {' '.join(cmd)}\n"
                            f"{_tail(p.stderr)}")
+        want = os.path.basename(cfg.preload).split(".so")[0] if cfg.preload else "libc.so"
+        if not str(res.get("malloc_from", want)).startswith(want):
+            raise RunError(f"{cfg.key}: malloc comes from {res['malloc_from']}, not {want}: "
+                           f"the preload did not take")
         res.update(parse_time_v(tfile))
         res["tlb_shootdowns"] = None if t0 is None or t1 is None else t1 - t0
         if res.get("anon_kb", -1) > 0:

@@ -41,9 +41,10 @@ def _spread(rs, key):
 
 def table(engine, w, cfgs, runs, med, calls):
     m0 = engine.metrics[0]
+    syscalls = bool(calls.get(w))
     head = ["configuration"] + [m.title for m in engine.metrics] + [
         "minor faults", "anon MiB", "AnonHuge MiB", "THP cover", "peak RSS MiB",
-        "TLB shootdowns", "mmap", "munmap", "madvise"]
+        "TLB shootdowns"] + (["mmap", "munmap", "madvise"] if syscalls else [])
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in cfgs:
         if c.key not in med[w]:
@@ -56,8 +57,9 @@ def table(engine, w, cfgs, runs, med, calls):
         cells += [_fmt("%.0f", d.get("minor_faults")), _fmt("%.0f", d.get("anon_kb"), MIB),
                   _fmt("%.0f", d.get("anon_huge_kb"), MIB),
                   "-" if cov is None else f"{100 * cov:.0f}%",
-                  _fmt("%.0f", d.get("max_rss_kb"), MIB), _fmt("%.0f", d.get("tlb_shootdowns")),
-                  str(sc.get("mmap", "-")), str(sc.get("munmap", "-")), str(sc.get("madvise", "-"))]
+                  _fmt("%.0f", d.get("max_rss_kb"), MIB), _fmt("%.0f", d.get("tlb_shootdowns"))]
+        if syscalls:
+            cells += [str(sc.get(k, "-")) for k in ("mmap", "munmap", "madvise")]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
 

@@ -148,9 +148,9 @@ def write_report(a, eng, cfgs, wls, runs, calls, bad, skipped, t_wall):
         md += [f"## {w.title}", "", report.table(eng, w.key, cfgs, runs, med, calls), ""]
     md += ["Columns: anon/AnonHuge MiB from /proc/self/smaps_rollup read by the driver after its "
            "last request; minor faults, peak RSS from /usr/bin/time -v; TLB shootdowns are the "
-           "change of /proc/interrupts' TLB line (system-wide) over the run; mmap/munmap/madvise "
-           "count calls in a separate one-request run under `strace -f -c` (all threads; "
-           "tiershim's own calls included).", "",
+           "change of /proc/interrupts' TLB line (system-wide) over the run" +
+           ("." if a.no_strace else "; mmap/munmap/madvise count calls in a separate one-request "
+            "run under `strace -f -c` (all threads; tiershim's own calls included)."), "",
            "## tiershim's placement", "", tiershim_md(cfgs, wls, runs), "",
            "## Targets (issue 4)", "",
            report.targets_md(eng.targets(med, peers) if a.size == "full" else []), "",

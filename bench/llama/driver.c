@@ -14,14 +14,12 @@
  * /proc/self/smaps_rollup after the last request, with the model and the
  * context still alive: the engine's steady state, not its teardown.
  */
+#define BENCH_NAME "ts_llama"
+#include "../bench_util.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 
 #include "ggml-backend.h"
 #include "llama.h"
@@ -41,7 +39,8 @@ static void usage(FILE *f) {
         f);
 }
 
-static _Noreturn void die(const char *what, const char *arg) {
+/* A failure of the engine: exit 1 (die() is for usage errors, exit 2). */
+static _Noreturn void fail(const char *what, const char *arg) {
   fprintf(stderr, "ts_llama: %s%s%s\n", what, arg ? ": " : "", arg ? arg : "");
   exit(1);
 }
@@ -50,10 +49,8 @@ static int int_arg(const char *name, const char *v, int lo, int hi) {
   char *end;
   errno = 0;
   long n = strtol(v, &end, 10);
-  if (errno || *end || end == v || n < lo || n > hi) {
-    fprintf(stderr, "ts_llama: %s takes an integer in [%d, %d], not '%s'\n", name, lo, hi, v);
-    exit(2);
-  }
+  if (errno || *end || end == v || n < lo || n > hi)
+    die("%s takes an integer in [%d, %d], not '%s'", name, lo, hi, v);
   return (int)n;
 }
 
@@ -79,27 +76,7 @@ static void parse_args(int argc, char **argv, drv_opts_t *o) {
     else { usage(stderr); fprintf(stderr, "ts_llama: unknown option %s\n", a); exit(2); }
   }
   if (!o->model) { usage(stderr); exit(2); }
-  if (!o->bins) die("no backend directory: pass --bins or set TS_LLAMA_BINS", NULL);
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double cpu_s(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
-}
-
-static uint64_t splitmix64(uint64_t *s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
+  if (!o->bins) die("no backend directory: pass --bins or set TS_LLAMA_BINS");
 }
 
 static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
@@ -117,11 +94,11 @@ static void make_prompt(uint32_t seed, int i, char *buf, size_t cap) {
       "token", "cache", "river", "mountain", "city", "light", "stone", "music", "number", "story",
       "garden", "window", "morning", "silver", "engine", "paper", "winter", "ocean"};
   uint64_t s = ((uint64_t)seed << 32) ^ (uint64_t)i;
-  int n = 6 + (int)(splitmix64(&s) % 64);
+  int n = 6 + (int)(rnd_next(&s) % 64);
   size_t len = 0;
   buf[0] = '\0';
   for (int w = 0; w < n; w++) {
-    const char *word = words[splitmix64(&s) % (sizeof words / sizeof *words)];
+    const char *word = words[rnd_next(&s) % (sizeof words / sizeof *words)];
     int k = snprintf(buf + len, cap - len, "%s%s", w ? " " : "", word);
     if (k < 0 || (size_t)k >= cap - len) break;
     len += (size_t)k;
@@ -164,8 +141,8 @@ static void run_request(const drv_opts_t *o, struct llama_context *ctx,
   llama_token toks[1024];
   make_prompt(o->seed, i, text, sizeof text);
   int n = llama_tokenize(vocab, text, (int32_t)strlen(text), toks, 1024, true, false);
-  if (n <= 0) die("tokenization failed", text);
-  if (n + o->gen > o->ctx) die("prompt plus generation exceeds --ctx", NULL);
+  if (n <= 0) fail("tokenization failed", text);
+  if (n + o->gen > o->ctx) fail("prompt plus generation exceeds --ctx", NULL);
 
   /* Each request starts from an empty KV cache, with its own seeded sampler. */
   llama_memory_clear(llama_get_memory(ctx), true);
@@ -176,7 +153,7 @@ static void run_request(const drv_opts_t *o, struct llama_context *ctx,
   llama_sampler_chain_add(smpl, llama_sampler_init_dist(o->seed + (uint32_t)i));
 
   double t0 = now_s();
-  if (llama_decode(ctx, llama_batch_get_one(toks, n))) die("llama_decode failed on the prompt", NULL);
+  if (llama_decode(ctx, llama_batch_get_one(toks, n))) fail("llama_decode failed on the prompt", NULL);
   double t1 = now_s();
   printf("req %d prompt_tokens=%d", i, n);
   char list[8 * 1024];
@@ -188,7 +165,7 @@ static void run_request(const drv_opts_t *o, struct llama_context *ctx,
     int k = snprintf(list + len, sizeof list - len, "%s%d", g ? "," : "", tok);
     if (k > 0 && (size_t)k < sizeof list - len) len += (size_t)k;
     if (llama_vocab_is_eog(vocab, tok)) { g++; break; }
-    if (llama_decode(ctx, llama_batch_get_one(&tok, 1))) die("llama_decode failed", NULL);
+    if (llama_decode(ctx, llama_batch_get_one(&tok, 1))) fail("llama_decode failed", NULL);
   }
   double t2 = now_s();
   printf(" gen_tokens=%d prompt_ms=%.1f gen_ms=%.1f tokens=%s\n", g, (t1 - t0) * 1e3,
@@ -212,14 +189,14 @@ int main(int argc, char **argv) {
   mp.load_mode = o.mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
   if (!o.verbose) mp.progress_callback = no_progress;
   struct llama_model *model = llama_model_load_from_file(o.model, mp);
-  if (!model) die("cannot load the model", o.model);
+  if (!model) fail("cannot load the model", o.model);
   struct llama_context_params cp = llama_context_default_params();
   cp.n_ctx = (uint32_t)o.ctx;
   cp.n_batch = cp.n_ubatch = 512;
   cp.n_threads = cp.n_threads_batch = o.threads;
   cp.no_perf = true;
   struct llama_context *ctx = llama_init_from_model(model, cp);
-  if (!ctx) die("cannot create a context", NULL);
+  if (!ctx) fail("cannot create a context", NULL);
   double load_s = now_s() - t0, load_cpu = cpu_s();
 
   const struct llama_vocab *vocab = llama_model_get_vocab(model);
@@ -231,10 +208,10 @@ int main(int argc, char **argv) {
   read_rollup(&anon, &huge, &rss);
   printf("RESULT load_s=%.3f prompt_tokens=%ld gen_tokens=%ld prompt_tps=%.2f gen_tps=%.2f "
          "req_cpu_s=%.3f cpu_s=%.3f cpu_ms_per_gen_token=%.2f check=%016" PRIx64
-         " anon_kb=%ld anon_huge_kb=%ld rss_kb=%ld\n",
+         " anon_kb=%ld anon_huge_kb=%ld rss_kb=%ld malloc_from=%s\n",
          load_s, t.prompt_tokens, t.gen_tokens, t.prompt_tokens / t.prompt_s,
          t.gen_tokens / t.gen_s, req_cpu, cpu_s(), 1e3 * req_cpu / (double)t.gen_tokens, t.check,
-         anon, huge, rss);
+         anon, huge, rss, malloc_from());
   fflush(stdout);
   llama_free(ctx);
   llama_model_free(model);

@@ -64,9 +64,10 @@ if [[ ! -f $cache/src/include/llama.h || $bundle -nt $cache/src/include/llama.h 
 fi
 
 drv=$cache/ts_llama
-if [[ ! -x $drv || $here/driver.c -nt $drv || $cache/src/include/llama.h -nt $drv ]]; then
+if [[ ! -x $drv || $here/driver.c -nt $drv || $here/../bench_util.h -nt $drv ||
+      $cache/src/include/llama.h -nt $drv ]]; then
   say "building ts_llama"
-  cc -std=c11 -O2 -Wall -Wextra -D_GNU_SOURCE -o "$drv.tmp" "$here/driver.c" \
+  cc -std=c11 -O2 -Wall -Wextra -o "$drv.tmp" "$here/driver.c" -ldl \
      -I"$cache/src/include" -I"$cache/src/ggml/include" \
      "$bins/libllama.v0.5.0.so" "$bins/libggml.v0.5.0.so" "$bins/libggml-base.so" \
      -Wl,-rpath,"$bins"

@@ -52,21 +52,6 @@
 #define CACHE_LINE   64
 
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* User + system time of the whole process, all threads. */
-static double cpu_s(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
-}
-
-
 /* "2M", "500k", "1000": decimal counts with an optional k/M/G suffix. */
 static uint64_t parse_count(const char *s, const char *what) {
   char *end;
