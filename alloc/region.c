@@ -150,32 +150,59 @@ void ts_region_destroy(ts_region_t *r) {
   rvec_free(&r->free);
 }
 
-/* Best fit: the smallest free range that holds an aligned block of len. */
-static size_t best_fit(const ts_region_t *r, size_t len, size_t align, uintptr_t *at) {
-  size_t best = SIZE_MAX;
-  for (size_t i = 0; i < r->free.n; i++) {
-    const ts_range_t *x = &r->free.v[i];
-    uintptr_t a = align_up(x->addr, align);
-    if (a < x->addr || a > range_end(x) || len > range_end(x) - a) continue; /* no wrap-around */
-    if (best == SIZE_MAX || x->len < r->free.v[best].len) {
-      best = i;
-      *at = a;
-    }
+/* Carves [addr, end) out of the free ranges it overlaps (all of it below
+ * top is free), noting each one's state in the grant. */
+static bool carve_span(ts_region_t *r, uintptr_t addr, uintptr_t end, ts_grant_t *g) {
+  for (size_t i = rvec_upper(&r->free, end - 1); i-- > 0;) {
+    ts_range_t x = r->free.v[i];
+    if (range_end(&x) <= addr) break;
+    uintptr_t s = x.addr > addr ? x.addr : addr, e = range_end(&x) < end ? range_end(&x) : end;
+    grant_note(g, x.state);
+    if (!free_carve(r, i, s, e - s)) return false;
   }
-  return best;
+  return true;
 }
 
-/* From the top: a free range ending at top is extended upwards rather than
- * left behind as a hole. */
+/* The first free range of the span of adjacent free ranges that ends with
+ * range j (ranges in different states are adjacent without merging). */
+static size_t span_first(const ts_region_t *r, size_t j) {
+  while (j > 0 && range_end(&r->free.v[j - 1]) == r->free.v[j].addr) j--;
+  return j;
+}
+
+/* Best fit over spans of adjacent free ranges, whatever their states: a
+ * retained (dirty) range beside a released (clean) one serves a block that
+ * neither holds alone, instead of both staying holes while the block takes
+ * new memory from the top. The smallest span that holds an aligned block
+ * of len wins. */
+static bool best_fit(const ts_region_t *r, size_t len, size_t align, uintptr_t *at) {
+  size_t best = 0;
+  bool found = false;
+  for (size_t i = 0; i < r->free.n;) {
+    size_t j = i + 1;
+    uintptr_t s = r->free.v[i].addr, e = range_end(&r->free.v[i]);
+    while (j < r->free.n && r->free.v[j].addr == e) e = range_end(&r->free.v[j++]);
+    uintptr_t a = align_up(s, align);
+    if (a >= s && a <= e && len <= e - a && (!found || e - s < best)) { /* no wrap-around */
+      found = true;
+      best = e - s;
+      *at = a;
+    }
+    i = j;
+  }
+  return found;
+}
+
+/* From the top: a span of free ranges ending at top is extended upwards
+ * rather than left behind as a hole. */
 static int alloc_top(ts_region_t *r, size_t len, size_t align, ts_grant_t *out) {
   uintptr_t from = r->top;
   size_t n = r->free.n;
-  if (n > 0 && range_end(&r->free.v[n - 1]) == r->top) from = r->free.v[n - 1].addr;
+  if (n > 0 && range_end(&r->free.v[n - 1]) == r->top) from = r->free.v[span_first(r, n - 1)].addr;
   uintptr_t a = align_up(from, align);
   if (a < from || a + len < a || a + len > r->limit) return -ENOMEM;
-  if (a < r->top) { /* part of the tail free range */
-    grant_note(out, r->free.v[n - 1].state);
-    if (!free_carve(r, n - 1, a, r->top - a)) return -ENOMEM;
+  if (a < r->top) { /* part of the span at the top */
+    if (!carve_span(r, a, r->top, out)) return -ENOMEM;
   } else if (a > r->top && !free_add(r, r->top, a - r->top, TS_FREE_CLEAN)) {
     return -ENOMEM;
   }
@@ -190,11 +217,9 @@ int ts_region_alloc(ts_region_t *r, size_t len, size_t align, uint32_t tag, ts_g
   if (align < r->granule) align = r->granule;
   uintptr_t at = 0;
   *out = (ts_grant_t){0};
-  size_t i = best_fit(r, len, align, &at);
-  if (i != SIZE_MAX) {
+  if (best_fit(r, len, align, &at)) {
     out->addr = at;
-    grant_note(out, r->free.v[i].state);
-    if (!free_carve(r, i, at, len)) return -ENOMEM;
+    if (!carve_span(r, at, at + len, out)) return -ENOMEM;
   } else {
     int err = alloc_top(r, len, align, out);
     if (err) return err;
@@ -208,14 +233,7 @@ int ts_region_alloc_at(ts_region_t *r, uintptr_t addr, size_t len, uint32_t tag,
   if (live_overlaps(r, addr, len)) return -EEXIST;
   *out = (ts_grant_t){.addr = addr, .fresh = addr + len > r->top};
   uintptr_t end = addr + len, below = end < r->top ? end : r->top;
-  /* carve every free range overlapping [addr, below) */
-  for (size_t i = rvec_upper(&r->free, below - 1); addr < below && i-- > 0;) {
-    ts_range_t x = r->free.v[i];
-    if (range_end(&x) <= addr) break;
-    uintptr_t s = x.addr > addr ? x.addr : addr, e = range_end(&x) < below ? range_end(&x) : below;
-    grant_note(out, x.state);
-    if (!free_carve(r, i, s, e - s)) return -ENOMEM;
-  }
+  if (addr < below && !carve_span(r, addr, below, out)) return -ENOMEM;
   if (end > r->top) {
     if (addr > r->top && !free_add(r, r->top, addr - r->top, TS_FREE_CLEAN)) return -ENOMEM;
     r->top = end;

@@ -4,7 +4,8 @@
  *
  * A region hands out granule-aligned ranges (page granularity for the
  * mid-size region, 2 MiB for the PMD region) back to back from its base,
- * best-fit from the ranges freed so far, else by raising `top`. Everything
+ * best-fit from the ranges freed so far (a block may span adjacent free
+ * ranges in different states), else by raising `top`. Everything
  * in [top, limit) is untouched. Free ranges remember their state (below)
  * and are coalesced with neighbours in the same state. Live ranges are kept
  * too: the placement layer must find the range containing any address

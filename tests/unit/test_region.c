@@ -98,6 +98,23 @@ static size_t m_runs(const fx_t *f, bool live, run_t *out) {
   return k;
 }
 
+/* Maximal spans of free granules below top, whatever their states: what
+ * ts_region_alloc fits a block into. */
+static size_t m_spans(const fx_t *f, run_t *out) {
+  size_t k = 0;
+  for (size_t i = 0; i < f->top;) {
+    if (f->st[i] == M_LIVE) {
+      i++;
+      continue;
+    }
+    size_t j = i + 1;
+    while (j < f->top && f->st[j] != M_LIVE) j++;
+    out[k++] = (run_t){i, j, f->st[i], 0, 0};
+    i = j;
+  }
+  return k;
+}
+
 /* The live run containing granule i (which is live). */
 static run_t m_live_run(const fx_t *f, size_t i) {
   size_t s = i, e = i + 1;
@@ -251,9 +268,9 @@ static void op_alloc(fx_t *f) {
   uint32_t tag = (uint32_t)rnd(f);
   snprintf(what, sizeof what, "alloc(len %zug, align %zug, tag %u)", len, align, tag);
 
-  /* best fit over the free ranges, else from top (extending a free range
-   * that ends at top, as alloc_top does) */
-  size_t nf = m_runs(f, false, f->runs), best = SIZE_MAX;
+  /* best fit over the spans of free granules (any states), else from top
+   * (extending the span that ends at top, as alloc_top does) */
+  size_t nf = m_spans(f, f->runs), best = SIZE_MAX;
   for (size_t k = 0; k < nf; k++) {
     size_t a = m_align(f, f->runs[k].s, align * f->g);
     if (a + len <= f->runs[k].e && f->runs[k].e - f->runs[k].s < best) best = f->runs[k].e - f->runs[k].s;
@@ -281,9 +298,9 @@ static void op_alloc(fx_t *f) {
     size_t k = 0;
     while (k < nf && f->runs[k].e <= a) k++;
     CHECK(k < nf && f->runs[k].s <= a && a + len <= f->runs[k].e,
-          "grant [g%zu, g%zu) is not inside one free range", a, a + len);
+          "grant [g%zu, g%zu) is not inside one free span", a, a + len);
     CHECK(f->runs[k].e - f->runs[k].s == best,
-          "not best fit: took [g%zu, g%zu) from a free range of %zu granules; one of %zu fits", a,
+          "not best fit: took [g%zu, g%zu) from a free span of %zu granules; one of %zu fits", a,
           a + len, f->runs[k].e - f->runs[k].s, best);
     f->cov.alloc_free++;
   } else {
