@@ -43,7 +43,8 @@ engines: deps
 test: build engines
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
-demo: build engines
+# run.sh prepares what it needs itself (llama.cpp from npm, the tiny model).
+demo: build
 	bench/llama/run.sh --demo $(BUILD)
 
 # Benchmarks: reports under bench/results/<date>-<host>/ (see docs/results.md).
