@@ -112,7 +112,8 @@ def strace_matrix(a, cfgs, wls):
 
 def tiershim_md(cfgs, wls, runs):
     rows = ["| workload | configuration | THP mode | placed mallocs | placed mmaps | placed mmap MiB "
-            "| large allocs | THP coverage (at exit) |", "|---|---|---|---|---|---|---|---|"]
+            "| large allocs | released MiB | retained MiB (exit) | heap THP MiB |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for w in wls:
         for c in cfgs:
             rs = runs[w.key].get(c.key) or []
@@ -122,7 +123,9 @@ def tiershim_md(cfgs, wls, runs):
             p = st.get("placement", {})
             rows.append(f"| {w.title} | {c.title} | {p.get('thp_mode')} | {p.get('placed_mallocs')} "
                         f"| {p.get('placed_mmaps')} | {p.get('placed_bytes', 0) / 2**20:.0f} "
-                        f"| {st.get('large_allocs')} | {100 * st.get('thp_coverage', 0):.0f}% |")
+                        f"| {st.get('large_allocs')} | {p.get('released_bytes', 0) / 2**20:.0f} "
+                        f"| {p.get('retained_bytes', 0) / 2**20:.0f} "
+                        f"| {p.get('heap_thp_bytes', 0) / 2**20:.0f} |")
     return "\n".join(rows)
 
 
