@@ -43,6 +43,7 @@ def parse_args():
     ap.add_argument("--no-strace", action="store_true", help="skip the system-call counts")
     ap.add_argument("--timeout", type=int, default=900, help="seconds per run (default 900)")
     ap.add_argument("--out", help="output directory (default bench/results/<date>-<host>)")
+    ap.add_argument("--name", help="file-name prefix of the report (default the engine's name)")
     ap.add_argument("--demo", action="store_true",
                     help="the demo: small model, glibc vs tiershim, first workload, no strace")
     ap.add_argument("build", nargs="?", default="build", help="tiershim build dir (default build)")
@@ -134,7 +135,7 @@ def write_report(a, eng, cfgs, wls, runs, calls, bad, skipped, t_wall):
     out = a.out or os.path.join(ROOT, "bench", "results",
                                 f"{datetime.date.today().isoformat()}-{host}")
     os.makedirs(out, exist_ok=True)
-    prefix = eng.name + ("-demo" if a.demo else "" if a.size == "full" else "-small")
+    prefix = a.name or eng.name + ("-demo" if a.demo else "" if a.size == "full" else "-small")
     med = report.medians(runs)
     peers = [c.key for c in cfgs if c.kind != "tiershim"]
     pngs = report.plots(out, prefix, eng, wls, cfgs, med)
