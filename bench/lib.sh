@@ -59,3 +59,21 @@ calc() { awk "BEGIN { printf \"$1\", $2 }"; } # calc FORMAT EXPR
 field() { # NAME LINE -> value of NAME=... in LINE
   sed -n "s/.*\\<$1=\\([^ ]*\\).*/\\1/p" <<<"$2"
 }
+
+# gen_models DIR PREFIX EXT GENERATOR SIZE...: makes DIR/PREFIX-SIZE.EXT with
+# GENERATOR (a python script taking --size and --out) where missing, and
+# prints model_SIZE=PATH for each (dots in SIZE become _). The generators
+# rename into place, so a file that exists is complete.
+gen_models() {
+  local dir=$1 prefix=$2 ext=$3 gen=$4 m f
+  shift 4
+  mkdir -p "$dir"
+  for m in "$@"; do
+    f=$dir/$prefix-$m.$ext
+    if [[ ! -f $f ]]; then
+      say "generating $f"
+      /usr/bin/python3 "$gen" --size "$m" --out "$f"
+    fi
+    printf 'model_%s=%s\n' "${m//./_}" "$f"
+  done
+}

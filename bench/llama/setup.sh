@@ -17,6 +17,7 @@ cache=${TS_LLAMA_CACHE:-$here/cache}
 ver=3.22.1
 py=/usr/bin/python3
 
+. "$here/../lib.sh"   # gen_models; say and die are redefined below
 say() { printf 'setup: %s\n' "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
@@ -74,13 +75,5 @@ if [[ ! -x $drv || $here/driver.c -nt $drv || $here/../bench_util.h -nt $drv ||
   mv "$drv.tmp" "$drv"
 fi
 
-mkdir -p "$cache/models"
-for m in "${models[@]}"; do
-  f=$cache/models/llama-$m.gguf
-  if [[ ! -f $f ]]; then
-    say "generating $f"
-    "$py" "$here/gen_gguf.py" --size "$m" --out "$f"
-  fi
-  printf 'model_%s=%s\n' "${m/./_}" "$f"
-done
+gen_models "$cache/models" llama gguf "$here/gen_gguf.py" "${models[@]}"
 printf 'driver=%s\nbins=%s\n' "$drv" "$bins"

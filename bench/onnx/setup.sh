@@ -15,6 +15,7 @@ cache=$here/cache
 ver=1.30.0
 py=/usr/bin/python3
 
+. "$here/../lib.sh"   # gen_models; say and die are redefined below
 say() { printf 'setup: %s\n' "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
@@ -55,14 +56,5 @@ fi
 node -e 'require(process.argv[1])' "$mods/onnxruntime-node" ||
   die "onnxruntime-node in $mods does not load (remove $cache/npm and rerun)"
 
-mkdir -p "$cache/models"
-for m in "${models[@]}"; do
-  f=$cache/models/bert-$m.onnx
-  # gen_bert.py renames into place, so a file that exists is complete.
-  if [[ ! -f $f ]]; then
-    say "generating $f"
-    "$py" "$here/gen_bert.py" --size "$m" --out "$f"
-  fi
-  printf 'model_%s=%s\n' "$m" "$f"
-done
+gen_models "$cache/models" bert onnx "$here/gen_bert.py" "${models[@]}"
 printf 'driver=%s\nnode=%s\n' "$here/driver.js" "$(type -P node)"
