@@ -2,8 +2,9 @@
 # peer libraries and NAME=VALUE output. Source it after defining `root`
 # (the repository) and a `usage` function.
 
-die() { printf 'run.sh: error: %s\n' "$*" >&2; exit 1; }
-say() { printf '%s\n' "$*" >&2; }
+# bench_tag: the prefix of messages (set it before sourcing; default run.sh).
+die() { printf '%s: error: %s\n' "${bench_tag:-run.sh}" "$*" >&2; exit 1; }
+say() { printf '%s%s\n' "${bench_tag:+$bench_tag: }" "$*" >&2; }
 
 # bench_args SHORT_FLAG "$@": [SHORT_FLAG] [--reps N] [BUILD_DIR]. Sets
 # short (1 with SHORT_FLAG), reps (default 5, or 3 when short) and build.

@@ -17,9 +17,8 @@ cache=${TS_LLAMA_CACHE:-$here/cache}
 ver=3.22.1
 py=/usr/bin/python3
 
-. "$here/../lib.sh"   # gen_models; say and die are redefined below
-say() { printf 'setup: %s\n' "$*" >&2; }
-die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+bench_tag=setup
+. "$here/../lib.sh" # say, die, gen_models
 
 models=(tiny)
 case ${1:---tiny} in

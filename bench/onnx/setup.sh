@@ -15,9 +15,8 @@ cache=$here/cache
 ver=1.30.0
 py=/usr/bin/python3
 
-. "$here/../lib.sh"   # gen_models; say and die are redefined below
-say() { printf 'setup: %s\n' "$*" >&2; }
-die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+bench_tag=setup
+. "$here/../lib.sh" # say, die, gen_models
 
 models=(tiny)
 case ${1:---tiny} in
