@@ -67,9 +67,8 @@ static bool probe_collapse(void) {
 }
 
 void ts_thp_mode_init(void) {
-  static bool done;
-  if (done) return;
-  done = true;
+  static bool done; /* init and a first placement on another thread may both get here */
+  if (__atomic_exchange_n(&done, true, __ATOMIC_ACQ_REL)) return;
   int enabled = sysfs_word(THP_SYSFS "enabled");
   int defrag = sysfs_word(THP_SYSFS "defrag");
   thp_stall_possible = defrag == 0 || defrag == 1 || defrag == 3; /* always, madvise, defer+madvise */
