@@ -1,5 +1,5 @@
 /* The OS-primitive layer: the only code in tiershim that issues mmap,
- * munmap, mremap, madvise (and, in later modules, mbind and move_pages).
+ * munmap, mremap, madvise, mbind, set_mempolicy and move_pages.
  *
  * Contract (as mimalloc's src/prim): every function is a raw system call,
  * so it works before symbol resolution, inside fork handlers and while the
@@ -30,6 +30,19 @@ ssize_t ts_prim_read_file(const char *path, char *buf, size_t cap); /* NUL-termi
 int ts_prim_write_all(int fd, const void *buf, size_t len);         /* 0 or -errno */
 int ts_prim_open(const char *path, int flags, int mode);            /* fd or -errno */
 void ts_prim_close(int fd);
+
+/* NUMA (prim_numa.c). Node masks are one 64-bit word: nodes 0-63, which
+ * is what tiershim places on (policy/tiers.h); mode and flag values are the
+ * kernel's MPOL_* numbers (policy/mpol.h). */
+int ts_prim_mbind(void *addr, size_t len, int mode, uint64_t nodes, unsigned flags);
+int ts_prim_set_mempolicy(int mode, uint64_t nodes);
+int ts_prim_get_mempolicy(int *mode, uint64_t *nodes, void *addr, unsigned flags);
+/* move_pages on the calling process; nodes NULL queries (status: node or
+ * -errno per page). Returns 0, the number of pages not moved, or -errno. */
+long ts_prim_move_pages(unsigned long count, void **pages, const int *nodes, int *status, int flags);
+long ts_prim_process_madvise(int pidfd, const void *iov, size_t n, int advice);
+int ts_prim_pidfd_open(int pid);
+int ts_prim_getcpu(void); /* the calling thread's node, or -errno */
 
 uint64_t ts_prim_clock_ns(void); /* CLOCK_MONOTONIC */
 size_t ts_prim_page_size(void);
