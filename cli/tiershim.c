@@ -2,6 +2,7 @@
  *
  *   tiershim run [--stats FILE|-] [--set NAME=VALUE]... -- CMD [ARGS]...
  *   tiershim options [--markdown]
+ *   tiershim topo [--sysfs ROOT] [--fast LIST] [--slow LIST] [--json]
  *   tiershim version
  *
  * `run` puts the library's absolute path first in LD_PRELOAD and execs the
@@ -21,11 +22,14 @@
 #define LIB_NAME "libtiershim.so"
 #define EXIT_USAGE 2
 
+int ts_cli_topo(int argc, char **argv); /* topo.c */
+
 static void die_usage(const char *fmt, const char *arg) {
   fprintf(stderr, "tiershim: ");
   fprintf(stderr, fmt, arg);
   fprintf(stderr, "\nusage: tiershim run [--stats FILE|-] [--set NAME=VALUE]... -- CMD [ARGS]...\n"
                   "       tiershim options [--markdown]\n"
+                  "       tiershim topo [--sysfs ROOT] [--fast LIST] [--slow LIST] [--json]\n"
                   "       tiershim version\n");
   exit(EXIT_USAGE);
 }
@@ -138,6 +142,7 @@ int main(int argc, char **argv) {
   const char *cmd = argv[1];
   if (strcmp(cmd, "run") == 0) return cmd_run(argc - 2, argv + 2);
   if (strcmp(cmd, "options") == 0) return cmd_options(argc - 2, argv + 2);
+  if (strcmp(cmd, "topo") == 0) return ts_cli_topo(argc - 2, argv + 2);
   if (strcmp(cmd, "version") == 0) {
     printf("tiershim %s\n", TIERSHIM_VERSION);
     return 0;
@@ -148,6 +153,8 @@ int main(int argc, char **argv) {
            "      run CMD with tiershim preloaded; --stats - prints a summary at exit,\n"
            "      --stats FILE writes JSON (%%p = pid); --set sets a TIERSHIM_ option\n"
            "  tiershim options [--markdown]   every TIERSHIM_* variable\n"
+           "  tiershim topo [--sysfs ROOT] [--fast LIST] [--slow LIST] [--json]\n"
+           "      memory tiers, nodes, THP and kernel features as the shim sees them\n"
            "  tiershim version\n",
            TIERSHIM_VERSION);
     return 0;

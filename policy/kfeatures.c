@@ -1,0 +1,96 @@
+/* Kernel feature probes; see features.h. Each probe tries the real call on
+ * memory or policy it owns and undoes it, so the answer is what this
+ * process may do here, not what the kernel version suggests. */
+#define _GNU_SOURCE
+#include "kfeatures.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "mpol.h"
+#include "prim.h"
+
+#define FEATURES_HUGE ((size_t)2 << 20)
+#define FEATURES_MADV_COLLAPSE 25          /* 6.1; old headers lack it */
+#define FEATURES_PIDFD_SELF (-10001)       /* PIDFD_SELF_THREAD_GROUP, 6.15 */
+#define FEATURES_MPOL_F_MEMS_ALLOWED (1u << 2)
+
+/* MADV_COLLAPSE on a 2 MiB-aligned block with one touched page. Busy or
+ * short of memory still means the kernel knows the advice; EINVAL means it
+ * does not (or THP is off for this process, which is as good as absent). */
+static bool features_madv_collapse(void) {
+  ts_prim_ptr_t m = ts_prim_mmap(NULL, 2 * FEATURES_HUGE, PROT_READ | PROT_WRITE,
+                                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (m.err != 0) return false;
+  uintptr_t block = ((uintptr_t)m.addr + FEATURES_HUGE - 1) & ~(uintptr_t)(FEATURES_HUGE - 1);
+  *(volatile char *)block = 1;
+  int r = ts_prim_madvise((void *)block, FEATURES_HUGE, FEATURES_MADV_COLLAPSE);
+  ts_prim_munmap(m.addr, 2 * FEATURES_HUGE);
+  return r == 0 || r == -EAGAIN || r == -ENOMEM || r == -EBUSY;
+}
+
+/* One touched page for the process_madvise probes. */
+static void *features_page(size_t page) {
+  ts_prim_ptr_t m = ts_prim_mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m.err != 0) return NULL;
+  *(volatile char *)m.addr = 1;
+  return m.addr;
+}
+
+/* Before 6.13 process_madvise took only MADV_COLD/PAGEOUT/WILLNEED/COLLAPSE,
+ * even on ourselves; MADV_DONTNEED succeeding shows the self case is open. */
+static bool features_process_madvise_self(void) {
+  size_t page = ts_prim_page_size();
+  void *p = features_page(page);
+  if (p == NULL) return false;
+  bool ok = false;
+  int pidfd = ts_prim_pidfd_open((int)getpid()); /* getpid cannot fail: errno untouched */
+  if (pidfd >= 0) {
+    struct iovec iov = {p, page};
+    ok = ts_prim_process_madvise(pidfd, &iov, 1, MADV_DONTNEED) >= 0;
+    ts_prim_close(pidfd);
+  }
+  ts_prim_munmap(p, page);
+  return ok;
+}
+
+/* PIDFD_SELF is a sentinel, not a descriptor: nothing to close. MADV_COLD
+ * is accepted by every kernel with process_madvise, so only the sentinel
+ * is on trial. */
+static bool features_pidfd_self(void) {
+  size_t page = ts_prim_page_size();
+  void *p = features_page(page);
+  if (p == NULL) return false;
+  struct iovec iov = {p, page};
+  bool ok = ts_prim_process_madvise(FEATURES_PIDFD_SELF, &iov, 1, MADV_COLD) >= 0;
+  ts_prim_munmap(p, page);
+  return ok;
+}
+
+/* Sets the thread's policy to `mode` on one node we may use and restores
+ * the previous one (mode with its flags, and its nodes; the default needs
+ * none). Without the previous policy in hand we do not touch it. */
+static bool features_mempolicy(int mode) {
+  int prev = 0;
+  uint64_t prev_nodes = 0, allowed = 0;
+  if (ts_prim_get_mempolicy(&prev, &prev_nodes, NULL, 0) != 0) return false;
+  /* Node 0 may be memoryless or outside our cpuset: use the first allowed. */
+  int dummy;
+  if (ts_prim_get_mempolicy(&dummy, &allowed, NULL, FEATURES_MPOL_F_MEMS_ALLOWED) != 0 || allowed == 0)
+    allowed = 1;
+  uint64_t one = allowed & (~allowed + 1);
+  if (ts_prim_set_mempolicy(mode, one) != 0) return false;
+  ts_prim_set_mempolicy(prev, prev == TS_MPOL_DEFAULT ? 0 : prev_nodes);
+  return true;
+}
+
+void ts_features_probe(ts_features_t *f) {
+  f->madv_collapse = features_madv_collapse();
+  f->process_madvise_self = features_process_madvise_self();
+  f->pidfd_self = features_pidfd_self();
+  f->weighted_interleave = features_mempolicy(TS_MPOL_WEIGHTED_INTERLEAVE);
+  f->preferred_many = features_mempolicy(TS_MPOL_PREFERRED_MANY);
+}
