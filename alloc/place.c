@@ -29,6 +29,7 @@
 #include "region.h"
 #include "release.h"
 #include "thp.h"
+#include "tierpol.h"
 
 #define PMD ((size_t)2 << 20)
 #define PAGE ((size_t)4096)
@@ -79,6 +80,7 @@ static bool map_rw(uintptr_t a, size_t len) {
   if (m.err) return false;
   ts_thp_unmapped(a, len);
   ts_thp_mapped(a, len);
+  ts_tier_window_mapped(a, len);
   return true;
 }
 
@@ -312,6 +314,7 @@ void *ts_place_malloc(size_t size, size_t align, bool zero) {
   pst.placed_mallocs++;
   retain_trade_locked(&g, len);
   pthread_mutex_unlock(&place_lock);
+  ts_tier_granted(g.addr, len);
   if (zero && dirty) zero_range(g.addr, align_up(size, PAGE));
   ts_thp_granted(g.addr, len);
   return (void *)g.addr;
@@ -403,6 +406,7 @@ void *ts_place_mmap(size_t len, int prot, int flags) {
    * program's own call at our address, with its prot and flags exactly. */
   bool plain = prot == (PROT_READ | PROT_WRITE) && flags == (MAP_PRIVATE | MAP_ANONYMOUS);
   if (plain && !g.unmapped) {
+    ts_tier_granted(g.addr, len);
     if (g.dirty) zero_range(g.addr, len);
     pthread_mutex_lock(&place_lock);
     pst.placed_mmaps++;
@@ -433,6 +437,8 @@ void *ts_place_mmap(size_t len, int prot, int flags) {
   pthread_mutex_unlock(&place_lock);
   if (m.err) return NULL; /* the kernel gets to try, and to report its error */
   ts_thp_mapped(g.addr, len);
+  ts_tier_window_mapped(g.addr, len);
+  ts_tier_granted(g.addr, len);
   /* MAP_POPULATE/MAP_LOCKED: the program asked for these pages now and
    * stable; a later collapse would fault them again under its feet. */
   if ((prot & PROT_WRITE) && !(flags & (MAP_POPULATE | MAP_LOCKED))) ts_thp_granted(g.addr, len);
@@ -533,7 +539,10 @@ static void rereserve_locked(uintptr_t a, size_t len) {
   ts_thp_unmapped(a, len);
   ts_grant_t g;
   if (m.err) ts_region_alloc_at(&pr->r, a, len, TAG_FOREIGN, &g);
-  else if (!strict) ts_thp_mapped(a, len);
+  else if (!strict) {
+    ts_thp_mapped(a, len);
+    ts_tier_window_mapped(a, len);
+  }
 }
 
 static void *mremap_result(ts_prim_ptr_t r) {
@@ -843,6 +852,17 @@ static void place_stats_hook(ts_stats_placement_t *o) {
 }
 
 void ts_place_install_stats(void) { ts_stats_placement_hook = place_stats_hook; }
+
+int ts_place_committed(uintptr_t r[4]) {
+  pthread_mutex_lock(&place_lock);
+  int n = 0;
+  if (place_on == P_ON) {
+    r[0] = mid.r.base, r[1] = mid.committed, r[2] = pmd.r.base, r[3] = pmd.committed;
+    n = 2;
+  }
+  pthread_mutex_unlock(&place_lock);
+  return n;
+}
 
 /* A mapping whose address the kernel chooses, taken under the placement
  * lock once the window exists: while a move holds the lock, the window may

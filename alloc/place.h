@@ -82,4 +82,8 @@ void ts_place_lock(void);   /* fork prepare */
 void ts_place_unlock(void); /* fork parent */
 void ts_place_fork_child(void);
 
+/* The regions' committed ranges, as lo/hi pairs into r; returns how many
+ * (0 before the window exists). For the stats' residency samples. */
+int ts_place_committed(uintptr_t r[4]);
+
 #endif

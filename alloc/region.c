@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 
 #include "prim.h"
+#include "tierpol.h"
 
 /* ---- sorted range vectors --------------------------------------------- */
 
@@ -27,6 +28,7 @@ static bool rvec_reserve(ts_rvec_t *v, size_t n) {
       ? ts_prim_mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
       : ts_prim_mremap(v->v, old_bytes, bytes, MREMAP_MAYMOVE, NULL);
   if (r.err != 0) return false;
+  if (v->v == NULL) ts_tier_bind_hot(r.addr, bytes); /* a move keeps the policy */
   v->v = r.addr;
   v->cap = bytes / sizeof(ts_range_t);
   return true;

@@ -6,6 +6,7 @@
  * block is never queued twice. */
 #define _GNU_SOURCE
 #include "thp.h"
+#include "tierpol.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -95,6 +96,7 @@ void ts_thp_init(uintptr_t window, size_t window_len) {
   thp_nblocks = window_len / PMD;
   ts_prim_ptr_t m = ts_prim_mmap(NULL, thp_nblocks, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   thp_blocks = m.err ? NULL : m.addr;
+  if (thp_blocks) ts_tier_bind_hot(thp_blocks, thp_nblocks);
 }
 
 int ts_thp_effective(void) { return thp_mode; }

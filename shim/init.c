@@ -24,6 +24,7 @@
 #include "shim.h"
 #include "stats.h"
 #include "thp.h"
+#include "tierpol.h"
 
 extern char **environ;
 
@@ -41,6 +42,7 @@ static void init_verbose(void) {
   ts_buf_puts(&b, ts_config.enable ? ", policies on" : ", policies off (TIERSHIM_ENABLE=0)");
   ts_msg_end(&b);
   ts_options_print_config(&ts_config);
+  ts_tier_print_verbose();
 }
 
 /* mimalloc reports out-of-memory (ENOMEM) and impossible sizes (EOVERFLOW)
@@ -60,9 +62,11 @@ static void init_run(void) {
   ts_malloc_compat_init();
   (void)ts_symbols_resolve();
   ts_mmap_init();
+  ts_tier_init();
   if (ts_config.enable) ts_thp_mode_init();
   ts_fork_install();
   ts_place_install_stats();
+  ts_tier_install_stats();
   ts_stats_start();
   init_verbose();
 }

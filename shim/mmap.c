@@ -24,6 +24,7 @@
 #include "counters.h"
 #include "place.h"
 #include "thp.h"
+#include "tierpol.h"
 #include "prim.h"
 #include "shim.h"
 
@@ -91,7 +92,14 @@ TS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
     if (p != NULL) return p;
   }
   ts_prim_ptr_t r = ts_place_kernel_mmap(addr, len, prot, flags, fd, off);
-  if (internal && r.err == 0 && (flags & MAP_ANONYMOUS)) ts_thp_heap_mapped((uintptr_t)r.addr, len);
+  if (internal && r.err == 0 && (flags & MAP_ANONYMOUS)) {
+    ts_thp_heap_mapped((uintptr_t)r.addr, len);
+    ts_tier_bind_hot(r.addr, len);
+    ts_tier_heap_mapped(r.addr, len);
+  } else if (!internal && r.err == 0 && (flags & MAP_ANONYMOUS) && !(flags & (MAP_STACK | MAP_GROWSDOWN)) &&
+             !ts_place_touches(r.addr, len)) {
+    ts_tier_bind_mapping(r.addr, len); /* bulk beyond the window: MMAP_MAX, MAP_SHARED, ... */
+  }
   if (!internal && r.err == 0 && (flags & MAP_FIXED) && ts_place_touches(r.addr, len))
     ts_place_adopt(r.addr, len, prot);
   return ptr_result(r, internal);
@@ -104,6 +112,7 @@ TS_EXPORT int munmap(void *addr, size_t len) {
   bool internal = from_heap(__builtin_return_address(0));
   count_program(TS_CTR_MUNMAP, internal);
   if (!internal && ts_place_touches(addr, len)) return int_result(ts_place_munmap(addr, len), false);
+  if (internal) ts_tier_heap_unmapped(addr, len);
   return int_result(ts_prim_munmap(addr, len), internal);
 }
 

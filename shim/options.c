@@ -11,6 +11,7 @@
 
 #include "msg.h"
 #include "prim.h"
+#include "tiers.h"
 
 ts_config_t ts_config = {.enable = true,
                          .verbose = 0,
@@ -22,11 +23,19 @@ ts_config_t ts_config = {.enable = true,
                          .place_mmap = true,
                          .mmap_min = 64 * 1024,
                          .mmap_max = (size_t)4 << 30,
-                         .va = (size_t)64 << 30};
+                         .va = (size_t)64 << 30,
+                         .hot = TS_HOT_FAST,
+                         .bulk = TS_BULK_DEFAULT,
+                         .bulk_min = 64 * 1024,
+                         .sysfs_root = "/sys"};
 
 const char *const ts_thp_names[4] = {"auto", "fault", "collapse", "off"};
+const char *const ts_hot_names[2] = {"fast", "default"};
+const char *const ts_bulk_names[5] = {"default", "fast", "slow", "interleave", "weighted"};
 
-typedef enum { OPT_BOOL, OPT_INT, OPT_SIZE, OPT_STATS, OPT_THP, OPT_MUNMAP } opt_kind_t;
+typedef enum {
+  OPT_BOOL, OPT_INT, OPT_SIZE, OPT_STATS, OPT_THP, OPT_MUNMAP, OPT_HOT, OPT_BULK, OPT_NODES, OPT_PATH
+} opt_kind_t;
 
 typedef struct opt_desc_s {
   const char *name;     /* without the TIERSHIM_ prefix */
@@ -77,6 +86,27 @@ static const opt_desc_t opt_table[] = {
    "to the OS, the edges retained; the program's flags reset), so huge pages and VMAs stay intact, but "
    "touching it does not fault and may read old data. strict: PROT_NONE, so touching it faults as after "
    "a kernel munmap (splits VMAs and huge pages)."},
+  {"HOT", OPT_HOT, OPT_FIELD(hot), "fast", 0, 0, "fast or default",
+   "On a tiered machine: fast puts the hot class on the fast tier with a preferred (never failing) "
+   "policy: the task mempolicy of every thread (so page tables and kernel stacks), the small-object "
+   "heap, thread stacks and tiershim's metadata. Left alone when the program already runs under a "
+   "mempolicy (numactl). default: the kernel decides."},
+  {"BULK", OPT_BULK, OPT_FIELD(bulk), "default", 0, 0, "default, fast, slow, interleave, weighted[:W,...]",
+   "On a tiered machine, where the bulk class goes (allocations of at least BULK_MIN). fast: fast tier "
+   "first, spilling to slower tiers when full (never an OOM kill). slow: slow tier first, spilling to "
+   "fast. interleave: page by page over every tier's nodes. weighted: interleaved in proportion to "
+   "the kernel's weights, or to W,... (one per memory node, ascending node ids, 1-255). default: the "
+   "kernel's local allocation."},
+  {"BULK_MIN", OPT_SIZE, OPT_FIELD(bulk_min), "64K", 4096, OPT_SIZE_MAX_VALUE, "bytes (K/M/G)",
+   "Smallest allocation or anonymous mapping of the bulk class. At or below LARGE_MIN and MMAP_MIN "
+   "every placed range is bulk and the policy is set once per 32 MiB of region; above, each placed "
+   "range gets its class's policy when handed out (one mbind call each)."},
+  {"FAST_NODES", OPT_NODES, OPT_FIELD(fast_nodes), "", 0, 0, "node list (0-1,4)",
+   "The fast tier's nodes, instead of what sysfs says. Alone: every other memory node is slow."},
+  {"SLOW_NODES", OPT_NODES, OPT_FIELD(slow_nodes), "", 0, 0, "node list (2-3)",
+   "The slow tiers' nodes, instead of what sysfs says. Alone: every other memory node is fast."},
+  {"SYSFS_ROOT", OPT_PATH, OPT_FIELD(sysfs_root), "/sys", 0, 0, "path",
+   "Where tier discovery reads sysfs (a fake tree, for tests)."},
 };
 
 #define OPT_COUNT (sizeof opt_table / sizeof opt_table[0])
@@ -164,6 +194,41 @@ static const char *parse_stats(const char *s, ts_config_t *cfg) {
   return NULL;
 }
 
+/* weighted[:W,...]: W are 1-255, at most one per possible node. */
+static const char *parse_bulk(const char *s, ts_config_t *cfg) {
+  cfg->bulk_nweights = 0;
+  for (int m = 0; m < 5; m++)
+    if (strcasecmp(s, ts_bulk_names[m]) == 0) { cfg->bulk = m; return NULL; }
+  if (strncasecmp(s, "weighted:", 9) != 0) return "not default, fast, slow, interleave or weighted[:W,...]";
+  cfg->bulk = TS_BULK_WEIGHTED;
+  for (s += 9;; s++) {
+    const char *end;
+    uint64_t w;
+    if (parse_u64(s, &end, &w) != NULL || w < 1 || w > 255) return "weights must be 1-255";
+    if (cfg->bulk_nweights == TS_NODES_MAX) return "more weights than nodes";
+    cfg->bulk_weights[cfg->bulk_nweights++] = (unsigned char)w;
+    s = end;
+    if (*s == '\0') return NULL;
+    if (*s != ',') return "weights are separated by commas";
+  }
+}
+
+/* Syntax only: whether the nodes exist is tier discovery's to say. */
+static const char *parse_nodes(const char *s, char *field) {
+  uint64_t mask;
+  if (strlen(s) >= TS_NODELIST_MAX) return "too long";
+  if (*s != '\0' && ts_nodelist_parse(s, &mask) != 0) return "not a node list (like 0-1,4; nodes 0-63)";
+  strcpy(field, s);
+  return NULL;
+}
+
+static const char *parse_path(const char *s, char *field) {
+  if (*s != '/') return "not an absolute path";
+  if (strlen(s) >= TS_ROOT_MAX) return "too long";
+  strcpy(field, s);
+  return NULL;
+}
+
 /* ---- the table --------------------------------------------------------- */
 
 static const char *opt_apply(const opt_desc_t *d, const char *val, ts_config_t *cfg) {
@@ -194,6 +259,20 @@ static const char *opt_apply(const opt_desc_t *d, const char *val, ts_config_t *
     for (int m = 0; m < 4; m++)
       if (strcasecmp(val, ts_thp_names[m]) == 0) { *(int *)field = m; why = NULL; }
     break;
+  case OPT_HOT:
+    why = "not fast or default";
+    for (int m = 0; m < 2; m++)
+      if (strcasecmp(val, ts_hot_names[m]) == 0) { *(int *)field = m; why = NULL; }
+    break;
+  case OPT_BULK:
+    why = parse_bulk(val, cfg);
+    break;
+  case OPT_NODES:
+    why = parse_nodes(val, field);
+    break;
+  case OPT_PATH:
+    why = parse_path(val, field);
+    break;
   }
   return why;
 }
@@ -221,9 +300,11 @@ static void opt_warn(const char *entry, const char *why, const char *def) {
   if (n > OPT_ECHO_MAX) ts_buf_puts(&b, "...");
   ts_buf_puts(&b, ": ");
   ts_buf_puts(&b, why);
-  if (def) {
+  if (def && *def) {
     ts_buf_puts(&b, "; using ");
     ts_buf_puts(&b, def);
+  } else if (def) {
+    ts_buf_puts(&b, "; ignored");
   }
   ts_msg_end(&b);
 }
@@ -319,4 +400,18 @@ void ts_options_print_config(const ts_config_t *cfg) {
   config_line("HEAP_THP", cfg->heap_thp ? "1" : "0");
   config_line("PLACE_MMAP", cfg->place_mmap ? "1" : "0");
   config_line("MUNMAP", cfg->munmap_strict ? "strict" : "release");
+  config_line("HOT", ts_hot_names[cfg->hot & 1]);
+  ts_buf_init(&b, v, sizeof v);
+  ts_buf_puts(&b, ts_bulk_names[cfg->bulk % 5]);
+  for (int i = 0; i < cfg->bulk_nweights; i++) {
+    ts_buf_puts(&b, i ? "," : ":");
+    ts_buf_u64(&b, cfg->bulk_weights[i]);
+  }
+  config_line("BULK", v);
+  ts_buf_init(&b, v, sizeof v);
+  ts_buf_size(&b, cfg->bulk_min);
+  config_line("BULK_MIN", v);
+  config_line("FAST_NODES", cfg->fast_nodes);
+  config_line("SLOW_NODES", cfg->slow_nodes);
+  config_line("SYSFS_ROOT", cfg->sysfs_root);
 }

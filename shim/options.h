@@ -12,7 +12,16 @@ typedef enum { TS_STATS_OFF = 0, TS_STATS_TEXT = 1, TS_STATS_JSON = 2 } ts_stats
 
 typedef enum { TS_THP_AUTO = 0, TS_THP_FAULT = 1, TS_THP_COLLAPSE = 2, TS_THP_OFF = 3 } ts_thp_mode_t;
 
+typedef enum { TS_HOT_FAST = 0, TS_HOT_DEFAULT = 1 } ts_hot_mode_t;
+
+typedef enum {
+  TS_BULK_DEFAULT = 0, TS_BULK_FAST = 1, TS_BULK_SLOW = 2, TS_BULK_INTERLEAVE = 3, TS_BULK_WEIGHTED = 4
+} ts_bulk_mode_t;
+
 #define TS_STATS_PATH_MAX 1024
+#define TS_NODES_MAX 64        /* as TS_TIER_MAX_NODES (policy/tiers.h) */
+#define TS_NODELIST_MAX 128
+#define TS_ROOT_MAX 256
 
 /* The effective configuration. Read on hot paths, so plain fields. */
 typedef struct ts_config_s {
@@ -29,6 +38,14 @@ typedef struct ts_config_s {
   size_t mmap_max;      /* TIERSHIM_MMAP_MAX */
   size_t va;            /* TIERSHIM_VA */
   bool munmap_strict;   /* TIERSHIM_MUNMAP=strict */
+  int hot;              /* TIERSHIM_HOT: a ts_hot_mode_t */
+  int bulk;             /* TIERSHIM_BULK: a ts_bulk_mode_t */
+  int bulk_nweights;    /* weighted:W,...: how many; 0 = the kernel's weights */
+  unsigned char bulk_weights[TS_NODES_MAX];
+  size_t bulk_min;      /* TIERSHIM_BULK_MIN */
+  char fast_nodes[TS_NODELIST_MAX];     /* TIERSHIM_FAST_NODES, "" unset */
+  char slow_nodes[TS_NODELIST_MAX];     /* TIERSHIM_SLOW_NODES */
+  char sysfs_root[TS_ROOT_MAX];         /* TIERSHIM_SYSFS_ROOT */
   bool secure;          /* environment ignored (AT_SECURE) */
 } ts_config_t;
 
@@ -52,8 +69,11 @@ const char *ts_parse_size(const char *s, size_t min, size_t max, size_t *out);
 const char *ts_parse_bool(const char *s, bool *out);
 const char *ts_parse_int(const char *s, long min, long max, long *out);
 
-/* The names of the TIERSHIM_THP modes, indexed by ts_thp_mode_t. */
+/* The names of the TIERSHIM_THP modes, indexed by ts_thp_mode_t; of
+ * TIERSHIM_HOT and TIERSHIM_BULK likewise. */
 extern const char *const ts_thp_names[4];
+extern const char *const ts_hot_names[2];
+extern const char *const ts_bulk_names[5];
 
 /* Is NAME (with or without the TIERSHIM_ prefix) an option? */
 bool ts_options_known(const char *name, size_t len);

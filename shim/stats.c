@@ -14,6 +14,7 @@
 #include "prim.h"
 
 void (*ts_stats_placement_hook)(ts_stats_placement_t *out);
+void (*ts_stats_tiers_hook)(ts_stats_tiers_t *out);
 
 static uint64_t stats_start_ns;
 static uint64_t stats_tlb_base;
@@ -77,6 +78,7 @@ void ts_stats_collect(ts_stats_snapshot_t *s) {
   ts_counters_sum(s->ctr);
   memset(&s->placement, 0, sizeof s->placement);
   if (ts_stats_placement_hook) ts_stats_placement_hook(&s->placement);
+  if (ts_stats_tiers_hook) ts_stats_tiers_hook(&s->tiers);
 }
 
 bool ts_stats_expand_path(const char *pattern, int pid, char *out, size_t cap) {

@@ -26,6 +26,34 @@ typedef struct ts_stats_placement_s {
  * (the unit tests). */
 extern void (*ts_stats_placement_hook)(ts_stats_placement_t *out);
 
+/* Tier placement (docs/stats.md, object "tiers"): present when discovery
+ * found tiers or an error; per node, what tiershim's ranges hold there
+ * (sampled with a move_pages query) and the node's page tables. */
+#define TS_STATS_NODES 16
+#define TS_STATS_TIERS 8
+
+typedef struct ts_stats_tier_node_s {
+  int node, tier;
+  uint64_t total_bytes, free_bytes;
+  uint64_t bulk_resident_bytes;  /* in tiershim's regions */
+  uint64_t hot_resident_bytes;   /* in the heap's mappings */
+  uint64_t page_table_bytes;     /* nodeN/meminfo PageTables: the whole node's */
+} ts_stats_tier_node_t;
+
+typedef struct ts_stats_tiers_s {
+  bool present;
+  const char *status, *why, *source, *hot_policy, *bulk_policy, *task_policy;
+  char fast_nodes[64], slow_nodes[64];
+  uint64_t hot_bytes, bulk_bytes, binds, bind_fail, stacks;
+  bool per_grant;
+  int ntiers;
+  struct { int kernel_id; char nodes[64]; uint64_t bulk_resident_bytes, hot_resident_bytes; } tier[TS_STATS_TIERS];
+  int nnodes;
+  ts_stats_tier_node_t node[TS_STATS_NODES];
+} ts_stats_tiers_t;
+
+extern void (*ts_stats_tiers_hook)(ts_stats_tiers_t *out);
+
 typedef struct ts_stats_snapshot_s {
   int pid;
   bool enabled;
@@ -35,6 +63,7 @@ typedef struct ts_stats_snapshot_s {
   uint64_t tlb_shootdowns;
   uint64_t ctr[TS_CTR_COUNT];
   ts_stats_placement_t placement;
+  ts_stats_tiers_t tiers;
 } ts_stats_snapshot_t;
 
 void ts_stats_start(void);         /* at init: the clock, the TLB baseline */

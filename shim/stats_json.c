@@ -37,6 +37,59 @@ static void json_str(ts_buf_t *b, const char *key, const char *v, const char *se
   ts_buf_json_str(b, v ? v : "");
 }
 
+static void json_i64(ts_buf_t *b, const char *key, int64_t v) {
+  json_key(b, key);
+  ts_buf_i64(b, v);
+}
+
+static void json_tier_node(ts_buf_t *b, const ts_stats_tier_node_t *n, bool first) {
+  ts_buf_puts(b, first ? "\n      {" : ",\n      {");
+  ts_buf_puts(b, "\"node\": ");
+  ts_buf_i64(b, n->node);
+  json_i64(b, "tier", n->tier);
+  json_u64(b, "total_bytes", n->total_bytes);
+  json_u64(b, "free_bytes", n->free_bytes);
+  json_u64(b, "bulk_resident_bytes", n->bulk_resident_bytes);
+  json_u64(b, "hot_resident_bytes", n->hot_resident_bytes);
+  json_u64(b, "page_table_bytes", n->page_table_bytes);
+  ts_buf_putc(b, '}');
+}
+
+/* The nested "tiers" object; key order is the documented one. */
+static void json_tiers(ts_buf_t *b, const ts_stats_tiers_t *t) {
+  ts_buf_puts(b, ",\n  \"tiers\": {");
+  ts_buf_puts(b, "\n    \"status\": ");
+  ts_buf_json_str(b, t->status);
+  json_str(b, "why", t->why, ",\n    ");
+  json_str(b, "source", t->source, ",\n    ");
+  json_str(b, "fast_nodes", t->fast_nodes, ",\n    ");
+  json_str(b, "slow_nodes", t->slow_nodes, ",\n    ");
+  json_str(b, "task_policy", t->task_policy, ",\n    ");
+  json_str(b, "hot_policy", t->hot_policy, ",\n    ");
+  json_str(b, "bulk_policy", t->bulk_policy, ",\n    ");
+  ts_buf_puts(b, ",\n    \"bulk_per_range\": ");
+  ts_buf_puts(b, t->per_grant ? "true" : "false");
+  json_u64(b, "hot_bound_bytes", t->hot_bytes);
+  json_u64(b, "bulk_bound_bytes", t->bulk_bytes);
+  json_u64(b, "binds", t->binds);
+  json_u64(b, "bind_failures", t->bind_fail);
+  json_u64(b, "stacks_bound", t->stacks);
+  ts_buf_puts(b, ",\n    \"tiers\": [");
+  for (int i = 0; i < t->ntiers; i++) {
+    ts_buf_puts(b, i ? ",\n      {" : "\n      {");
+    ts_buf_puts(b, "\"index\": ");
+    ts_buf_i64(b, i);
+    json_i64(b, "kernel_tier", t->tier[i].kernel_id);
+    json_str(b, "nodes", t->tier[i].nodes, ", ");
+    json_u64(b, "bulk_resident_bytes", t->tier[i].bulk_resident_bytes);
+    json_u64(b, "hot_resident_bytes", t->tier[i].hot_resident_bytes);
+    ts_buf_putc(b, '}');
+  }
+  ts_buf_puts(b, "],\n    \"nodes\": [");
+  for (int i = 0; i < t->nnodes; i++) json_tier_node(b, &t->node[i], i == 0);
+  ts_buf_puts(b, "]\n  }");
+}
+
 /* The nested "placement" object; key order is the documented one. */
 static void json_placement(ts_buf_t *b, const ts_stats_placement_t *p) {
   ts_buf_puts(b, ",\n  \"placement\": {");
@@ -89,6 +142,7 @@ size_t ts_stats_render_json(const ts_stats_snapshot_t *s, char *out, size_t cap)
   else ts_buf_puts(&b, "null");
   for (int i = 0; i < TS_CTR_COUNT; i++) json_u64(&b, ctr_keys[i], s->ctr[i]);
   if (s->placement.present) json_placement(&b, &s->placement);
+  if (s->tiers.present) json_tiers(&b, &s->tiers);
   ts_buf_puts(&b, "\n}\n");
   return b.need;
 }
@@ -96,6 +150,39 @@ size_t ts_stats_render_json(const ts_stats_snapshot_t *s, char *out, size_t cap)
 static void text_mib(ts_buf_t *b, uint64_t bytes) {
   ts_buf_fixed(b, (double)bytes / (1024.0 * 1024.0), 1);
   ts_buf_puts(b, " MiB");
+}
+
+static void text_tiers(ts_buf_t *b, const ts_stats_tiers_t *t) {
+  ts_buf_puts(b, "tiershim:   tiers ");
+  ts_buf_puts(b, t->status);
+  if (t->ntiers > 1) {
+    ts_buf_puts(b, ": fast ");
+    ts_buf_puts(b, t->fast_nodes);
+    ts_buf_puts(b, ", slow ");
+    ts_buf_puts(b, t->slow_nodes);
+    ts_buf_puts(b, "; hot ");
+    ts_buf_puts(b, t->hot_policy);
+    ts_buf_puts(b, ", bulk ");
+    ts_buf_puts(b, t->bulk_policy);
+    ts_buf_puts(b, "; bind failures ");
+    ts_buf_u64(b, t->bind_fail);
+  } else {
+    ts_buf_puts(b, ": ");
+    ts_buf_puts(b, t->why);
+  }
+  ts_buf_putc(b, '\n');
+  for (int i = 0; i < t->nnodes && t->ntiers > 1; i++) {
+    const ts_stats_tier_node_t *n = &t->node[i];
+    ts_buf_puts(b, "tiershim:     node ");
+    ts_buf_u64(b, (uint64_t)n->node);
+    ts_buf_puts(b, ": bulk ");
+    text_mib(b, n->bulk_resident_bytes);
+    ts_buf_puts(b, ", hot ");
+    text_mib(b, n->hot_resident_bytes);
+    ts_buf_puts(b, ", page tables ");
+    text_mib(b, n->page_table_bytes);
+    ts_buf_putc(b, '\n');
+  }
 }
 
 size_t ts_stats_render_text(const ts_stats_snapshot_t *s, char *out, size_t cap) {
@@ -150,5 +237,6 @@ size_t ts_stats_render_text(const ts_stats_snapshot_t *s, char *out, size_t cap)
     ts_buf_u64(&b, p->collapse_ok);
     ts_buf_putc(&b, '\n');
   }
+  if (s->tiers.present) text_tiers(&b, &s->tiers);
   return b.need;
 }

@@ -1,0 +1,290 @@
+/* Tier placement; see tierpol.h. State is written once, by ts_tier_init
+ * during initialisation, and read-only afterwards; the counters are atomic
+ * (binds happen with and without the placement lock). */
+#define _GNU_SOURCE
+#include "tierpol.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "mpol.h"
+#include "msg.h"
+#include "options.h"
+#include "prim.h"
+
+#define PMD_SHIFT 21
+#define POLICY_NAME 96
+
+typedef struct tier_pol_s {
+  int mode;        /* TS_MPOL_* */
+  uint64_t nodes;
+  bool split;      /* weighted by range split: per 2 MiB block, see split_* */
+  char name[POLICY_NAME];
+} tier_pol_t;
+
+bool ts_tier_on;
+
+static ts_topo_t tier_topo;
+static tier_pol_t hot_pol, bulk_pol;
+static bool per_grant;           /* classes share the window: bind each grant */
+static bool have_many = true;    /* MPOL_PREFERRED_MANY (5.15) */
+static int task_mode = -1;
+static const char *task_why = "not set: tier placement off";
+static int split_nodes[TS_TIER_MAX_NODES];
+static unsigned char split_weights[TS_TIER_MAX_NODES];
+static int split_n;
+static struct { uint64_t hot_bytes, bulk_bytes, binds, bind_fail, stacks; } tst;
+
+static inline void tier_add(uint64_t *c, uint64_t n) { __atomic_fetch_add(c, n, __ATOMIC_RELAXED); }
+
+static int lowest_node(uint64_t mask) { return mask ? __builtin_ctzll(mask) : 0; }
+
+/* ---- applying a policy ------------------------------------------------ */
+
+static bool tier_mbind(uintptr_t a, size_t len, int mode, uint64_t nodes, unsigned flags) {
+  int r = ts_prim_mbind((void *)a, len, mode, nodes, flags);
+  tier_add(&tst.binds, 1);
+  if (r != 0) tier_add(&tst.bind_fail, 1);
+  return r == 0;
+}
+
+int ts_tier_weighted_node(uint64_t block, const int *nodes, const unsigned char *weights, int n) {
+  uint64_t cycle = 0;
+  for (int i = 0; i < n; i++) cycle += weights[i];
+  if (cycle == 0) return n > 0 ? nodes[0] : 0;
+  uint64_t pos = block % cycle;
+  for (int i = 0; i < n; i++) {
+    if (pos < weights[i]) return nodes[i];
+    pos -= weights[i];
+  }
+  return nodes[n - 1];
+}
+
+/* One mbind per run of blocks that go to the same node: a preferred
+ * policy, so a full node spills instead of failing the fault. */
+static bool tier_apply_split(uintptr_t a, size_t len, unsigned flags) {
+  uintptr_t end = a + len;
+  bool ok = true;
+  while (a < end) {
+    uint64_t b = a >> PMD_SHIFT;
+    int node = ts_tier_weighted_node(b, split_nodes, split_weights, split_n);
+    uintptr_t run_end = (b + 1) << PMD_SHIFT;
+    while (run_end < end && ts_tier_weighted_node(run_end >> PMD_SHIFT, split_nodes, split_weights,
+                                                  split_n) == node)
+      run_end += (uintptr_t)1 << PMD_SHIFT;
+    if (run_end > end) run_end = end;
+    ok &= tier_mbind(a, run_end - a, TS_MPOL_PREFERRED, (uint64_t)1 << node, flags);
+    a = run_end;
+  }
+  return ok;
+}
+
+static void tier_apply(uintptr_t a, size_t len, const tier_pol_t *p, uint64_t *bytes) {
+  bool ok = p->split ? tier_apply_split(a, len, 0) : tier_mbind(a, len, p->mode, p->nodes, 0);
+  if (ok) tier_add(bytes, len);
+}
+
+void ts_tier_bind_hot(void *addr, size_t len) {
+  if (!ts_tier_on || hot_pol.mode == TS_MPOL_DEFAULT) return;
+  tier_apply((uintptr_t)addr, len, &hot_pol, &tst.hot_bytes);
+}
+
+void ts_tier_bind_mapping(void *addr, size_t len) {
+  if (!ts_tier_on || len < ts_config.bulk_min || (bulk_pol.mode == TS_MPOL_DEFAULT && !bulk_pol.split))
+    return;
+  tier_apply((uintptr_t)addr, len, &bulk_pol, &tst.bulk_bytes);
+}
+
+void ts_tier_window_mapped(uintptr_t a, size_t len) {
+  if (!ts_tier_on || per_grant || (bulk_pol.mode == TS_MPOL_DEFAULT && !bulk_pol.split)) return;
+  tier_apply(a, len, &bulk_pol, &tst.bulk_bytes);
+}
+
+/* Classes share the window: each grant gets its class's policy, the
+ * default one included, since the range may carry the other class's. */
+void ts_tier_granted(uintptr_t a, size_t len) {
+  if (!ts_tier_on || !per_grant) return;
+  if (len >= ts_config.bulk_min) tier_apply(a, len, &bulk_pol, &tst.bulk_bytes);
+  else tier_apply(a, len, &hot_pol, &tst.hot_bytes);
+}
+
+/* MPOL_MF_MOVE: the pages the creating thread touched already (the top
+ * of the stack: TLS, the thread descriptor) follow. */
+void ts_tier_bind_stack(void *lo, size_t len) {
+  if (!ts_tier_on || hot_pol.mode == TS_MPOL_DEFAULT) return;
+  if (tier_mbind((uintptr_t)lo, len, hot_pol.mode, hot_pol.nodes, TS_MPOL_MF_MOVE)) {
+    tier_add(&tst.hot_bytes, len);
+    tier_add(&tst.stacks, 1);
+  }
+}
+
+/* ---- deciding the policies -------------------------------------------- */
+
+static void pol_set(tier_pol_t *p, int mode, uint64_t nodes, const char *what) {
+  p->mode = mode;
+  p->nodes = nodes;
+  p->split = false;
+  ts_buf_t b;
+  ts_buf_init(&b, p->name, sizeof p->name);
+  ts_buf_puts(&b, what);
+  if (nodes) {
+    ts_buf_putc(&b, ' ');
+    char list[64];
+    ts_nodelist_format(nodes, list, sizeof list);
+    ts_buf_puts(&b, list);
+  }
+}
+
+/* Preferred over a set of nodes: MPOL_PREFERRED_MANY where the kernel has
+ * it, else its first node (kernels before 5.15 prefer one node only). */
+static void pol_prefer(tier_pol_t *p, uint64_t nodes) {
+  if (have_many) pol_set(p, TS_MPOL_PREFERRED_MANY, nodes, "preferred-many");
+  else pol_set(p, TS_MPOL_PREFERRED, (uint64_t)1 << lowest_node(nodes), "preferred");
+}
+
+static bool weights_match_kernel(const ts_config_t *cfg, uint64_t all) {
+  if (cfg->bulk_nweights == 0) return true;
+  int i = 0;
+  for (int n = 0; n < TS_TIER_MAX_NODES; n++)
+    if (all & ((uint64_t)1 << n))
+      if (tier_topo.node[n].wi_weight != cfg->bulk_weights[i++]) return false;
+  return true;
+}
+
+static void pol_weighted(tier_pol_t *p, const ts_config_t *cfg, uint64_t all) {
+  int count = __builtin_popcountll(all);
+  if (cfg->bulk_nweights != 0 && cfg->bulk_nweights != count) {
+    TS_MSG_BEGIN(b, storage);
+    ts_buf_puts(&b, "TIERSHIM_BULK: ");
+    ts_buf_u64(&b, (uint64_t)cfg->bulk_nweights);
+    ts_buf_puts(&b, " weights for ");
+    ts_buf_u64(&b, (uint64_t)count);
+    ts_buf_puts(&b, " memory nodes; using the kernel's weights");
+    ts_msg_end(&b);
+  }
+  bool given = cfg->bulk_nweights == count;
+  if (tier_topo.weighted_interleave && (!given || weights_match_kernel(cfg, all))) {
+    pol_set(p, TS_MPOL_WEIGHTED_INTERLEAVE, all, "weighted-interleave");
+    return;
+  }
+  /* The range split: the weights given, else the kernel's, else 1 each. */
+  split_n = 0;
+  ts_buf_t b;
+  ts_buf_init(&b, p->name, sizeof p->name);
+  ts_buf_puts(&b, "weighted by 2 MiB blocks");
+  for (int n = 0; n < TS_TIER_MAX_NODES; n++) {
+    if (!(all & ((uint64_t)1 << n))) continue;
+    unsigned w = given ? cfg->bulk_weights[split_n] : tier_topo.node[n].wi_weight;
+    split_nodes[split_n] = n;
+    split_weights[split_n] = (unsigned char)(w ? w : 1);
+    ts_buf_puts(&b, split_n ? "," : " ");
+    ts_buf_u64(&b, (uint64_t)n);
+    ts_buf_putc(&b, ':');
+    ts_buf_u64(&b, split_weights[split_n]);
+    split_n++;
+  }
+  p->mode = TS_MPOL_PREFERRED;
+  p->nodes = all;
+  p->split = true;
+}
+
+static void pol_bulk(const ts_config_t *cfg, bool task_set) {
+  uint64_t fast = tier_topo.fast_nodes, slow = tier_topo.slow_nodes, all = fast | slow;
+  switch (cfg->bulk) {
+  case TS_BULK_FAST: pol_prefer(&bulk_pol, fast); break;
+  case TS_BULK_SLOW: pol_prefer(&bulk_pol, slow); break;
+  case TS_BULK_INTERLEAVE: pol_set(&bulk_pol, TS_MPOL_INTERLEAVE, all, "interleave"); break;
+  case TS_BULK_WEIGHTED: pol_weighted(&bulk_pol, cfg, all); break;
+  default: /* the kernel's default, which our task policy must not change */
+    if (task_set) pol_set(&bulk_pol, TS_MPOL_LOCAL, 0, "local");
+    else pol_set(&bulk_pol, TS_MPOL_DEFAULT, 0, "default");
+  }
+}
+
+/* The task policy: preferred fast nodes, unless the program runs under a
+ * policy of its own (numactl), which we leave alone. A preferred-many
+ * over exactly the fast nodes is taken as ours, inherited from a parent
+ * tiershim process (policies survive exec). */
+typedef enum { TASK_SET, TASK_USERS, TASK_NOT_ASKED, TASK_FAILED } task_result_t;
+
+static task_result_t task_policy(const ts_config_t *cfg) {
+  uint64_t fast = tier_topo.fast_nodes, cur_nodes = 0;
+  int cur = 0;
+  if (ts_prim_get_mempolicy(&cur, &cur_nodes, NULL, 0) != 0) cur = TS_MPOL_DEFAULT;
+  cur &= 0xff; /* MPOL_F_STATIC_NODES and friends live in the high bits */
+  bool ours = cur == TS_MPOL_PREFERRED_MANY && cur_nodes == fast;
+  if (cur != TS_MPOL_DEFAULT && !ours) {
+    task_why = "left alone: the program already runs under a mempolicy";
+    return TASK_USERS;
+  }
+  if (cfg->hot != TS_HOT_FAST) {
+    task_why = "not set: TIERSHIM_HOT=default";
+    return TASK_NOT_ASKED;
+  }
+  int r = ts_prim_set_mempolicy(TS_MPOL_PREFERRED_MANY, fast);
+  if (r == -EINVAL) {
+    have_many = false;
+    r = ts_prim_set_mempolicy(TS_MPOL_PREFERRED, (uint64_t)1 << lowest_node(fast));
+  }
+  if (r != 0) {
+    tier_add(&tst.bind_fail, 1);
+    task_why = "set_mempolicy failed: left as it was";
+    return TASK_FAILED;
+  }
+  task_mode = have_many ? TS_MPOL_PREFERRED_MANY : TS_MPOL_PREFERRED;
+  task_why = "preferred fast nodes, inherited by every thread";
+  return TASK_SET;
+}
+
+void ts_tier_print_verbose(void) {
+  if (tier_topo.status == TS_TOPO_ERROR) return; /* warned at init already */
+  TS_MSG_BEGIN(b, storage);
+  ts_buf_puts(&b, "tiers: ");
+  ts_buf_puts(&b, tier_topo.why);
+  ts_msg_end(&b);
+  if (!ts_tier_on) return;
+  TS_MSG_BEGIN(c, storage2);
+  ts_buf_puts(&c, "tiers: hot ");
+  ts_buf_puts(&c, hot_pol.name);
+  ts_buf_puts(&c, " (task policy ");
+  ts_buf_puts(&c, task_why);
+  ts_buf_puts(&c, "); bulk ");
+  ts_buf_puts(&c, bulk_pol.name);
+  ts_buf_puts(&c, per_grant ? ", set per placed range" : ", set per 32 MiB of region");
+  ts_msg_end(&c);
+}
+
+void ts_tier_init(void) {
+  const ts_config_t *cfg = &ts_config;
+  ts_topo_discover(cfg->sysfs_root, cfg->fast_nodes, cfg->slow_nodes, &tier_topo);
+  if (tier_topo.status == TS_TOPO_ERROR) { /* a warning, whatever the verbosity */
+    TS_MSG_BEGIN(b, storage);
+    ts_buf_puts(&b, tier_topo.why);
+    ts_buf_puts(&b, "; tier placement off");
+    ts_msg_end(&b);
+  }
+  if (!cfg->enable || tier_topo.status != TS_TOPO_TIERED) {
+    return;
+  }
+  task_result_t task = task_policy(cfg);
+  if (task == TASK_SET || task == TASK_FAILED) pol_prefer(&hot_pol, tier_topo.fast_nodes);
+  else pol_set(&hot_pol, TS_MPOL_DEFAULT, 0, "default");
+  pol_bulk(cfg, task == TASK_SET);
+  per_grant = cfg->bulk_min > cfg->large_min || (cfg->place_mmap && cfg->bulk_min > cfg->mmap_min);
+  ts_tier_on = true;
+}
+
+const ts_topo_t *ts_tier_topo(void) { return &tier_topo; }
+
+void ts_tier_stats(ts_tier_stats_t *o) {
+  o->hot_bytes = __atomic_load_n(&tst.hot_bytes, __ATOMIC_RELAXED);
+  o->bulk_bytes = __atomic_load_n(&tst.bulk_bytes, __ATOMIC_RELAXED);
+  o->binds = __atomic_load_n(&tst.binds, __ATOMIC_RELAXED);
+  o->bind_fail = __atomic_load_n(&tst.bind_fail, __ATOMIC_RELAXED);
+  o->stacks = __atomic_load_n(&tst.stacks, __ATOMIC_RELAXED);
+  o->task_mode = task_mode;
+  o->task_why = task_why;
+  o->hot_policy = ts_tier_on ? hot_pol.name : "off";
+  o->bulk_policy = ts_tier_on ? bulk_pol.name : "off";
+  o->per_grant = per_grant;
+}
