@@ -49,9 +49,26 @@ def ok(v, t):
 for k, t in keys.items():
     if k not in d: bad.append("key %s: expected present got missing" % k)
     elif not ok(d[k], t): bad.append("key %s: expected %s got %s (%r)" % (k, t, type(d[k]).__name__, d[k]))
-# Objects appear only where documented (docs/stats.md): "placement".
-nested = [k for k, v in d.items() if isinstance(v, (dict, list)) and k != "placement"]
-if nested: bad.append("expected no nested values except placement got %s" % nested)
+# Objects appear only where documented (docs/stats.md): "placement", "tiers".
+nested = [k for k, v in d.items() if isinstance(v, (dict, list)) and k not in ("placement", "tiers")]
+if nested: bad.append("expected no nested values except placement and tiers got %s" % nested)
+t = d.get("tiers")
+tkeys = {"status": STR, "why": STR, "source": STR, "fast_nodes": STR, "slow_nodes": STR,
+         "task_policy": STR, "hot_policy": STR, "bulk_policy": STR, "bulk_per_range": BOOL}
+for k in ("hot_bound_bytes", "bulk_bound_bytes", "binds", "bind_failures", "stacks_bound"):
+    tkeys[k] = INT
+if not isinstance(t, dict): bad.append("tiers: expected an object got %r" % (t,))
+else:
+    for k, ty in tkeys.items():
+        if k not in t: bad.append("tiers.%s: expected present got missing" % k)
+        elif not ok(t[k], ty): bad.append("tiers.%s: expected %s got %r" % (k, ty, t[k]))
+    if not isinstance(t.get("tiers"), list) or not isinstance(t.get("nodes"), list):
+        bad.append("tiers.tiers and tiers.nodes: expected lists got %r" % (t,))
+    elif t["nodes"]:
+        n = t["nodes"][0]
+        for k in ("node", "tier", "total_bytes", "free_bytes", "bulk_resident_bytes",
+                  "hot_resident_bytes", "page_table_bytes"):
+            if type(n.get(k)) is not int: bad.append("tiers.nodes[0].%s: expected int got %r" % (k, n.get(k)))
 pkeys = {"state": STR, "thp_mode": STR, "thp_reason": STR, "release_mode": STR}
 for k in ("placed_mmaps", "placed_bytes", "pmd_aligned", "placed_mallocs", "malloc_fallbacks",
           "mmap_fallbacks", "regions", "vma_count_regions", "retained_bytes", "reused",

@@ -1,0 +1,248 @@
+/* tier_probe: where does memory land? Run in the two-tier guest (node 0:
+ * DRAM with the CPUs, node 1: CPU-less slow tier), usually under the shim;
+ * guest/tiers.sh drives it. Pages are located with a move_pages query, page
+ * tables read from nodeN/meminfo. Each mode prints `key=value` figures and
+ * one PASS/FAIL line per expectation; the exit status is 1 on any FAIL.
+ *
+ *   hot [hostile] [expect=0|1]   small objects, a thread's stack and the
+ *        shim's hot mappings (numa_maps) are on node `expect` (0). hostile:
+ *        the program first sets its own task policy to prefer node 1, so
+ *        only a VMA policy keeps them on node 0.
+ *   pagetables MiB [self-slow]   touch MiB of bulk memory with 4 KiB pages;
+ *        the page tables grow on node 0, the data on node 1 (bulk=slow).
+ *        self-slow: the program prefers node 1 itself (the control: page
+ *        tables follow it there).
+ *   split MiB A:B                bulk pieces land on nodes 0:1 in ratio A:B
+ *   spill MiB                    allocating more than node 0 holds works
+ *        and spills to node 1
+ *   workload                     a deterministic computation over large
+ *        and small allocations; prints its digest */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define PAGE 4096UL
+#define MAXN 8
+
+static int failed;
+
+static void check(int ok, const char *what) {
+  printf("%s: %s\n", ok ? "PASS" : "FAIL", what);
+  if (!ok) failed = 1;
+}
+
+/* Pages of [p, p+len) per node (stride: every page). */
+static void where(const void *p, size_t len, size_t stride, long counts[MAXN]) {
+  enum { B = 512 };
+  void *pages[B];
+  int status[B];
+  memset(counts, 0, sizeof(long) * MAXN);
+  uintptr_t a = (uintptr_t)p & ~(PAGE - 1), end = (uintptr_t)p + len;
+  while (a < end) {
+    int n = 0;
+    for (; n < B && a < end; a += stride) pages[n++] = (void *)a;
+    if (syscall(SYS_move_pages, 0, n, pages, NULL, status, 0) != 0) continue;
+    for (int i = 0; i < n; i++)
+      if (status[i] >= 0 && status[i] < MAXN) counts[status[i]]++;
+  }
+}
+
+static double frac0(const long c[MAXN]) {
+  long t = c[0] + c[1];
+  return t ? (double)c[0] / (double)t : 0.0;
+}
+
+static void prefer_node1(void) {
+  unsigned long mask = 2;
+  if (syscall(SYS_set_mempolicy, 1 /* MPOL_PREFERRED */, &mask, 65) != 0) perror("set_mempolicy");
+}
+
+static long page_tables_kb(int node) {
+  char path[64], line[256];
+  snprintf(path, sizeof path, "/sys/devices/system/node/node%d/meminfo", node);
+  FILE *f = fopen(path, "r");
+  long kb = -1;
+  while (f && fgets(line, sizeof line, f))
+    if (strstr(line, "PageTables:")) sscanf(strstr(line, "PageTables:") + 11, "%ld", &kb);
+  if (f) fclose(f);
+  return kb;
+}
+
+/* ---- hot --------------------------------------------------------------- */
+
+static int hot_expect;
+
+static void *stack_thread(void *arg) {
+  volatile char buf[256 * 1024];
+  for (size_t i = 0; i < sizeof buf; i += PAGE) buf[i] = (char)i;
+  long c[MAXN];
+  where((const void *)buf, sizeof buf, PAGE, c);
+  printf("stack_pages node0=%ld node1=%ld\n", c[0], c[1]);
+  *(int *)arg = c[hot_expect] > 0 && c[hot_expect] == c[0] + c[1];
+  return NULL;
+}
+
+/* numa_maps lines of VMAs that carry the shim's hot policy ("prefer
+ * (many):0" on 6.1): none of their pages may sit elsewhere. */
+static void hot_mappings(int *vmas, long *pages_off) {
+  FILE *f = fopen("/proc/self/numa_maps", "r");
+  char line[1024];
+  *vmas = 0;
+  *pages_off = 0;
+  while (f && fgets(line, sizeof line, f)) {
+    if (!strstr(line, "prefer (many):0") && !strstr(line, "prefer:0")) continue;
+    (*vmas)++;
+    char *n1 = strstr(line, " N1=");
+    if (n1) *pages_off += atol(n1 + 4);
+  }
+  if (f) fclose(f);
+}
+
+static int mode_hot(int argc, char **argv) {
+  int hostile = 0;
+  for (int i = 2; i < argc; i++) {
+    if (!strcmp(argv[i], "hostile")) hostile = 1;
+    if (!strncmp(argv[i], "expect=", 7)) hot_expect = atoi(argv[i] + 7);
+  }
+  if (hostile) prefer_node1();
+  enum { SMALL = 20000, MID = 300 };
+  static char *small[SMALL], *mid[MID];
+  for (int i = 0; i < SMALL; i++) memset(small[i] = malloc(200), 1, 200);
+  for (int i = 0; i < MID; i++) memset(mid[i] = malloc(40000), 2, 40000);
+  void *large = malloc(8 << 20); /* placed: makes the shim map its metadata */
+  memset(large, 3, 8 << 20);
+  long c[MAXN] = {0}, t[MAXN];
+  for (int i = 0; i < SMALL; i += 50) {
+    where(small[i], 1, PAGE, t);
+    c[0] += t[0], c[1] += t[1];
+  }
+  for (int i = 0; i < MID; i++) {
+    where(mid[i], 40000, PAGE, t);
+    c[0] += t[0], c[1] += t[1];
+  }
+  printf("small_pages node0=%ld node1=%ld\n", c[0], c[1]);
+  char what[128];
+  snprintf(what, sizeof what, "small objects on node %d", hot_expect);
+  check(c[hot_expect] > 0 && c[hot_expect] >= (c[0] + c[1]) * 99 / 100, what);
+  int ok = 0;
+  pthread_t th;
+  pthread_create(&th, NULL, stack_thread, &ok);
+  pthread_join(th, NULL);
+  snprintf(what, sizeof what, "a new thread's stack on node %d", hot_expect);
+  check(ok, what);
+  if (hot_expect == 0) {
+    int vmas;
+    long off;
+    hot_mappings(&vmas, &off);
+    printf("hot_vmas=%d hot_pages_node1=%ld\n", vmas, off);
+    check(vmas >= 1 && off == 0, "the shim's hot mappings (heap, metadata, stacks) hold no page on node 1");
+  }
+  return failed;
+}
+
+/* ---- page tables ------------------------------------------------------- */
+
+static int mode_pagetables(int argc, char **argv) {
+  size_t mib = argc > 2 ? strtoul(argv[2], NULL, 10) : 512;
+  int self_slow = argc > 3 && !strcmp(argv[3], "self-slow");
+  if (self_slow) prefer_node1();
+  long pt0 = page_tables_kb(0), pt1 = page_tables_kb(1);
+  size_t len = mib << 20;
+  char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return perror("mmap"), 1;
+  madvise(p, len, MADV_NOHUGEPAGE); /* 4 KiB pages: one PTE page per 2 MiB */
+  for (size_t i = 0; i < len; i += PAGE) p[i] = 1;
+  long d0 = page_tables_kb(0) - pt0, d1 = page_tables_kb(1) - pt1, c[MAXN];
+  where(p, len, 16 * PAGE, c);
+  printf("page_tables_kb_delta node0=%ld node1=%ld data_node0=%ld data_node1=%ld\n", d0, d1, c[0], c[1]);
+  long want = (long)(mib / 2) * 4 * 3 / 4; /* 4 KiB of PTEs per 2 MiB, less noise */
+  if (self_slow) {
+    check(d1 >= want, "control: with the program's own slow policy, page tables grow on node 1");
+  } else {
+    check(d0 >= want && d1 < want / 4, "page tables grow on node 0 only");
+    check(c[1] >= (c[0] + c[1]) * 95 / 100, "the data is on node 1");
+  }
+  return failed;
+}
+
+/* ---- split and spill --------------------------------------------------- */
+
+static int mode_split(int argc, char **argv) {
+  size_t mib = argc > 2 ? strtoul(argv[2], NULL, 10) : 256;
+  double a = 1, b = 1;
+  if (argc > 3) sscanf(argv[3], "%lf:%lf", &a, &b);
+  enum { PIECE = 8 << 20 };
+  size_t n = (mib << 20) / PIECE;
+  long c[MAXN] = {0}, t[MAXN];
+  for (size_t i = 0; i < n; i++) {
+    char *p = malloc(PIECE);
+    if (p == NULL) return perror("malloc"), 1;
+    memset(p, (int)i, PIECE);
+    where(p, PIECE, PAGE, t);
+    c[0] += t[0], c[1] += t[1];
+  }
+  double f = frac0(c), want = a / (a + b);
+  printf("split node0=%ld node1=%ld fraction_node0=%.3f want=%.3f\n", c[0], c[1], f, want);
+  char what[96];
+  snprintf(what, sizeof what, "node 0 holds %.0f%% (+-8) of the bulk pages", want * 100);
+  check(f > want - 0.08 && f < want + 0.08, what);
+  return failed;
+}
+
+static int mode_spill(int argc, char **argv) {
+  size_t mib = argc > 2 ? strtoul(argv[2], NULL, 10) : 2560;
+  enum { PIECE = 64 << 20 };
+  size_t n = (mib << 20) / PIECE;
+  long c[MAXN] = {0}, t[MAXN];
+  for (size_t i = 0; i < n; i++) {
+    char *p = malloc(PIECE);
+    if (p == NULL) return perror("malloc"), 1;
+    memset(p, 1, PIECE);
+    where(p, PIECE, 16 * PAGE, t);
+    c[0] += t[0], c[1] += t[1];
+  }
+  printf("spill MiB=%zu node0=%ld node1=%ld (x64 KiB)\n", mib, c[0], c[1]);
+  check(c[0] * 64 > 1024 * 1024 && c[1] > 0, "fast first: node 0 filled (> 1 GiB), the rest spilled to node 1");
+  return failed;
+}
+
+/* ---- workload ---------------------------------------------------------- */
+
+static int mode_workload(void) {
+  uint64_t h = 1469598103934665603ULL;
+  enum { ROUNDS = 40 };
+  for (int r = 0; r < ROUNDS; r++) {
+    size_t big = ((size_t)(r % 7) + 1) << 20, small = 64 + (size_t)r * 13;
+    uint32_t *v = malloc(big), *w = calloc(big / 4, 4);
+    char *s = malloc(small);
+    for (size_t i = 0; i < big / 4; i++) v[i] = (uint32_t)(i * 2654435761u + (uint32_t)r);
+    for (size_t i = 1; i < big / 4; i++) w[i] = w[i - 1] ^ (v[i] >> 3);
+    memset(s, r, small);
+    for (size_t i = 0; i < big / 4; i += 97) h = (h ^ w[i]) * 1099511628211ULL;
+    h = (h ^ (uint64_t)s[small - 1]) * 1099511628211ULL;
+    v = realloc(v, big * 2);
+    h ^= v[big / 8];
+    free(v), free(w), free(s);
+  }
+  printf("workload digest=%016llx\n", (unsigned long long)h);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  const char *m = argc > 1 ? argv[1] : "";
+  if (!strcmp(m, "hot")) return mode_hot(argc, argv);
+  if (!strcmp(m, "pagetables")) return mode_pagetables(argc, argv);
+  if (!strcmp(m, "split")) return mode_split(argc, argv);
+  if (!strcmp(m, "spill")) return mode_spill(argc, argv);
+  if (!strcmp(m, "workload")) return mode_workload();
+  fprintf(stderr, "usage: tier_probe hot|pagetables|split|spill|workload ...\n");
+  return 2;
+}
