@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -26,7 +25,7 @@ static ts_release_mode_t rel_mode;
 static int rel_pidfd = -1;
 
 static long pmadv(int pidfd, struct iovec *iov, size_t n) {
-  return syscall(SYS_process_madvise, pidfd, iov, n, MADV_DONTNEED, 0);
+  return ts_prim_process_madvise(pidfd, iov, n, MADV_DONTNEED);
 }
 
 /* Releases one scratch page each way: what the kernel accepts decides. */
@@ -36,12 +35,11 @@ static ts_release_mode_t rel_probe(void) {
   if (m.err) return TS_RELEASE_MADVISE;
   *(volatile char *)m.addr = 1;
   struct iovec iov = {m.addr, page};
-  int saved = errno;
   ts_release_mode_t mode = TS_RELEASE_MADVISE;
   if (pmadv(PIDFD_SELF_VALUE, &iov, 1) == (long)page) {
     mode = TS_RELEASE_PMADV_SELF;
   } else {
-    int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    int fd = ts_prim_pidfd_open(getpid());
     if (fd >= 0 && pmadv(fd, &iov, 1) == (long)page) {
       rel_pidfd = fd;
       mode = TS_RELEASE_PMADV_FD;
@@ -49,7 +47,6 @@ static ts_release_mode_t rel_probe(void) {
       ts_prim_close(fd);
     }
   }
-  errno = saved;
   ts_prim_munmap(m.addr, page);
   return mode;
 }
@@ -112,9 +109,7 @@ static size_t release_vector(ts_range_t *r, size_t n) {
       iov[i] = (struct iovec){(void *)r[at + i].addr, r[at + i].len};
       want += r[at + i].len;
     }
-    int saved = errno;
     long got = pmadv(pidfd, iov, k);
-    errno = saved;
     ts_release_stats.calls++;
     if (got == (long)want) {
       done += want;
