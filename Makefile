@@ -14,6 +14,8 @@ PKGS_BUILD := build-essential cmake pkg-config libmimalloc-dev libnuma-dev \
               libunwind-dev libcriterion-dev
 PKGS_TEST  := python3 sqlite3 nodejs util-linux git python3-numpy python3-onnx
 PKGS_BENCH := libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 time strace gnuplot-nox
+# tests/vm: the two-tier qemu guest
+PKGS_VM    := qemu-system-x86 busybox-static cpio kmod xz-utils
 
 .PHONY: all deps build engines test demo bench bench-micro bench-thp bench-llama bench-onnx clean install
 
@@ -21,7 +23,7 @@ all: build
 
 # Installs only what dpkg says is missing, so a prepared machine pays nothing.
 deps:
-	@missing=$$(for p in $(PKGS_BUILD) $(PKGS_TEST) $(PKGS_BENCH); do \
+	@missing=$$(for p in $(PKGS_BUILD) $(PKGS_TEST) $(PKGS_BENCH) $(PKGS_VM); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done; \
 	  command -v npm >/dev/null || echo npm); \
 	if [ -n "$$missing" ]; then \
