@@ -103,9 +103,9 @@ static uint64_t node_page_tables(int node) {
   ts_buf_u64(&b, (uint64_t)node);
   ts_buf_puts(&b, "/meminfo");
   if (ts_prim_read_file(path, text, sizeof text) <= 0) return 0;
-  const char *p = strstr(text, "PageTables:");
+  const char *p = strstr(text, " PageTables:"); /* not SecPageTables (6.3+) */
   if (p == NULL) return 0;
-  p += 11;
+  p += 12;
   while (*p == ' ') p++;
   uint64_t kb = 0;
   for (; *p >= '0' && *p <= '9'; p++) kb = kb * 10 + (uint64_t)(*p - '0');
@@ -132,6 +132,8 @@ static void tiers_hook(ts_stats_tiers_t *o) {
   o->binds = st.binds;
   o->bind_fail = st.bind_fail;
   o->stacks = st.stacks;
+  o->spilled = st.spilled;
+  o->fast_reserve = st.fast_reserve;
   uint64_t bulk[TS_TIER_MAX_NODES] = {0}, hot[TS_TIER_MAX_NODES] = {0};
   if (ts_tier_on) {
     sample_bulk(bulk);

@@ -33,7 +33,11 @@ static const char *task_why = "not set: tier placement off";
 static int split_nodes[TS_TIER_MAX_NODES];
 static unsigned char split_weights[TS_TIER_MAX_NODES];
 static int split_n;
-static struct { uint64_t hot_bytes, bulk_bytes, binds, bind_fail, stacks; } tst;
+static struct { uint64_t hot_bytes, bulk_bytes, binds, bind_fail, stacks, spilled; } tst;
+static tier_pol_t spill_pol;     /* bulk=fast once the fast tier is down to its reserve */
+static uint64_t fast_reserve;    /* bytes of the fast tier left to the kernel */
+#define FREE_UNREAD UINT64_MAX
+static uint64_t fast_free = FREE_UNREAD, since_read; /* bulk=fast's estimate */
 
 static inline void tier_add(uint64_t *c, uint64_t n) { __atomic_fetch_add(c, n, __ATOMIC_RELAXED); }
 
@@ -79,6 +83,54 @@ static bool tier_apply_split(uintptr_t a, size_t len, unsigned flags) {
   return ok;
 }
 
+/* ---- fast first, with a reserve -------------------------------------- */
+
+static uint64_t meminfo_field(int node, const char *key) {
+  char path[TS_ROOT_MAX + 64], text[2048];
+  ts_buf_t b;
+  ts_buf_init(&b, path, sizeof path);
+  ts_buf_puts(&b, ts_config.sysfs_root);
+  ts_buf_puts(&b, "/devices/system/node/node");
+  ts_buf_u64(&b, (uint64_t)node);
+  ts_buf_puts(&b, "/meminfo");
+  if (ts_prim_read_file(path, text, sizeof text) <= 0) return 0;
+  const char *p = strstr(text, key);
+  if (p == NULL) return 0;
+  for (p += strlen(key); *p == ' '; p++) {}
+  uint64_t kb = 0;
+  for (; *p >= '0' && *p <= '9'; p++) kb = kb * 10 + (uint64_t)(*p - '0');
+  return kb << 10;
+}
+
+static uint64_t fast_free_now(void) {
+  uint64_t sum = 0;
+  for (int n = 0; n < TS_TIER_MAX_NODES; n++)
+    if (tier_topo.fast_nodes & ((uint64_t)1 << n)) sum += meminfo_field(n, " MemFree:");
+  return sum;
+}
+
+/* bulk=fast fills the fast tier only down to a reserve, then binds new
+ * ranges slow-first. Filling it to the kernel's watermarks (which the
+ * kernel's own preferred fallback does) starves page tables and slab when
+ * the slow tier is ZONE_MOVABLE, and without swap that ends in an OOM kill
+ * although the slow tier is free. Free memory is re-read every 32 MiB
+ * bound; in between, what was bound is assumed used. Races between threads
+ * only blur the estimate. */
+static const tier_pol_t *bulk_now(size_t len) {
+  if (spill_pol.mode == TS_MPOL_DEFAULT) return &bulk_pol;
+  uint64_t since = __atomic_add_fetch(&since_read, len, __ATOMIC_RELAXED);
+  uint64_t avail = __atomic_load_n(&fast_free, __ATOMIC_RELAXED);
+  if (avail == FREE_UNREAD || since >= ((uint64_t)32 << 20)) {
+    __atomic_store_n(&since_read, 0, __ATOMIC_RELAXED);
+    avail = fast_free_now();
+  }
+  bool room = avail > fast_reserve + len;
+  __atomic_store_n(&fast_free, room ? avail - len : avail, __ATOMIC_RELAXED);
+  if (room) return &bulk_pol;
+  tier_add(&tst.spilled, len);
+  return &spill_pol;
+}
+
 static void tier_apply(uintptr_t a, size_t len, const tier_pol_t *p, uint64_t *bytes) {
   bool ok = p->split ? tier_apply_split(a, len, 0) : tier_mbind(a, len, p->mode, p->nodes, 0);
   if (ok) tier_add(bytes, len);
@@ -92,19 +144,19 @@ void ts_tier_bind_hot(void *addr, size_t len) {
 void ts_tier_bind_mapping(void *addr, size_t len) {
   if (!ts_tier_on || len < ts_config.bulk_min || (bulk_pol.mode == TS_MPOL_DEFAULT && !bulk_pol.split))
     return;
-  tier_apply((uintptr_t)addr, len, &bulk_pol, &tst.bulk_bytes);
+  tier_apply((uintptr_t)addr, len, bulk_now(len), &tst.bulk_bytes);
 }
 
 void ts_tier_window_mapped(uintptr_t a, size_t len) {
   if (!ts_tier_on || per_grant || (bulk_pol.mode == TS_MPOL_DEFAULT && !bulk_pol.split)) return;
-  tier_apply(a, len, &bulk_pol, &tst.bulk_bytes);
+  tier_apply(a, len, bulk_now(len), &tst.bulk_bytes);
 }
 
 /* Classes share the window: each grant gets its class's policy, the
  * default one included, since the range may carry the other class's. */
 void ts_tier_granted(uintptr_t a, size_t len) {
   if (!ts_tier_on || !per_grant) return;
-  if (len >= ts_config.bulk_min) tier_apply(a, len, &bulk_pol, &tst.bulk_bytes);
+  if (len >= ts_config.bulk_min) tier_apply(a, len, bulk_now(len), &tst.bulk_bytes);
   else tier_apply(a, len, &hot_pol, &tst.hot_bytes);
 }
 
@@ -188,10 +240,26 @@ static void pol_weighted(tier_pol_t *p, const ts_config_t *cfg, uint64_t all) {
   p->split = true;
 }
 
+#define RESERVE_MIN ((uint64_t)128 << 20)
+#define RESERVE_MAX ((uint64_t)2 << 30)
+
+static uint64_t fast_total(void) {
+  uint64_t sum = 0;
+  for (int n = 0; n < TS_TIER_MAX_NODES; n++)
+    if (tier_topo.fast_nodes & ((uint64_t)1 << n)) sum += tier_topo.node[n].total_bytes;
+  return sum;
+}
+
 static void pol_bulk(const ts_config_t *cfg, bool task_set) {
   uint64_t fast = tier_topo.fast_nodes, slow = tier_topo.slow_nodes, all = fast | slow;
   switch (cfg->bulk) {
-  case TS_BULK_FAST: pol_prefer(&bulk_pol, fast); break;
+  case TS_BULK_FAST:
+    pol_prefer(&bulk_pol, fast);
+    pol_prefer(&spill_pol, slow);
+    fast_reserve = fast_total() / 64;
+    if (fast_reserve < RESERVE_MIN) fast_reserve = RESERVE_MIN;
+    if (fast_reserve > RESERVE_MAX) fast_reserve = RESERVE_MAX;
+    break;
   case TS_BULK_SLOW: pol_prefer(&bulk_pol, slow); break;
   case TS_BULK_INTERLEAVE: pol_set(&bulk_pol, TS_MPOL_INTERLEAVE, all, "interleave"); break;
   case TS_BULK_WEIGHTED: pol_weighted(&bulk_pol, cfg, all); break;
@@ -282,6 +350,8 @@ void ts_tier_stats(ts_tier_stats_t *o) {
   o->binds = __atomic_load_n(&tst.binds, __ATOMIC_RELAXED);
   o->bind_fail = __atomic_load_n(&tst.bind_fail, __ATOMIC_RELAXED);
   o->stacks = __atomic_load_n(&tst.stacks, __ATOMIC_RELAXED);
+  o->spilled = __atomic_load_n(&tst.spilled, __ATOMIC_RELAXED);
+  o->fast_reserve = fast_reserve;
   o->task_mode = task_mode;
   o->task_why = task_why;
   o->hot_policy = ts_tier_on ? hot_pol.name : "off";

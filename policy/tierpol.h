@@ -50,6 +50,7 @@ void ts_tier_install_stats(void);
 /* For stats, `tiershim topo` and the tests. */
 typedef struct ts_tier_stats_s {
   uint64_t hot_bytes, bulk_bytes, binds, bind_fail, stacks;
+  uint64_t spilled, fast_reserve; /* bulk=fast: bound slow-first, and the reserve */
   int task_mode;          /* the task policy set, or -1 if none */
   const char *task_why;   /* what happened to the task policy */
   const char *hot_policy, *bulk_policy; /* "preferred-many 0", ... */

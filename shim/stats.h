@@ -44,7 +44,7 @@ typedef struct ts_stats_tiers_s {
   bool present;
   const char *status, *why, *source, *hot_policy, *bulk_policy, *task_policy;
   char fast_nodes[64], slow_nodes[64];
-  uint64_t hot_bytes, bulk_bytes, binds, bind_fail, stacks;
+  uint64_t hot_bytes, bulk_bytes, binds, bind_fail, stacks, spilled, fast_reserve;
   bool per_grant;
   int ntiers;
   struct { int kernel_id; char nodes[64]; uint64_t bulk_resident_bytes, hot_resident_bytes; } tier[TS_STATS_TIERS];

@@ -37,55 +37,71 @@ static void json_str(ts_buf_t *b, const char *key, const char *v, const char *se
   ts_buf_json_str(b, v ? v : "");
 }
 
-static void json_i64(ts_buf_t *b, const char *key, int64_t v) {
-  json_key(b, key);
+/* Keys of nested objects: sep is ",\n    " (one per line) or ", " (inline). */
+static void jkey(ts_buf_t *b, const char *sep, const char *key) {
+  ts_buf_puts(b, sep);
+  ts_buf_json_str(b, key);
+  ts_buf_puts(b, ": ");
+}
+
+static void ju64(ts_buf_t *b, const char *sep, const char *key, uint64_t v) {
+  jkey(b, sep, key);
+  ts_buf_u64(b, v);
+}
+
+static void ji64(ts_buf_t *b, const char *sep, const char *key, int64_t v) {
+  jkey(b, sep, key);
   ts_buf_i64(b, v);
 }
 
+#define NL ",\n    "
+
 static void json_tier_node(ts_buf_t *b, const ts_stats_tier_node_t *n, bool first) {
   ts_buf_puts(b, first ? "\n      {" : ",\n      {");
-  ts_buf_puts(b, "\"node\": ");
-  ts_buf_i64(b, n->node);
-  json_i64(b, "tier", n->tier);
-  json_u64(b, "total_bytes", n->total_bytes);
-  json_u64(b, "free_bytes", n->free_bytes);
-  json_u64(b, "bulk_resident_bytes", n->bulk_resident_bytes);
-  json_u64(b, "hot_resident_bytes", n->hot_resident_bytes);
-  json_u64(b, "page_table_bytes", n->page_table_bytes);
+  ji64(b, "", "node", n->node);
+  ji64(b, ", ", "tier", n->tier);
+  ju64(b, ", ", "total_bytes", n->total_bytes);
+  ju64(b, ", ", "free_bytes", n->free_bytes);
+  ju64(b, ", ", "bulk_resident_bytes", n->bulk_resident_bytes);
+  ju64(b, ", ", "hot_resident_bytes", n->hot_resident_bytes);
+  ju64(b, ", ", "page_table_bytes", n->page_table_bytes);
   ts_buf_putc(b, '}');
 }
 
 /* The nested "tiers" object; key order is the documented one. */
 static void json_tiers(ts_buf_t *b, const ts_stats_tiers_t *t) {
   ts_buf_puts(b, ",\n  \"tiers\": {");
-  ts_buf_puts(b, "\n    \"status\": ");
-  ts_buf_json_str(b, t->status);
-  json_str(b, "why", t->why, ",\n    ");
-  json_str(b, "source", t->source, ",\n    ");
-  json_str(b, "fast_nodes", t->fast_nodes, ",\n    ");
-  json_str(b, "slow_nodes", t->slow_nodes, ",\n    ");
-  json_str(b, "task_policy", t->task_policy, ",\n    ");
-  json_str(b, "hot_policy", t->hot_policy, ",\n    ");
-  json_str(b, "bulk_policy", t->bulk_policy, ",\n    ");
-  ts_buf_puts(b, ",\n    \"bulk_per_range\": ");
+  json_str(b, "status", t->status, "\n    ");
+  json_str(b, "why", t->why, NL);
+  json_str(b, "source", t->source, NL);
+  json_str(b, "fast_nodes", t->fast_nodes, NL);
+  json_str(b, "slow_nodes", t->slow_nodes, NL);
+  json_str(b, "task_policy", t->task_policy, NL);
+  json_str(b, "hot_policy", t->hot_policy, NL);
+  json_str(b, "bulk_policy", t->bulk_policy, NL);
+  jkey(b, NL, "bulk_per_range");
   ts_buf_puts(b, t->per_grant ? "true" : "false");
-  json_u64(b, "hot_bound_bytes", t->hot_bytes);
-  json_u64(b, "bulk_bound_bytes", t->bulk_bytes);
-  json_u64(b, "binds", t->binds);
-  json_u64(b, "bind_failures", t->bind_fail);
-  json_u64(b, "stacks_bound", t->stacks);
-  ts_buf_puts(b, ",\n    \"tiers\": [");
+  ju64(b, NL, "hot_bound_bytes", t->hot_bytes);
+  ju64(b, NL, "bulk_bound_bytes", t->bulk_bytes);
+  ju64(b, NL, "binds", t->binds);
+  ju64(b, NL, "bind_failures", t->bind_fail);
+  ju64(b, NL, "stacks_bound", t->stacks);
+  ju64(b, NL, "bulk_spilled_bytes", t->spilled);
+  ju64(b, NL, "fast_reserve_bytes", t->fast_reserve);
+  jkey(b, NL, "tiers");
+  ts_buf_putc(b, '[');
   for (int i = 0; i < t->ntiers; i++) {
     ts_buf_puts(b, i ? ",\n      {" : "\n      {");
-    ts_buf_puts(b, "\"index\": ");
-    ts_buf_i64(b, i);
-    json_i64(b, "kernel_tier", t->tier[i].kernel_id);
+    ji64(b, "", "index", i);
+    ji64(b, ", ", "kernel_tier", t->tier[i].kernel_id);
     json_str(b, "nodes", t->tier[i].nodes, ", ");
-    json_u64(b, "bulk_resident_bytes", t->tier[i].bulk_resident_bytes);
-    json_u64(b, "hot_resident_bytes", t->tier[i].hot_resident_bytes);
+    ju64(b, ", ", "bulk_resident_bytes", t->tier[i].bulk_resident_bytes);
+    ju64(b, ", ", "hot_resident_bytes", t->tier[i].hot_resident_bytes);
     ts_buf_putc(b, '}');
   }
-  ts_buf_puts(b, "],\n    \"nodes\": [");
+  ts_buf_putc(b, ']');
+  jkey(b, NL, "nodes");
+  ts_buf_putc(b, '[');
   for (int i = 0; i < t->nnodes; i++) json_tier_node(b, &t->node[i], i == 0);
   ts_buf_puts(b, "]\n  }");
 }

@@ -70,7 +70,8 @@ static long page_tables_kb(int node) {
   FILE *f = fopen(path, "r");
   long kb = -1;
   while (f && fgets(line, sizeof line, f))
-    if (strstr(line, "PageTables:")) sscanf(strstr(line, "PageTables:") + 11, "%ld", &kb);
+    if (strstr(line, " PageTables:")) /* not SecPageTables */
+      sscanf(strstr(line, " PageTables:") + 12, "%ld", &kb);
   if (f) fclose(f);
   return kb;
 }

@@ -1,0 +1,68 @@
+#!/bin/sh
+# vm.tiers: tier discovery and placement on a real two-tier machine (node 0:
+# DRAM with the CPUs, memory_tier4; node 1: CPU-less PMEM as RAM, a lower
+# tier). Runs inside the VM; tier_probe does the measuring.
+. /ts/lib.sh
+
+P=$TS_BUILD/tier_probe
+SHIM=$TS_BUILD/libtiershim.so
+# shim ENV... -- ARGS: tier_probe under the shim with TIERSHIM_ settings
+shim() {
+  envs=""
+  while [ "$1" != "--" ]; do envs="$envs $1"; shift; done
+  shift
+  env LD_PRELOAD=$SHIM $envs "$P" "$@"
+}
+run() { # NAME CMD...: runs, shows its output, fails the test on rc != 0
+  name=$1; shift
+  vm_info "== $name: $*"
+  "$@" >/tmp/out 2>&1; rc=$?
+  sed 's/^/   /' /tmp/out
+  vm_check "$name (rc=$rc)" [ $rc -eq 0 ]
+}
+
+# ---- discovery ----------------------------------------------------------
+"$TS_BUILD/tiershim" topo >/tmp/topo 2>&1
+sed 's/^/   /' /tmp/topo
+vm_check "tiershim topo says tiered" grep -qi 'tiered' /tmp/topo
+env LD_PRELOAD=$SHIM TIERSHIM_VERBOSE=1 TIERSHIM_STATS=json:/tmp/d.json "$P" workload >/dev/null 2>/tmp/verbose
+grep 'tiers:' /tmp/verbose | sed 's/^/   /'
+vm_check "the shim finds the fast tier {0}" grep -q '"fast_nodes": "0"' /tmp/d.json
+vm_check "the shim finds the slow tier {1}" grep -q '"slow_nodes": "1"' /tmp/d.json
+
+# ---- hot class ------------------------------------------------------------
+run "hot: small objects, stacks, metadata on node 0" shim TIERSHIM_BULK=slow -- hot
+run "hot, program prefers node 1 itself: still node 0" shim -- hot hostile
+run "control: TIERSHIM_HOT=default lets them follow the program to node 1" \
+  shim TIERSHIM_HOT=default -- hot hostile expect=1
+
+# Page tables: tests/vm/guest/tiers_online.sh (node 1 as ZONE_NORMAL; here
+# it is ZONE_MOVABLE, where page tables can never go).
+
+# ---- bulk policies --------------------------------------------------------
+run "bulk=interleave splits 1:1" shim TIERSHIM_BULK=interleave -- split 256 1:1
+run "bulk=weighted:1,1 splits 1:1" shim TIERSHIM_BULK=weighted:1,1 -- split 256 1:1
+run "bulk=weighted:3,1 splits 3:1" shim TIERSHIM_BULK=weighted:3,1 -- split 256 3:1
+run "bulk=slow puts bulk on node 1" shim TIERSHIM_BULK=slow -- split 256 0:1
+run "bulk=fast, more than node 0 holds: spills, no OOM" shim TIERSHIM_BULK=fast TIERSHIM_STATS=json:/tmp/spill.json -- spill 2560
+vm_info "spill stats: $(grep -o '"bulk_spilled_bytes": [0-9]*\|"fast_reserve_bytes": [0-9]*' /tmp/spill.json | tr '\n' ' ')"
+
+# ---- the stats ------------------------------------------------------------
+env LD_PRELOAD=$SHIM TIERSHIM_BULK=slow TIERSHIM_STATS=json:/tmp/stats.json "$P" split 64 0:1 >/dev/null 2>&1
+sed -n '/"tiers"/,$p' /tmp/stats.json | sed 's/^/   /' | head -40
+vm_check "stats: tiers on" grep -q '"status": "on"' /tmp/stats.json
+env LD_PRELOAD=$SHIM TIERSHIM_STATS=json:/tmp/hot.json "$P" hot >/dev/null 2>&1
+vm_check "stats: the probe's thread stack was bound" grep -q '"stacks_bound": [1-9]' /tmp/hot.json
+vm_check "stats: bulk resident on node 1" \
+  sh -c "sed -n '/\"nodes\": \\[/,\$p' /tmp/stats.json | grep -q '\"node\": 1, .*\"bulk_resident_bytes\": [1-9]'"
+
+# ---- same output whatever the policy --------------------------------------
+ref=$("$P" workload)
+vm_info "without the shim: $ref"
+for b in default fast slow interleave weighted:3,1; do
+  got=$(env LD_PRELOAD=$SHIM TIERSHIM_BULK=$b "$P" workload 2>&1)
+  vm_check "workload output identical with bulk=$b" [ "$got" = "$ref" ]
+done
+got=$(env LD_PRELOAD=$SHIM TIERSHIM_HOT=default TIERSHIM_BULK_MIN=1M TIERSHIM_BULK=slow "$P" workload 2>&1)
+vm_check "workload output identical with per-range binding (BULK_MIN=1M)" [ "$got" = "$ref" ]
+vm_finish
