@@ -165,3 +165,7 @@ static void tiers_hook(ts_stats_tiers_t *o) {
 }
 
 void ts_tier_install_stats(void) { ts_stats_tiers_hook = tiers_hook; }
+
+void ts_tier_heap_lock(void) { pthread_mutex_lock(&heap_lock); }
+void ts_tier_heap_unlock(void) { pthread_mutex_unlock(&heap_lock); }
+void ts_tier_heap_fork_child(void) { pthread_mutex_init(&heap_lock, NULL); }

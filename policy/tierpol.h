@@ -46,6 +46,9 @@ void ts_tier_bind_stack(void *lo, size_t len);
 void ts_tier_heap_mapped(void *addr, size_t len);
 void ts_tier_heap_unmapped(void *addr, size_t len);
 void ts_tier_install_stats(void);
+void ts_tier_heap_lock(void);       /* fork (shim/fork.c) */
+void ts_tier_heap_unlock(void);
+void ts_tier_heap_fork_child(void);
 
 /* For stats, `tiershim topo` and the tests. */
 typedef struct ts_tier_stats_s {

@@ -5,6 +5,8 @@
  *   1. the placement lock           (alloc/place.c)
  *   2. the counters registry lock   (shim/counters.c)
  *   3. the bootstrap arena spinlock (alloc/bootstrap.c)
+ *   4. the heap-mapping table lock   (policy/tier_stats.c; a leaf, taken
+ *      alone by the heap's mmap/munmap and by the stats)
  * The THP collapse thread's lock (policy/thp.c) is a leaf: it is taken
  * with the placement lock held, never the other way round, and the thread
  * itself does not survive fork (the child starts a new one on demand).
@@ -22,20 +24,24 @@
 #include "place.h"
 #include "shim.h"
 #include "stats.h"
+#include "tierpol.h"
 
 static void fork_prepare(void) {
   ts_place_lock();
   ts_counters_lock();
   ts_boot_lock(&ts_boot_arena);
+  ts_tier_heap_lock();
 }
 
 static void fork_parent(void) {
+  ts_tier_heap_unlock();
   ts_boot_unlock(&ts_boot_arena);
   ts_counters_unlock();
   ts_place_unlock();
 }
 
 static void fork_child(void) {
+  ts_tier_heap_fork_child();      /* re-initialises the table lock */
   ts_boot_unlock(&ts_boot_arena); /* a spinlock word: unlocking is resetting */
   ts_stats_fork_child();          /* re-initialises the registry lock */
   ts_place_fork_child();          /* and the placement lock */

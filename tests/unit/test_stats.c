@@ -177,3 +177,45 @@ Test(stats, json_placement_object) {
   ts_stats_render_text(&s, text, sizeof text);
   cr_assert(strstr(text, "tiershim:   placement on, thp fault") != NULL, "%s", text);
 }
+
+static int count_char(const char *s, char c) {
+  int n = 0;
+  for (; *s; s++) n += (*s == c);
+  return n;
+}
+
+Test(stats, json_tiers_object) {
+  ts_stats_snapshot_t s = sample();
+  s.tiers = (ts_stats_tiers_t){.present = true, .status = "on", .why = "kernel tiers: \"4\" (0)",
+                               .source = "memory_tiering", .task_policy = "set",
+                               .hot_policy = "preferred-many 0", .bulk_policy = "preferred-many 1",
+                               .bulk_bytes = 64u << 20, .binds = 5, .bind_fail = 1, .stacks = 2,
+                               .ntiers = 2, .nnodes = 2};
+  strcpy(s.tiers.fast_nodes, "0");
+  strcpy(s.tiers.slow_nodes, "1");
+  s.tiers.tier[0].kernel_id = 4;
+  strcpy(s.tiers.tier[0].nodes, "0");
+  s.tiers.tier[1].kernel_id = 22;
+  strcpy(s.tiers.tier[1].nodes, "1");
+  s.tiers.node[0] = (ts_stats_tier_node_t){.node = 0, .tier = 0, .hot_resident_bytes = 4096};
+  s.tiers.node[1] = (ts_stats_tier_node_t){.node = 1, .tier = 1, .bulk_resident_bytes = 8192,
+                                           .page_table_bytes = 12288};
+  char buf[8192];
+  size_t n = ts_stats_render_json(&s, buf, sizeof buf);
+  cr_assert_lt(n, sizeof buf);
+  cr_assert_eq(count_char(buf, '{'), count_char(buf, '}'), "%s", buf);
+  cr_assert_eq(count_char(buf, '['), count_char(buf, ']'), "%s", buf);
+  const char *want[] = {"\"tiers\": {\n    \"status\": \"on\"", "\"why\": \"kernel tiers: \\\"4\\\" (0)\"",
+                        "\"bulk_per_range\": false", "\"bind_failures\": 1", "\"stacks_bound\": 2",
+                        "{\"index\": 1, \"kernel_tier\": 22, \"nodes\": \"1\", \"bulk_resident_bytes\": 0",
+                        "{\"node\": 1, \"tier\": 1, \"total_bytes\": 0, \"free_bytes\": 0, "
+                        "\"bulk_resident_bytes\": 8192, \"hot_resident_bytes\": 0, \"page_table_bytes\": 12288}"};
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+    cr_assert(strstr(buf, want[i]) != NULL, "missing %s in\n%s", want[i], buf);
+  char text[4096];
+  ts_stats_render_text(&s, text, sizeof text);
+  cr_assert(strstr(text, "tiershim:   tiers on: fast 0, slow 1; hot preferred-many 0, bulk preferred-many 1;"
+                         " bind failures 1\n") != NULL, "%s", text);
+  cr_assert(strstr(text, "tiershim:     node 1: bulk 0.0 MiB, hot 0.0 MiB, page tables 0.0 MiB\n") != NULL,
+            "%s", text);
+}
