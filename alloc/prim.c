@@ -1,6 +1,7 @@
 /* OS primitives on raw system calls; see prim.h for the contract. */
 #define _GNU_SOURCE
 #include "prim.h"
+#include "prim_sys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,20 +10,6 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-
-/* The kernel returns -errno in the result register for every call here;
- * syscall(2) would store it into errno, which we must not touch. */
-static inline long prim_syscall6(long n, long a, long b, long c, long d, long e, long f) {
-  long ret;
-  register long r10 __asm__("r10") = d;
-  register long r8 __asm__("r8") = e;
-  register long r9 __asm__("r9") = f;
-  __asm__ volatile("syscall"
-                   : "=a"(ret)
-                   : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
-                   : "rcx", "r11", "memory");
-  return ret;
-}
 
 #define PRIM_IS_ERR(r) ((unsigned long)(r) > -4096UL)
 
@@ -34,32 +21,32 @@ static ts_prim_ptr_t prim_ptr_result(long r) {
 }
 
 ts_prim_ptr_t ts_prim_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
-  return prim_ptr_result(prim_syscall6(SYS_mmap, (long)addr, (long)len, prot, flags, fd, off));
+  return prim_ptr_result(ts_syscall6(SYS_mmap, (long)addr, (long)len, prot, flags, fd, off));
 }
 
 ts_prim_ptr_t ts_prim_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr) {
   return prim_ptr_result(
-      prim_syscall6(SYS_mremap, (long)old, (long)old_len, (long)new_len, flags, (long)new_addr, 0));
+      ts_syscall6(SYS_mremap, (long)old, (long)old_len, (long)new_len, flags, (long)new_addr, 0));
 }
 
 int ts_prim_munmap(void *addr, size_t len) {
-  return (int)prim_syscall6(SYS_munmap, (long)addr, (long)len, 0, 0, 0, 0);
+  return (int)ts_syscall6(SYS_munmap, (long)addr, (long)len, 0, 0, 0, 0);
 }
 
 int ts_prim_madvise(void *addr, size_t len, int advice) {
-  return (int)prim_syscall6(SYS_madvise, (long)addr, (long)len, advice, 0, 0, 0);
+  return (int)ts_syscall6(SYS_madvise, (long)addr, (long)len, advice, 0, 0, 0);
 }
 
 int ts_prim_mprotect(void *addr, size_t len, int prot) {
-  return (int)prim_syscall6(SYS_mprotect, (long)addr, (long)len, prot, 0, 0, 0);
+  return (int)ts_syscall6(SYS_mprotect, (long)addr, (long)len, prot, 0, 0, 0);
 }
 
 int ts_prim_open(const char *path, int flags, int mode) {
-  return (int)prim_syscall6(SYS_openat, AT_FDCWD, (long)path, flags | O_CLOEXEC, mode, 0, 0);
+  return (int)ts_syscall6(SYS_openat, AT_FDCWD, (long)path, flags | O_CLOEXEC, mode, 0, 0);
 }
 
 void ts_prim_close(int fd) {
-  (void)prim_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+  (void)ts_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
 }
 
 ssize_t ts_prim_read_file(const char *path, char *buf, size_t cap) {
@@ -68,7 +55,7 @@ ssize_t ts_prim_read_file(const char *path, char *buf, size_t cap) {
   if (fd < 0) return fd;
   size_t got = 0;
   while (got + 1 < cap) {
-    long r = prim_syscall6(SYS_read, fd, (long)(buf + got), (long)(cap - 1 - got), 0, 0, 0);
+    long r = ts_syscall6(SYS_read, fd, (long)(buf + got), (long)(cap - 1 - got), 0, 0, 0);
     if (r == -EINTR) continue;
     if (r <= 0) break;
     got += (size_t)r;
@@ -81,7 +68,7 @@ ssize_t ts_prim_read_file(const char *path, char *buf, size_t cap) {
 int ts_prim_write_all(int fd, const void *buf, size_t len) {
   const char *p = buf;
   while (len > 0) {
-    long r = prim_syscall6(SYS_write, fd, (long)p, (long)len, 0, 0, 0);
+    long r = ts_syscall6(SYS_write, fd, (long)p, (long)len, 0, 0, 0);
     if (r == -EINTR) continue;
     if (r < 0) return (int)r;
     p += r;

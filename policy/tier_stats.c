@@ -10,12 +10,10 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "buf.h"
 #include "place.h"
 #include "prim.h"
 #include "stats.h"
 #include "tierpol.h"
-#include "options.h"
 
 #define PAGE ((size_t)4096)
 #define TIER_SAMPLES ((size_t)1 << 18) /* 1 GiB of pages exactly; beyond, strided */
@@ -93,25 +91,6 @@ static void sample_hot(uint64_t *per_node) {
     if (copy[i].hi > copy[i].lo) sample_range(copy[i].lo, copy[i].hi, stride, per_node);
 }
 
-/* "Node 1 PageTables:      1234 kB" */
-static uint64_t node_page_tables(int node) {
-  char path[TS_ROOT_MAX + 64], text[4096];
-  ts_buf_t b;
-  ts_buf_init(&b, path, sizeof path);
-  ts_buf_puts(&b, ts_config.sysfs_root);
-  ts_buf_puts(&b, "/devices/system/node/node");
-  ts_buf_u64(&b, (uint64_t)node);
-  ts_buf_puts(&b, "/meminfo");
-  if (ts_prim_read_file(path, text, sizeof text) <= 0) return 0;
-  const char *p = strstr(text, " PageTables:"); /* not SecPageTables (6.3+) */
-  if (p == NULL) return 0;
-  p += 12;
-  while (*p == ' ') p++;
-  uint64_t kb = 0;
-  for (; *p >= '0' && *p <= '9'; p++) kb = kb * 10 + (uint64_t)(*p - '0');
-  return kb << 10;
-}
-
 static void tiers_hook(ts_stats_tiers_t *o) {
   const ts_topo_t *t = ts_tier_topo();
   ts_tier_stats_t st;
@@ -156,7 +135,7 @@ static void tiers_hook(ts_stats_tiers_t *o) {
     on->free_bytes = ni->free_bytes;
     on->bulk_resident_bytes = bulk[n];
     on->hot_resident_bytes = hot[n];
-    on->page_table_bytes = node_page_tables(n);
+    on->page_table_bytes = ts_tier_meminfo(n, " PageTables:");
     if (ni->tier >= 0 && ni->tier < o->ntiers) {
       o->tier[ni->tier].bulk_resident_bytes += bulk[n];
       o->tier[ni->tier].hot_resident_bytes += hot[n];

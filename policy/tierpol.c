@@ -85,7 +85,7 @@ static bool tier_apply_split(uintptr_t a, size_t len, unsigned flags) {
 
 /* ---- fast first, with a reserve -------------------------------------- */
 
-static uint64_t meminfo_field(int node, const char *key) {
+uint64_t ts_tier_meminfo(int node, const char *key) {
   char path[TS_ROOT_MAX + 64], text[2048];
   ts_buf_t b;
   ts_buf_init(&b, path, sizeof path);
@@ -105,7 +105,7 @@ static uint64_t meminfo_field(int node, const char *key) {
 static uint64_t fast_free_now(void) {
   uint64_t sum = 0;
   for (int n = 0; n < TS_TIER_MAX_NODES; n++)
-    if (tier_topo.fast_nodes & ((uint64_t)1 << n)) sum += meminfo_field(n, " MemFree:");
+    if (tier_topo.fast_nodes & ((uint64_t)1 << n)) sum += ts_tier_meminfo(n, " MemFree:");
   return sum;
 }
 
