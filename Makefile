@@ -12,12 +12,12 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian 12 packages: build, library dependencies, test programs, bench peers.
 PKGS_BUILD := build-essential cmake pkg-config libmimalloc-dev libnuma-dev \
               libunwind-dev libcriterion-dev
-PKGS_TEST  := python3 sqlite3 nodejs util-linux git python3-numpy python3-onnx
+PKGS_TEST  := python3 sqlite3 nodejs util-linux git python3-numpy python3-onnx numactl
 PKGS_BENCH := libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 time strace gnuplot-nox
 # tests/vm: the two-tier qemu guest
 PKGS_VM    := qemu-system-x86 busybox-static cpio kmod xz-utils
 
-.PHONY: all deps build engines test demo bench bench-micro bench-thp bench-llama bench-onnx clean install
+.PHONY: all deps build engines test demo bench bench-micro bench-thp bench-llama bench-onnx bench-tiers clean install
 
 all: build
 
@@ -50,7 +50,7 @@ demo: build
 	bench/llama/run.sh --demo $(BUILD)
 
 # Benchmarks: reports under bench/results/<date>-<host>/ (see docs/results.md).
-bench: bench-micro bench-thp bench-llama bench-onnx
+bench: bench-micro bench-thp bench-llama bench-onnx bench-tiers
 
 bench-micro: build
 	bench/micro/run.sh $(BUILD)
@@ -63,6 +63,10 @@ bench-llama: build
 
 bench-onnx: build
 	bench/onnx/run.sh $(BUILD)
+
+# llama.cpp's placement per TIERSHIM_BULK policy in the two-tier qemu guest.
+bench-tiers: build engines
+	bench/tiers/guest_llama.sh $(BUILD)
 
 install: build
 	cmake --install $(BUILD)
