@@ -287,6 +287,9 @@ static task_result_t task_policy(const ts_config_t *cfg) {
   }
   if (cfg->hot != TS_HOT_FAST) {
     task_why = "not set: TIERSHIM_HOT=default";
+    /* The bulk policies still want to know whether preferred-many exists. */
+    if (ts_prim_set_mempolicy(TS_MPOL_PREFERRED_MANY, fast) == -EINVAL) have_many = false;
+    else (void)ts_prim_set_mempolicy(TS_MPOL_DEFAULT, 0);
     return TASK_NOT_ASKED;
   }
   int r = ts_prim_set_mempolicy(TS_MPOL_PREFERRED_MANY, fast);
