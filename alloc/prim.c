@@ -77,6 +77,11 @@ int ts_prim_write_all(int fd, const void *buf, size_t len) {
   return 0;
 }
 
+void ts_prim_nanosleep(uint64_t ns) {
+  struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+  while (ts_syscall6(SYS_nanosleep, (long)&ts, (long)&ts, 0, 0, 0, 0) == -EINTR) {}
+}
+
 uint64_t ts_prim_clock_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts); /* vDSO: no syscall, no errno on success */

@@ -37,9 +37,12 @@ void ts_prim_close(int fd);
 int ts_prim_mbind(void *addr, size_t len, int mode, uint64_t nodes, unsigned flags);
 int ts_prim_set_mempolicy(int mode, uint64_t nodes);
 int ts_prim_get_mempolicy(int *mode, uint64_t *nodes, void *addr, unsigned flags);
-/* move_pages on the calling process; nodes NULL queries (status: node or
- * -errno per page). Returns 0, the number of pages not moved, or -errno. */
-long ts_prim_move_pages(unsigned long count, void **pages, const int *nodes, int *status, int flags);
+/* move_pages on process pid (0: the caller); nodes NULL queries (status:
+ * node or -errno per page). Returns 0, the number of pages not moved, or
+ * -errno. */
+long ts_prim_move_pages(int pid, unsigned long count, void **pages, const int *nodes, int *status,
+                        int flags);
+void ts_prim_nanosleep(uint64_t ns);
 long ts_prim_process_madvise(int pidfd, const void *iov, size_t n, int advice);
 int ts_prim_pidfd_open(int pid);
 int ts_prim_getcpu(void); /* the calling thread's node, or -errno */

@@ -32,8 +32,9 @@ int ts_prim_get_mempolicy(int *mode, uint64_t *nodes, void *addr, unsigned flags
   return r;
 }
 
-long ts_prim_move_pages(unsigned long count, void **pages, const int *nodes, int *status, int flags) {
-  return ts_syscall6(SYS_move_pages, 0, (long)count, (long)pages, (long)nodes, (long)status, flags);
+long ts_prim_move_pages(int pid, unsigned long count, void **pages, const int *nodes, int *status,
+                        int flags) {
+  return ts_syscall6(SYS_move_pages, pid, (long)count, (long)pages, (long)nodes, (long)status, flags);
 }
 
 long ts_prim_process_madvise(int pidfd, const void *iov, size_t n, int advice) {

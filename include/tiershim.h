@@ -59,6 +59,41 @@ size_t tiershim_stats_json(char *buf, size_t len);
 /* 1 when the library's policies are enabled (TIERSHIM_ENABLE != 0). */
 int tiershim_enabled(void);
 
+/* ---- migration between memory tiers ----------------------------------------
+ *
+ * Moves the pages of [ptr, ptr + len) (widened to whole pages) to a NUMA
+ * node, in batched move_pages calls split across TIERSHIM_MIGRATE_THREADS
+ * threads. Huge pages move whole. Pages never touched have nothing to move.
+ * Returns the number of 4 KiB pages moved (a huge page counts 512), or -1
+ * with errno set when the request could not run: EINVAL (bad node or
+ * range), ENODEV (the node has no memory; promote/demote: no tiers here),
+ * ENOMEM, EACCES. Pages that could not be moved are not an error of the
+ * call: they are counted in the report, by errno, after one retry.
+ * report may be NULL; set its `size` to sizeof(tiershim_migrate_report_t)
+ * of the caller (fields are only ever appended). */
+typedef struct tiershim_migrate_report {
+  uint64_t size;          /* in: sizeof(tiershim_migrate_report_t) */
+  uint64_t pages_moved;   /* 4 KiB pages moved to the node */
+  uint64_t pages_already; /* already there */
+  uint64_t pages_absent;  /* not populated: nothing to move */
+  uint64_t pages_failed;  /* could not be moved, after one retry: */
+  uint64_t failed_ebusy;  /*   busy (pinned, under I/O, ...) */
+  uint64_t failed_enomem; /*   the node is full */
+  uint64_t failed_efault; /*   not mapped */
+  uint64_t failed_eacces; /*   shared with another process */
+  uint64_t failed_other;
+  uint64_t calls;         /* move_pages calls made */
+  uint64_t nanoseconds;   /* wall time of the request */
+  int32_t threads;        /* workers used */
+  int32_t node;           /* the node moved to */
+} tiershim_migrate_report_t;
+
+long tiershim_migrate(void *ptr, size_t len, int node, tiershim_migrate_report_t *report);
+/* To the fast tier (the fast node of the calling CPU, else the first one). */
+long tiershim_promote(void *ptr, size_t len, tiershim_migrate_report_t *report);
+/* To the slow tier (the slow node nearest the calling CPU). */
+long tiershim_demote(void *ptr, size_t len, tiershim_migrate_report_t *report);
+
 #ifdef __cplusplus
 }
 #endif

@@ -45,7 +45,7 @@ void ts_tier_heap_unmapped(void *addr, size_t len) {
 }
 
 static void sample_flush(void **pages, int *status, unsigned n, size_t stride, uint64_t *per_node) {
-  if (n == 0 || ts_prim_move_pages(n, pages, NULL, status, 0) < 0) return;
+  if (n == 0 || ts_prim_move_pages(0, n, pages, NULL, status, 0) < 0) return;
   for (unsigned i = 0; i < n; i++)
     if (status[i] >= 0 && status[i] < TS_TIER_MAX_NODES) per_node[status[i]] += stride;
 }

@@ -23,6 +23,8 @@ typedef struct tier_pol_s {
 } tier_pol_t;
 
 bool ts_tier_on;
+void (*ts_tier_spill_hook)(uintptr_t a, size_t len);
+void (*ts_tier_kick_hook)(void);
 
 static ts_topo_t tier_topo;
 static tier_pol_t hot_pol, bulk_pol;
@@ -141,6 +143,20 @@ void ts_tier_bind_hot(void *addr, size_t len) {
   tier_apply((uintptr_t)addr, len, &hot_pol, &tst.hot_bytes);
 }
 
+/* A bulk range of the window: spills are noted for background promotion. */
+static void bulk_apply_window(uintptr_t a, size_t len) {
+  const tier_pol_t *p = bulk_now(len);
+  tier_apply(a, len, p, &tst.bulk_bytes);
+  if (p == &spill_pol && ts_tier_spill_hook) ts_tier_spill_hook(a, len);
+}
+
+uint64_t ts_tier_fast_room(void) {
+  uint64_t avail = fast_free_now(), keep = 2 * fast_reserve;
+  return avail > keep ? avail - keep : 0;
+}
+
+void ts_tier_rebind_fast(uintptr_t a, size_t len) { tier_apply(a, len, &bulk_pol, &tst.bulk_bytes); }
+
 void ts_tier_bind_mapping(void *addr, size_t len) {
   if (!ts_tier_on || len < ts_config.bulk_min || (bulk_pol.mode == TS_MPOL_DEFAULT && !bulk_pol.split))
     return;
@@ -149,14 +165,16 @@ void ts_tier_bind_mapping(void *addr, size_t len) {
 
 void ts_tier_window_mapped(uintptr_t a, size_t len) {
   if (!ts_tier_on || per_grant || (bulk_pol.mode == TS_MPOL_DEFAULT && !bulk_pol.split)) return;
-  tier_apply(a, len, bulk_now(len), &tst.bulk_bytes);
+  bulk_apply_window(a, len);
 }
 
 /* Classes share the window: each grant gets its class's policy, the
  * default one included, since the range may carry the other class's. */
 void ts_tier_granted(uintptr_t a, size_t len) {
-  if (!ts_tier_on || !per_grant) return;
-  if (len >= ts_config.bulk_min) tier_apply(a, len, bulk_now(len), &tst.bulk_bytes);
+  if (!ts_tier_on) return;
+  if (ts_tier_kick_hook) ts_tier_kick_hook(); /* outside the placement lock: may start a thread */
+  if (!per_grant) return;
+  if (len >= ts_config.bulk_min) bulk_apply_window(a, len);
   else tier_apply(a, len, &hot_pol, &tst.hot_bytes);
 }
 
@@ -370,6 +388,28 @@ void ts_tier_init(void) {
 }
 
 const ts_topo_t *ts_tier_topo(void) { return &tier_topo; }
+
+static int here(void) {
+  int n = ts_prim_getcpu();
+  return n >= 0 && n < TS_TIER_MAX_NODES ? n : lowest_node(tier_topo.fast_nodes);
+}
+
+int ts_tier_promote_node(void) {
+  if (tier_topo.status != TS_TOPO_TIERED) return -1;
+  int n = here();
+  return (tier_topo.fast_nodes >> n) & 1 ? n : lowest_node(tier_topo.fast_nodes);
+}
+
+int ts_tier_demote_node(void) {
+  if (tier_topo.status != TS_TOPO_TIERED || tier_topo.slow_nodes == 0) return -1;
+  int from = here(), best = -1;
+  for (int n = 0; n < TS_TIER_MAX_NODES; n++) {
+    if (!((tier_topo.slow_nodes >> n) & 1)) continue;
+    unsigned d = tier_topo.node[from].distance[n];
+    if (best < 0 || (d && d < tier_topo.node[from].distance[best])) best = n;
+  }
+  return best;
+}
 
 void ts_tier_stats(ts_tier_stats_t *o) {
   o->hot_bytes = __atomic_load_n(&tst.hot_bytes, __ATOMIC_RELAXED);

@@ -50,6 +50,16 @@ void ts_tier_heap_lock(void);       /* fork (shim/fork.c) */
 void ts_tier_heap_unlock(void);
 void ts_tier_heap_fork_child(void);
 
+/* Background promotion (policy/promote.c, in the shim): spills of the
+ * window are reported to spill_hook (placement lock held); kick_hook runs
+ * on every grant outside that lock. NULL unless TIERSHIM_PROMOTE. */
+extern void (*ts_tier_spill_hook)(uintptr_t a, size_t len);
+extern void (*ts_tier_kick_hook)(void);
+/* Fast-tier free memory above twice the reserve (0 if none). */
+uint64_t ts_tier_fast_room(void);
+/* Binds a spilled range fast-first again (before it is migrated). */
+void ts_tier_rebind_fast(uintptr_t a, size_t len);
+
 /* For stats, `tiershim topo` and the tests. */
 typedef struct ts_tier_stats_s {
   uint64_t hot_bytes, bulk_bytes, binds, bind_fail, stacks;
@@ -61,6 +71,11 @@ typedef struct ts_tier_stats_s {
 } ts_tier_stats_t;
 
 const ts_topo_t *ts_tier_topo(void);
+/* Targets of tiershim_promote/demote: the fast node of the calling CPU if
+ * there is one, else the first fast node; the slow node nearest the
+ * calling CPU's node. -1 where there are no tiers. */
+int ts_tier_promote_node(void);
+int ts_tier_demote_node(void);
 /* A field of nodeN/meminfo under TIERSHIM_SYSFS_ROOT, in bytes ("kB"
  * values); key with its leading space and colon (" MemFree:"), so that
  * " PageTables:" is not found in "SecPageTables:". 0 if absent. */

@@ -7,6 +7,8 @@
  *   3. the bootstrap arena spinlock (alloc/bootstrap.c)
  *   4. the heap-mapping table lock   (policy/tier_stats.c; a leaf, taken
  *      alone by the heap's mmap/munmap and by the stats)
+ *   5. the promotion lock            (policy/promote.c; a leaf, taken with
+ *      the placement lock held when a spill is noted)
  * The THP collapse thread's lock (policy/thp.c) is a leaf: it is taken
  * with the placement lock held, never the other way round, and the thread
  * itself does not survive fork (the child starts a new one on demand).
@@ -25,15 +27,18 @@
 #include "shim.h"
 #include "stats.h"
 #include "tierpol.h"
+#include "promote.h"
 
 static void fork_prepare(void) {
   ts_place_lock();
   ts_counters_lock();
   ts_boot_lock(&ts_boot_arena);
   ts_tier_heap_lock();
+  ts_promote_lock();
 }
 
 static void fork_parent(void) {
+  ts_promote_unlock();
   ts_tier_heap_unlock();
   ts_boot_unlock(&ts_boot_arena);
   ts_counters_unlock();
@@ -41,6 +46,7 @@ static void fork_parent(void) {
 }
 
 static void fork_child(void) {
+  ts_promote_fork_child();
   ts_tier_heap_fork_child();      /* re-initialises the table lock */
   ts_boot_unlock(&ts_boot_arena); /* a spinlock word: unlocking is resetting */
   ts_stats_fork_child();          /* re-initialises the registry lock */

@@ -25,6 +25,7 @@
 #include "stats.h"
 #include "thp.h"
 #include "tierpol.h"
+#include "promote.h"
 
 extern char **environ;
 
@@ -63,6 +64,7 @@ static void init_run(void) {
   (void)ts_symbols_resolve();
   ts_mmap_init();
   ts_tier_init();
+  ts_promote_init();
   if (ts_config.enable) ts_thp_mode_init();
   ts_fork_install();
   ts_place_install_stats();

@@ -27,7 +27,8 @@ ts_config_t ts_config = {.enable = true,
                          .hot = TS_HOT_FAST,
                          .bulk = TS_BULK_DEFAULT,
                          .bulk_min = 64 * 1024,
-                         .sysfs_root = "/sys"};
+                         .sysfs_root = "/sys",
+                         .promote_rate = 64u << 20};
 
 const char *const ts_thp_names[4] = {"auto", "fault", "collapse", "off"};
 const char *const ts_hot_names[2] = {"fast", "default"};
@@ -107,6 +108,17 @@ static const opt_desc_t opt_table[] = {
    "The slow tiers' nodes, instead of what sysfs says. Alone: every other memory node is fast."},
   {"SYSFS_ROOT", OPT_PATH, OPT_FIELD(sysfs_root), "/sys", 0, 0, "path",
    "Where tier discovery reads sysfs (a fake tree, for tests)."},
+  {"MIGRATE_THREADS", OPT_INT, OPT_FIELD(migrate_threads), "0", 0, 64, "threads",
+   "Workers of tiershim_migrate/promote/demote, each with its own batched move_pages calls. "
+   "0: min(4, the CPUs the process may run on)."},
+  {"MIGRATE_RATE", OPT_SIZE, OPT_FIELD(migrate_rate), "0", 0, OPT_SIZE_MAX_VALUE, "bytes per second",
+   "Upper bound on the pages tiershim_migrate/promote/demote move per second. 0: unlimited."},
+  {"PROMOTE", OPT_BOOL, OPT_FIELD(promote), "0", 0, 1, "bool",
+   "With TIERSHIM_BULK=fast: bulk ranges that spilled to the slow tier are moved back in the "
+   "background once the fast tier has room again (free memory above twice its reserve), at most "
+   "PROMOTE_RATE per second."},
+  {"PROMOTE_RATE", OPT_SIZE, OPT_FIELD(promote_rate), "64M", 1 << 20, OPT_SIZE_MAX_VALUE, "bytes per second",
+   "Upper bound on background promotion."},
 };
 
 #define OPT_COUNT (sizeof opt_table / sizeof opt_table[0])
@@ -414,4 +426,14 @@ void ts_options_print_config(const ts_config_t *cfg) {
   config_line("FAST_NODES", cfg->fast_nodes);
   config_line("SLOW_NODES", cfg->slow_nodes);
   config_line("SYSFS_ROOT", cfg->sysfs_root);
+  ts_buf_init(&b, v, sizeof v);
+  ts_buf_i64(&b, cfg->migrate_threads);
+  config_line("MIGRATE_THREADS", v);
+  ts_buf_init(&b, v, sizeof v);
+  ts_buf_size(&b, cfg->migrate_rate);
+  config_line("MIGRATE_RATE", v);
+  config_line("PROMOTE", cfg->promote ? "1" : "0");
+  ts_buf_init(&b, v, sizeof v);
+  ts_buf_size(&b, cfg->promote_rate);
+  config_line("PROMOTE_RATE", v);
 }

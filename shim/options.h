@@ -46,6 +46,10 @@ typedef struct ts_config_s {
   char fast_nodes[TS_NODELIST_MAX];     /* TIERSHIM_FAST_NODES, "" unset */
   char slow_nodes[TS_NODELIST_MAX];     /* TIERSHIM_SLOW_NODES */
   char sysfs_root[TS_ROOT_MAX];         /* TIERSHIM_SYSFS_ROOT */
+  int migrate_threads;  /* TIERSHIM_MIGRATE_THREADS; 0 = min(4, CPUs) */
+  size_t migrate_rate;  /* TIERSHIM_MIGRATE_RATE, bytes/s; 0 = unlimited */
+  bool promote;         /* TIERSHIM_PROMOTE */
+  size_t promote_rate;  /* TIERSHIM_PROMOTE_RATE, bytes/s */
   bool secure;          /* environment ignored (AT_SECURE) */
 } ts_config_t;
 

@@ -12,9 +12,11 @@
 #include "msg.h"
 #include "options.h"
 #include "prim.h"
+#include "migrate.h"
 
 void (*ts_stats_placement_hook)(ts_stats_placement_t *out);
 void (*ts_stats_tiers_hook)(ts_stats_tiers_t *out);
+void (*ts_stats_promote_hook)(ts_stats_migration_t *out);
 
 static uint64_t stats_start_ns;
 static uint64_t stats_tlb_base;
@@ -79,6 +81,13 @@ void ts_stats_collect(ts_stats_snapshot_t *s) {
   memset(&s->placement, 0, sizeof s->placement);
   if (ts_stats_placement_hook) ts_stats_placement_hook(&s->placement);
   if (ts_stats_tiers_hook) ts_stats_tiers_hook(&s->tiers);
+  ts_mig_totals_t m;
+  ts_mig_totals(&m);
+  s->migration = (ts_stats_migration_t){.requests = m.requests, .pages_promoted = m.pages_promoted,
+                                        .pages_demoted = m.pages_demoted, .pages_other = m.pages_other,
+                                        .pages_failed = m.pages_failed, .calls = m.calls, .ns = m.ns};
+  memcpy(s->migration.err, m.err, sizeof s->migration.err);
+  if (ts_stats_promote_hook) ts_stats_promote_hook(&s->migration);
 }
 
 bool ts_stats_expand_path(const char *pattern, int pid, char *out, size_t cap) {

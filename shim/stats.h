@@ -54,6 +54,17 @@ typedef struct ts_stats_tiers_s {
 
 extern void (*ts_stats_tiers_hook)(ts_stats_tiers_t *out);
 
+/* Migration (docs/stats.md, object "migration"): the engine's totals, and
+ * background promotion (filled by its hook when the shim runs it). */
+typedef struct ts_stats_migration_s {
+  uint64_t requests, pages_promoted, pages_demoted, pages_other, pages_failed, calls, ns;
+  uint64_t err[6]; /* as TS_MIG_NERR (policy/migrate.h) */
+  bool auto_promote;
+  uint64_t auto_passes, auto_promoted_bytes, spilled_pending_bytes, spilled_dropped_bytes;
+} ts_stats_migration_t;
+
+extern void (*ts_stats_promote_hook)(ts_stats_migration_t *out);
+
 typedef struct ts_stats_snapshot_s {
   int pid;
   bool enabled;
@@ -64,6 +75,7 @@ typedef struct ts_stats_snapshot_s {
   uint64_t ctr[TS_CTR_COUNT];
   ts_stats_placement_t placement;
   ts_stats_tiers_t tiers;
+  ts_stats_migration_t migration;
 } ts_stats_snapshot_t;
 
 void ts_stats_start(void);         /* at init: the clock, the TLB baseline */

@@ -106,6 +106,30 @@ static void json_tiers(ts_buf_t *b, const ts_stats_tiers_t *t) {
   ts_buf_puts(b, "]\n  }");
 }
 
+/* The nested "migration" object; key order is the documented one. */
+static void json_migration(ts_buf_t *b, const ts_stats_migration_t *m) {
+  static const char *const errs[6] = {"failed_ebusy", "failed_enomem", "failed_efault", "failed_eacces",
+                                      "failed_einval", "failed_other"};
+  ts_buf_puts(b, ",\n  \"migration\": {");
+  ju64(b, "\n    ", "requests", m->requests);
+  ju64(b, NL, "pages_promoted", m->pages_promoted);
+  ju64(b, NL, "pages_demoted", m->pages_demoted);
+  ju64(b, NL, "pages_other", m->pages_other);
+  ju64(b, NL, "bytes_moved", (m->pages_promoted + m->pages_demoted + m->pages_other) * 4096);
+  ju64(b, NL, "pages_failed", m->pages_failed);
+  ju64(b, NL, "calls", m->calls);
+  jkey(b, NL, "seconds");
+  ts_buf_fixed(b, (double)m->ns / 1e9, 6);
+  for (int i = 0; i < 6; i++) ju64(b, NL, errs[i], m->err[i]);
+  jkey(b, NL, "auto_promote");
+  ts_buf_puts(b, m->auto_promote ? "true" : "false");
+  ju64(b, NL, "auto_passes", m->auto_passes);
+  ju64(b, NL, "auto_promoted_bytes", m->auto_promoted_bytes);
+  ju64(b, NL, "spilled_pending_bytes", m->spilled_pending_bytes);
+  ju64(b, NL, "spilled_dropped_bytes", m->spilled_dropped_bytes);
+  ts_buf_puts(b, "\n  }");
+}
+
 /* The nested "placement" object; key order is the documented one. */
 static void json_placement(ts_buf_t *b, const ts_stats_placement_t *p) {
   ts_buf_puts(b, ",\n  \"placement\": {");
@@ -159,6 +183,7 @@ size_t ts_stats_render_json(const ts_stats_snapshot_t *s, char *out, size_t cap)
   for (int i = 0; i < TS_CTR_COUNT; i++) json_u64(&b, ctr_keys[i], s->ctr[i]);
   if (s->placement.present) json_placement(&b, &s->placement);
   if (s->tiers.present) json_tiers(&b, &s->tiers);
+  json_migration(&b, &s->migration);
   ts_buf_puts(&b, "\n}\n");
   return b.need;
 }

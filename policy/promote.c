@@ -1,0 +1,165 @@
+/* Background promotion (TIERSHIM_PROMOTE): with TIERSHIM_BULK=fast, the
+ * regions' ranges that were bound slow-first because the fast tier was down
+ * to its reserve (tierpol.c, "spills") are moved back to the fast tier once
+ * it has room again.
+ *
+ * Spills are noted under the placement lock (a commit of the window binds
+ * them) into a small table. A thread of tiershim's, started on demand
+ * outside that lock, wakes once a second; while fast-tier free memory is
+ * above twice the reserve, it takes up to PROMOTE_RATE bytes of noted
+ * ranges, binds them fast-first again and moves their pages with the
+ * migration engine (one worker, paced at PROMOTE_RATE). Only ranges of the
+ * window are noted: they stay tiershim's, whatever the program frees, so
+ * the thread never touches a mapping it does not own.
+ *
+ * Off by default: promotion copies memory the program may never touch
+ * again, and the guest cannot tell whether that pays (its tiers have one
+ * speed). Lock: promote_lock is a leaf (shim/fork.c). */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+
+#include "migrate.h"
+#include "options.h"
+#include "prim.h"
+#include "shim.h"
+#include "stats.h"
+#include "tierpol.h"
+
+#define SPILL_MAX 256
+#define PERIOD_NS 1000000000ull
+
+static pthread_mutex_t promote_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t promote_wake = PTHREAD_COND_INITIALIZER;
+static struct { uintptr_t a; size_t len; } spill[SPILL_MAX];
+static int nspill;
+static bool started, want_start;
+static struct { uint64_t passes, promoted, pending, dropped; } pst;
+
+/* Called with the placement lock held: no thread creation here. */
+static void promote_note(uintptr_t a, size_t len) {
+  pthread_mutex_lock(&promote_lock);
+  if (nspill > 0 && spill[nspill - 1].a + spill[nspill - 1].len == a) {
+    spill[nspill - 1].len += len;
+  } else if (nspill < SPILL_MAX) {
+    spill[nspill].a = a;
+    spill[nspill++].len = len;
+  } else {
+    pst.dropped += len; /* stays slow-first: correct, only not promoted */
+    len = 0;
+  }
+  pst.pending += len;
+  if (!started) __atomic_store_n(&want_start, true, __ATOMIC_RELEASE);
+  pthread_mutex_unlock(&promote_lock);
+}
+
+/* Takes up to budget bytes of noted ranges (the oldest first). */
+static size_t take(ts_mrange_t *out, size_t max, uint64_t budget) {
+  size_t n = 0;
+  pthread_mutex_lock(&promote_lock);
+  while (nspill > 0 && n < max && budget > 0) {
+    size_t len = spill[0].len < budget ? spill[0].len : (size_t)budget;
+    out[n].addr = spill[0].a;
+    out[n++].len = len;
+    budget -= len;
+    pst.pending -= len;
+    if (len == spill[0].len) {
+      memmove(&spill[0], &spill[1], sizeof spill[0] * (size_t)(--nspill));
+    } else {
+      spill[0].a += len;
+      spill[0].len -= len;
+    }
+  }
+  pthread_mutex_unlock(&promote_lock);
+  return n;
+}
+
+static void promote_pass(void) {
+  uint64_t room = ts_tier_fast_room();
+  uint64_t budget = ts_config.promote_rate;
+  if (room == 0) return;
+  if (budget > room) budget = room;
+  ts_mrange_t r[16];
+  size_t n = take(r, 16, budget & ~(uint64_t)4095);
+  int node = ts_tier_promote_node();
+  if (n == 0 || node < 0) return;
+  for (size_t i = 0; i < n; i++) ts_tier_rebind_fast(r[i].addr, r[i].len);
+  ts_migrate_req_t q = {.pid = 0, .target = node, .from = -1, .threads = 1, .rate = ts_config.promote_rate};
+  ts_migrate_result_t o;
+  (void)ts_migrate(r, n, &q, &o);
+  __atomic_fetch_add(&pst.passes, 1, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&pst.promoted, o.pages_moved * 4096, __ATOMIC_RELAXED);
+}
+
+static void *promote_main(void *arg) {
+  (void)arg;
+  for (;;) {
+    pthread_mutex_lock(&promote_lock);
+    while (nspill == 0) pthread_cond_wait(&promote_wake, &promote_lock);
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += 1;
+    pthread_cond_timedwait(&promote_wake, &promote_lock, &t);
+    pthread_mutex_unlock(&promote_lock);
+    promote_pass();
+  }
+  return NULL;
+}
+
+/* Through the real pthread_create, with every signal blocked: the program's
+ * handlers must never run on tiershim's thread. */
+static void promote_start(void) {
+  pthread_mutex_lock(&promote_lock);
+  if (started || ts_real.pthread_create == NULL) {
+    pthread_mutex_unlock(&promote_lock);
+    return;
+  }
+  started = true;
+  __atomic_store_n(&want_start, false, __ATOMIC_RELAXED);
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t t;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  if (ts_real.pthread_create(&t, &attr, promote_main, NULL) != 0) started = false;
+  pthread_attr_destroy(&attr);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_cond_signal(&promote_wake);
+  pthread_mutex_unlock(&promote_lock);
+}
+
+/* From ts_tier_granted, outside the placement lock: one load when idle. */
+static void promote_kick(void) {
+  if (__atomic_load_n(&want_start, __ATOMIC_ACQUIRE)) promote_start();
+}
+
+static void promote_stats(ts_stats_migration_t *o) {
+  o->auto_promote = ts_tier_spill_hook != NULL;
+  o->auto_passes = __atomic_load_n(&pst.passes, __ATOMIC_RELAXED);
+  o->auto_promoted_bytes = __atomic_load_n(&pst.promoted, __ATOMIC_RELAXED);
+  pthread_mutex_lock(&promote_lock);
+  o->spilled_pending_bytes = pst.pending;
+  o->spilled_dropped_bytes = pst.dropped;
+  pthread_mutex_unlock(&promote_lock);
+}
+
+void ts_promote_init(void) {
+  ts_stats_promote_hook = promote_stats;
+  if (!ts_config.promote || !ts_tier_on || ts_config.bulk != TS_BULK_FAST) return;
+  ts_tier_kick_hook = promote_kick;
+  ts_tier_spill_hook = promote_note;
+}
+
+void ts_promote_lock(void) { pthread_mutex_lock(&promote_lock); }
+void ts_promote_unlock(void) { pthread_mutex_unlock(&promote_lock); }
+void ts_promote_fork_child(void) {
+  pthread_mutex_init(&promote_lock, NULL);
+  pthread_cond_init(&promote_wake, NULL);
+  if (started) want_start = nspill > 0; /* threads do not survive fork */
+  started = false;
+}
