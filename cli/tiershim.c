@@ -3,6 +3,7 @@
  *   tiershim run [--stats FILE|-] [--set NAME=VALUE]... -- CMD [ARGS]...
  *   tiershim options [--markdown]
  *   tiershim topo [--sysfs ROOT] [--fast LIST] [--slow LIST] [--json]
+ *   tiershim migrate --pid PID --to NODE [--from NODE] [--threads N] [--rate BYTES/s] [--all] [--json]
  *   tiershim version
  *
  * `run` puts the library's absolute path first in LD_PRELOAD and execs the
@@ -23,6 +24,7 @@
 #define EXIT_USAGE 2
 
 int ts_cli_topo(int argc, char **argv); /* topo.c */
+int ts_cli_migrate(int argc, char **argv); /* migrate.c */
 
 static void die_usage(const char *fmt, const char *arg) {
   fprintf(stderr, "tiershim: ");
@@ -30,6 +32,7 @@ static void die_usage(const char *fmt, const char *arg) {
   fprintf(stderr, "\nusage: tiershim run [--stats FILE|-] [--set NAME=VALUE]... -- CMD [ARGS]...\n"
                   "       tiershim options [--markdown]\n"
                   "       tiershim topo [--sysfs ROOT] [--fast LIST] [--slow LIST] [--json]\n"
+                  "       tiershim migrate --pid PID --to NODE [--from NODE] [--threads N] [--rate BYTES/s] [--all] [--json]\n"
                   "       tiershim version\n");
   exit(EXIT_USAGE);
 }
@@ -143,6 +146,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "run") == 0) return cmd_run(argc - 2, argv + 2);
   if (strcmp(cmd, "options") == 0) return cmd_options(argc - 2, argv + 2);
   if (strcmp(cmd, "topo") == 0) return ts_cli_topo(argc - 2, argv + 2);
+  if (strcmp(cmd, "migrate") == 0) return ts_cli_migrate(argc - 2, argv + 2);
   if (strcmp(cmd, "version") == 0) {
     printf("tiershim %s\n", TIERSHIM_VERSION);
     return 0;
@@ -155,6 +159,9 @@ int main(int argc, char **argv) {
            "  tiershim options [--markdown]   every TIERSHIM_* variable\n"
            "  tiershim topo [--sysfs ROOT] [--fast LIST] [--slow LIST] [--json]\n"
            "      memory tiers, nodes, THP and kernel features as the shim sees them\n"
+           "  tiershim migrate --pid PID --to NODE [--from NODE] [--threads N] [--rate BYTES/s] [--all] [--json]\n"
+           "      move another process's pages to NODE (numactl's migratepages, batched\n"
+           "      and in parallel); --all: page cache too, with MPOL_MF_MOVE_ALL\n"
            "  tiershim version\n",
            TIERSHIM_VERSION);
     return 0;

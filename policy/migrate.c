@@ -42,11 +42,21 @@ typedef struct mig_buf_s {
   signed char vf_src[MOVE_CAP];
 } mig_buf_t;
 
+/* The ranges laid end to end, cut in chunks of CHUNK bytes whose ends sit
+ * on 2 MiB boundaries of the address space (no huge page is split between
+ * two chunks). Workers take the next chunk when they finish one: a worker
+ * on a slower CPU (a busy host core, another tenant) takes fewer, instead of
+ * a static half holding everyone up. */
+#define CHUNK ((uintptr_t)QUERY_BLOCKS * PMD)
+typedef struct mig_shared_s {
+  uint64_t next, nchunks, total;
+} mig_shared_t;
+
 typedef struct mig_worker_s {
   const ts_migrate_req_t *q;
   const ts_mrange_t *r;
   size_t n;
-  uintptr_t off_lo, off_hi; /* this worker's slice of the ranges laid end to end */
+  struct mig_shared_s *sh;  /* the chunks, handed out to whoever is free */
   mig_buf_t *b;
   size_t mv_n;
   uint64_t bytes_done, t0, rate; /* rate: this worker's share, bytes/s */
@@ -185,8 +195,11 @@ static bool wanted(const mig_worker_t *w, int s) {
   return s >= 0 && s != w->q->target && (w->q->from < 0 || s == w->q->from);
 }
 
+/* A query's -ENOENT is a page never touched; so is its -EFAULT on kernels
+ * before 6.5 (follow_page with FOLL_DUMP), where it also means no mapping
+ * at all: the two cannot be told apart, and neither has anything to move. */
 static void plan_page(mig_worker_t *w, uintptr_t a, int s) {
-  if (s == -ENOENT) { w->res.pages_absent++; return; }
+  if (s == -ENOENT || s == -EFAULT) { w->res.pages_absent++; return; }
   if (s < 0) { fail(w, -s, 1); return; }
   if (!wanted(w, s)) { w->res.pages_already++; return; }
   w->b->mv_addr[w->mv_n] = (void *)a;
@@ -237,27 +250,40 @@ static int plan_piece(mig_worker_t *w, uintptr_t lo, uintptr_t hi) {
   return 0;
 }
 
-static void *mig_work(void *arg) {
-  mig_worker_t *w = arg;
-  w->t0 = ts_prim_clock_ns();
+static uintptr_t cut_at(const ts_mrange_t *r, size_t n, uintptr_t off);
+
+/* Chunk k's offsets; its moves are flushed before the next is taken, so
+ * the copying, not just the planning, is what gets shared out. */
+static int mig_chunk(mig_worker_t *w, uint64_t k) {
+  uint64_t total = w->sh->total;
+  uintptr_t c_lo = k == 0 ? 0 : cut_at(w->r, w->n, k * CHUNK);
+  uintptr_t c_hi = k + 1 >= w->sh->nchunks ? total : cut_at(w->r, w->n, (k + 1) * CHUNK);
   uintptr_t off = 0;
   int e = 0;
-  for (size_t i = 0; i < w->n && e == 0; i++) {
-    uintptr_t lo = w->r[i].addr; /* this range's part of the slice: */
-    uintptr_t s_lo = off > w->off_lo ? off : w->off_lo, s_hi = off + w->r[i].len;
-    if (s_hi > w->off_hi) s_hi = w->off_hi;
-    if (s_lo < s_hi) e = plan_piece(w, lo + (s_lo - off), lo + (s_hi - off));
+  for (size_t i = 0; i < w->n && e == 0 && off < c_hi; i++) {
+    uintptr_t s_lo = off > c_lo ? off : c_lo, s_hi = off + w->r[i].len;
+    if (s_hi > c_hi) s_hi = c_hi;
+    if (s_lo < s_hi) e = plan_piece(w, w->r[i].addr + (s_lo - off), w->r[i].addr + (s_hi - off));
     off += w->r[i].len;
   }
   while (e == 0 && w->mv_n) e = mig_flush(w); /* verified blocks may queue pages */
+  return e;
+}
+
+static void *mig_work(void *arg) {
+  mig_worker_t *w = arg;
+  w->t0 = ts_prim_clock_ns();
+  int e = 0;
+  for (uint64_t k; e == 0 && (k = __atomic_fetch_add(&w->sh->next, 1, __ATOMIC_RELAXED)) < w->sh->nchunks;)
+    e = mig_chunk(w, k);
   w->res.error = e;
   return NULL;
 }
 
 /* ---- the request ------------------------------------------------------ */
 
-/* Slice boundaries on 2 MiB boundaries of the address space, so that no
- * huge page is shared by two workers. */
+/* The offset (ranges laid end to end) of the first 2 MiB boundary of the
+ * address space at or after offset off, within the same range. */
 static uintptr_t cut_at(const ts_mrange_t *r, size_t n, uintptr_t off) {
   uintptr_t base = 0;
   for (size_t i = 0; i < n; i++) {
@@ -317,21 +343,17 @@ int ts_migrate(const ts_mrange_t *r, size_t n, const ts_migrate_req_t *q, ts_mig
   }
   if (q->target < 0 || q->target >= 1024 || q->threads < 1) return out->error = -EINVAL;
   int nw = q->threads > TS_MIG_THREADS_MAX ? TS_MIG_THREADS_MAX : q->threads;
-  if ((uint64_t)nw > total / PMD) nw = total / PMD > 0 ? (int)(total / PMD) : 1;
+  uint64_t chunks = (total + CHUNK - 1) / CHUNK;
+  if ((uint64_t)nw > chunks) nw = chunks > 0 ? (int)chunks : 1; /* idle workers cost a thread each */
   size_t bytes = (sizeof(mig_worker_t) + sizeof(mig_buf_t)) * (size_t)nw;
   ts_prim_ptr_t m = ts_prim_mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m.err) return out->error = -ENOMEM;
   ts_tier_bind_hot(m.addr, bytes);
   mig_worker_t *w = m.addr;
   mig_buf_t *bufs = (mig_buf_t *)(w + nw);
-  uintptr_t prev = 0;
-  for (int i = 0; i < nw; i++) {
-    w[i] = (mig_worker_t){.q = q, .r = r, .n = n, .b = &bufs[i], .rate = q->rate / (uint64_t)nw};
-    w[i].off_lo = prev;
-    w[i].off_hi = i == nw - 1 ? total : cut_at(r, n, total / (uint64_t)nw * (uint64_t)(i + 1));
-    if (w[i].off_hi < prev) w[i].off_hi = prev;
-    prev = w[i].off_hi;
-  }
+  mig_shared_t sh = {.next = 0, .nchunks = chunks, .total = total};
+  for (int i = 0; i < nw; i++)
+    w[i] = (mig_worker_t){.q = q, .r = r, .n = n, .b = &bufs[i], .sh = &sh, .rate = q->rate / (uint64_t)nw};
   for (int i = 1; i < nw; i++) start_worker(&w[i]);
   mig_work(&w[0]);
   for (int i = 1; i < nw; i++)

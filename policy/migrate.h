@@ -4,13 +4,15 @@
  * Copying is ~97% of the kernel's migration time for 2 MiB folios and the
  * kernel copies one folio after another on the calling CPU, so the lever
  * is to give several threads their own well-batched calls:
- *  - each worker owns a contiguous slice of the ranges (2 MiB aligned);
- *  - it queries where its pages are (one move_pages query per 16 MiB),
- *    then asks to move one address per 2 MiB block whose 512 pages sit on
+ *  - workers take 16 MiB chunks of the ranges (cut on 2 MiB boundaries)
+ *    from a shared cursor until none is left, so a worker on a slower CPU
+ *    takes fewer instead of holding the others up;
+ *  - for each chunk, one move_pages query says where its pages are; then
+ *    one address is asked to move per 2 MiB block whose 512 pages sit on
  *    one node (a huge page moves whole from any of its addresses; a block
- *    of base pages is finished in a second step) and every page of mixed
- *    blocks, in calls of at least 512 entries (the kernel migrates a batch
- *    of up to 512 folios under one TLB flush);
+ *    of base pages is finished in a second step), and every page of mixed
+ *    blocks, in calls of up to 512 entries (the kernel migrates a batch of
+ *    up to 512 folios under one TLB flush), all before the next chunk;
  *  - pages that fail with EBUSY, ENOMEM or EAGAIN are retried once; what
  *    still fails is counted by errno, never hidden.
  * No malloc (the shim calls it): buffers come from the prim layer. */

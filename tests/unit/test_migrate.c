@@ -27,21 +27,23 @@ Test(migrate, already_there_and_absent_are_counted_for_every_thread_count) {
     cr_assert_eq(o.pages_already, 24 * MIB / 4096, "threads %d", t);
     cr_assert_eq(o.pages_absent, 8 * MIB / 4096, "threads %d", t);
     cr_assert_eq(o.pages_moved + o.pages_failed, 0);
-    cr_assert_eq(o.threads, t, "16 blocks are enough for %d workers", t);
+    cr_assert_eq(o.threads, t < 2 ? t : 2, "32 MiB is two 16 MiB chunks: at most 2 workers");
   }
   munmap(a, 24 * MIB);
   munmap(b, 8 * MIB);
 }
 
-Test(migrate, a_hole_is_reported_as_efault) {
+Test(migrate, a_hole_has_nothing_to_move) {
   char *a = map(6 * MIB, true);
   munmap(a + 2 * MIB, 2 * MIB);
   ts_mrange_t r = {(uintptr_t)a, 6 * MIB};
   ts_migrate_req_t q = {.target = 0, .from = -1, .threads = 2};
   ts_migrate_result_t o;
   cr_assert_eq(ts_migrate(&r, 1, &q, &o), 0);
-  cr_assert_eq(o.err[TS_MIG_EFAULT], 2 * MIB / 4096);
-  cr_assert_eq(o.pages_failed, 2 * MIB / 4096);
+  /* The query cannot tell a hole from a page never touched on kernels
+   * before 6.5 (both -EFAULT): absent, not failed. */
+  cr_assert_eq(o.pages_absent, 2 * MIB / 4096);
+  cr_assert_eq(o.pages_failed, 0);
   cr_assert_eq(o.pages_already, 4 * MIB / 4096);
   munmap(a, 6 * MIB);
 }

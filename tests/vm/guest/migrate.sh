@@ -18,6 +18,7 @@ run "demote and promote through the API" env LD_PRELOAD=$SHIM TIERSHIM_MIGRATE_T
 run "one worker gives the same result" env LD_PRELOAD=$SHIM TIERSHIM_MIGRATE_THREADS=1 "$P" api
 run "writers during migration lose nothing" env LD_PRELOAD=$SHIM "$P" writers
 run "partial failures are reported" env LD_PRELOAD=$SHIM "$P" partial
+run "TIERSHIM_MIGRATE_RATE paces the engine" env LD_PRELOAD=$SHIM TIERSHIM_MIGRATE_RATE=32M "$P" rate
 run "spilled bulk ranges are promoted back" env LD_PRELOAD=$SHIM TIERSHIM_BULK=fast TIERSHIM_PROMOTE=1 \
   TIERSHIM_PROMOTE_RATE=256M TIERSHIM_RETAIN_MAX=0 "$P" auto
 vm_finish
