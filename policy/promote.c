@@ -17,7 +17,6 @@
  * speed). Lock: promote_lock is a leaf (shim/fork.c). */
 #define _GNU_SOURCE
 #include <pthread.h>
-#include <signal.h>
 #include <string.h>
 #include <time.h>
 
@@ -108,28 +107,13 @@ static void *promote_main(void *arg) {
   return NULL;
 }
 
-/* Through the real pthread_create, with every signal blocked: the program's
- * handlers must never run on tiershim's thread. */
 static void promote_start(void) {
   pthread_mutex_lock(&promote_lock);
-  if (started || ts_real.pthread_create == NULL) {
-    pthread_mutex_unlock(&promote_lock);
-    return;
+  if (!started) {
+    started = ts_thread_start_internal(promote_main, 256 * 1024);
+    __atomic_store_n(&want_start, false, __ATOMIC_RELAXED);
+    pthread_cond_signal(&promote_wake);
   }
-  started = true;
-  __atomic_store_n(&want_start, false, __ATOMIC_RELAXED);
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pthread_t t;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, 256 * 1024);
-  if (ts_real.pthread_create(&t, &attr, promote_main, NULL) != 0) started = false;
-  pthread_attr_destroy(&attr);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  pthread_cond_signal(&promote_wake);
   pthread_mutex_unlock(&promote_lock);
 }
 

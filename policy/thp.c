@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -261,22 +260,10 @@ static void *collapse_main(void *arg) {
   return NULL;
 }
 
-/* Through the real pthread_create, with every signal blocked: the program's
- * handlers must never run on tiershim's thread. */
 static void collapse_start(void) {
   thp_thread_started = true;
-  if (ts_real.pthread_create == NULL) return;
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pthread_t t;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, 64 * 1024);
-  if (ts_real.pthread_create(&t, &attr, collapse_main, NULL) != 0) thp_collapse_ok = false;
-  pthread_attr_destroy(&attr);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (!ts_thread_start_internal(collapse_main, 64 * 1024) && ts_real.pthread_create != NULL)
+    thp_collapse_ok = false;
 }
 
 void ts_thp_granted(uintptr_t addr, size_t len) {

@@ -3,6 +3,7 @@
 #define TS_SHIM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #define TS_EXPORT __attribute__((visibility("default")))
 #define ts_likely(x) __builtin_expect(!!(x), 1)
@@ -31,6 +32,11 @@ extern ts_real_t ts_real;
 /* Resolves the table with dlsym(RTLD_NEXT). Returns the number of required
  * symbols that are missing (each already reported). */
 int ts_symbols_resolve(void);
+
+/* ---- threads (thread.c) ------------------------------------------------ */
+
+/* Starts one of tiershim's own threads; false if it could not. */
+bool ts_thread_start_internal(void *(*fn)(void *), size_t stack);
 
 /* ---- mmap family (mmap.c) ---------------------------------------------- */
 

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 
 #include <mimalloc.h>
@@ -62,4 +63,23 @@ TS_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
   if (r == 0) ts_count(TS_CTR_THREADS);
   else if (t != NULL) mi_free(t);
   return r;
+}
+
+/* tiershim's own threads (collapse, promotion): through the real
+ * pthread_create, detached, with every signal blocked, so that the
+ * program's handlers never run on them. */
+bool ts_thread_start_internal(void *(*fn)(void *), size_t stack) {
+  if (ts_real.pthread_create == NULL) return false;
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t t;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, stack);
+  bool ok = ts_real.pthread_create(&t, &attr, fn, NULL) == 0;
+  pthread_attr_destroy(&attr);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return ok;
 }

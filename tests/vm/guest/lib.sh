@@ -16,6 +16,14 @@ vm_tier_nodelist() {
     | sed 's/.*memory_tier//' | sort -n | sed -n "$(( $1 + 1 ))p" \
     | while read -r t; do cat "/sys/devices/virtual/memory_tiering/memory_tier$t/nodelist"; done
 }
+# vm_run NAME CMD...: runs CMD, shows its output indented, PASS/FAIL on rc 0
+vm_run() {
+  local name=$1; shift
+  vm_info "== $name: $*"
+  "$@" >/tmp/vm_run.out 2>&1; local rc=$?
+  sed 's/^/   /' /tmp/vm_run.out
+  vm_check "$name (rc=$rc)" [ $rc -eq 0 ]
+}
 vm_finish() {
   if [ "$VM_FAILED" -ne 0 ]; then echo "${1:-$TS_TEST_NAME}: FAILED"; exit 1; fi
   echo "${1:-$TS_TEST_NAME}: all checks passed"

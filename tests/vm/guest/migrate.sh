@@ -7,18 +7,11 @@
 
 P=$TS_BUILD/mig_probe
 SHIM=$TS_BUILD/libtiershim.so
-run() { # NAME CMD...
-  name=$1; shift
-  vm_info "== $name: $*"
-  "$@" >/tmp/out 2>&1; rc=$?
-  sed 's/^/   /' /tmp/out
-  vm_check "$name (rc=$rc)" [ $rc -eq 0 ]
-}
-run "demote and promote through the API" env LD_PRELOAD=$SHIM TIERSHIM_MIGRATE_THREADS=2 "$P" api
-run "one worker gives the same result" env LD_PRELOAD=$SHIM TIERSHIM_MIGRATE_THREADS=1 "$P" api
-run "writers during migration lose nothing" env LD_PRELOAD=$SHIM "$P" writers
-run "partial failures are reported" env LD_PRELOAD=$SHIM "$P" partial
-run "TIERSHIM_MIGRATE_RATE paces the engine" env LD_PRELOAD=$SHIM TIERSHIM_MIGRATE_RATE=32M "$P" rate
-run "spilled bulk ranges are promoted back" env LD_PRELOAD=$SHIM TIERSHIM_BULK=fast TIERSHIM_PROMOTE=1 \
+vm_run "demote and promote through the API" env LD_PRELOAD=$SHIM TIERSHIM_MIGRATE_THREADS=2 "$P" api
+vm_run "one worker gives the same result" env LD_PRELOAD=$SHIM TIERSHIM_MIGRATE_THREADS=1 "$P" api
+vm_run "writers during migration lose nothing" env LD_PRELOAD=$SHIM "$P" writers
+vm_run "partial failures are reported" env LD_PRELOAD=$SHIM "$P" partial
+vm_run "TIERSHIM_MIGRATE_RATE paces the engine" env LD_PRELOAD=$SHIM TIERSHIM_MIGRATE_RATE=32M "$P" rate
+vm_run "spilled bulk ranges are promoted back" env LD_PRELOAD=$SHIM TIERSHIM_BULK=fast TIERSHIM_PROMOTE=1 \
   TIERSHIM_PROMOTE_RATE=256M TIERSHIM_RETAIN_MAX=0 "$P" auto
 vm_finish

@@ -13,13 +13,6 @@ shim() {
   shift
   env LD_PRELOAD=$SHIM $envs "$P" "$@"
 }
-run() { # NAME CMD...: runs, shows its output, fails the test on rc != 0
-  name=$1; shift
-  vm_info "== $name: $*"
-  "$@" >/tmp/out 2>&1; rc=$?
-  sed 's/^/   /' /tmp/out
-  vm_check "$name (rc=$rc)" [ $rc -eq 0 ]
-}
 
 # ---- discovery ----------------------------------------------------------
 "$TS_BUILD/tiershim" topo >/tmp/topo 2>&1
@@ -31,20 +24,20 @@ vm_check "the shim finds the fast tier {0}" grep -q '"fast_nodes": "0"' /tmp/d.j
 vm_check "the shim finds the slow tier {1}" grep -q '"slow_nodes": "1"' /tmp/d.json
 
 # ---- hot class ------------------------------------------------------------
-run "hot: small objects, stacks, metadata on node 0" shim TIERSHIM_BULK=slow -- hot
-run "hot, program prefers node 1 itself: still node 0" shim -- hot hostile
-run "control: TIERSHIM_HOT=default lets them follow the program to node 1" \
+vm_run "hot: small objects, stacks, metadata on node 0" shim TIERSHIM_BULK=slow -- hot
+vm_run "hot, program prefers node 1 itself: still node 0" shim -- hot hostile
+vm_run "control: TIERSHIM_HOT=default lets them follow the program to node 1" \
   shim TIERSHIM_HOT=default -- hot hostile expect=1
 
 # Page tables: tests/vm/guest/tiers_online.sh (node 1 as ZONE_NORMAL; here
 # it is ZONE_MOVABLE, where page tables can never go).
 
 # ---- bulk policies --------------------------------------------------------
-run "bulk=interleave splits 1:1" shim TIERSHIM_BULK=interleave -- split 256 1:1
-run "bulk=weighted:1,1 splits 1:1" shim TIERSHIM_BULK=weighted:1,1 -- split 256 1:1
-run "bulk=weighted:3,1 splits 3:1" shim TIERSHIM_BULK=weighted:3,1 -- split 256 3:1
-run "bulk=slow puts bulk on node 1" shim TIERSHIM_BULK=slow -- split 256 0:1
-run "bulk=fast, more than node 0 holds: spills, no OOM" shim TIERSHIM_BULK=fast TIERSHIM_STATS=json:/tmp/spill.json -- spill 2560
+vm_run "bulk=interleave splits 1:1" shim TIERSHIM_BULK=interleave -- split 256 1:1
+vm_run "bulk=weighted:1,1 splits 1:1" shim TIERSHIM_BULK=weighted:1,1 -- split 256 1:1
+vm_run "bulk=weighted:3,1 splits 3:1" shim TIERSHIM_BULK=weighted:3,1 -- split 256 3:1
+vm_run "bulk=slow puts bulk on node 1" shim TIERSHIM_BULK=slow -- split 256 0:1
+vm_run "bulk=fast, more than node 0 holds: spills, no OOM" shim TIERSHIM_BULK=fast TIERSHIM_STATS=json:/tmp/spill.json -- spill 2560
 vm_info "spill stats: $(grep -o '"bulk_spilled_bytes": [0-9]*\|"fast_reserve_bytes": [0-9]*' /tmp/spill.json | tr '\n' ' ')"
 
 # ---- the stats ------------------------------------------------------------

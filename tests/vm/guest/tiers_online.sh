@@ -8,18 +8,11 @@
 
 P=$TS_BUILD/tier_probe
 SHIM=$TS_BUILD/libtiershim.so
-run() { # NAME CMD...
-  name=$1; shift
-  vm_info "== $name: $*"
-  "$@" >/tmp/out 2>&1; rc=$?
-  sed 's/^/   /' /tmp/out
-  vm_check "$name (rc=$rc)" [ $rc -eq 0 ]
-}
 grep -q 'Normal' /proc/zoneinfo && vm_info "node 1 zones: $(grep '^Node 1' /proc/zoneinfo | tr '\n' ' ')"
 
 echo never >/sys/kernel/mm/transparent_hugepage/enabled
-run "control: a program preferring node 1 gets its page tables there" "$P" pagetables 512 self-slow
-run "page tables on node 0, bulk=slow data on node 1" \
+vm_run "control: a program preferring node 1 gets its page tables there" "$P" pagetables 512 self-slow
+vm_run "page tables on node 0, bulk=slow data on node 1" \
   env LD_PRELOAD=$SHIM TIERSHIM_BULK=slow "$P" pagetables 512
 echo always >/sys/kernel/mm/transparent_hugepage/enabled
 vm_finish
