@@ -67,8 +67,8 @@ TS_EXPORT long tiershim_migrate(void *ptr, size_t len, int node, tiershim_migrat
   return (long)o.pages_moved;
 }
 
-TS_EXPORT long tiershim_promote(void *ptr, size_t len, tiershim_migrate_report_t *report) {
-  int node = ts_tier_promote_node();
+/* To a node of a tier; ENODEV where there are no tiers. */
+static long api_to_tier(int node, void *ptr, size_t len, tiershim_migrate_report_t *report) {
   if (node < 0) {
     errno = ENODEV;
     return -1;
@@ -76,11 +76,10 @@ TS_EXPORT long tiershim_promote(void *ptr, size_t len, tiershim_migrate_report_t
   return tiershim_migrate(ptr, len, node, report);
 }
 
+TS_EXPORT long tiershim_promote(void *ptr, size_t len, tiershim_migrate_report_t *report) {
+  return api_to_tier(ts_tier_promote_node(), ptr, len, report);
+}
+
 TS_EXPORT long tiershim_demote(void *ptr, size_t len, tiershim_migrate_report_t *report) {
-  int node = ts_tier_demote_node();
-  if (node < 0) {
-    errno = ENODEV;
-    return -1;
-  }
-  return tiershim_migrate(ptr, len, node, report);
+  return api_to_tier(ts_tier_demote_node(), ptr, len, report);
 }
