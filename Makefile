@@ -17,7 +17,7 @@ PKGS_BENCH := libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 time strace gnupl
 # tests/vm: the two-tier qemu guest
 PKGS_VM    := qemu-system-x86 busybox-static cpio kmod xz-utils
 
-.PHONY: all deps build engines test demo bench bench-micro bench-thp bench-llama bench-onnx bench-tiers clean install
+.PHONY: all deps build engines test demo bench bench-micro bench-thp bench-llama bench-onnx bench-tiers fuzz clean install
 
 all: build
 
@@ -67,6 +67,11 @@ bench-onnx: build
 # llama.cpp's placement per TIERSHIM_BULK policy in the two-tier qemu guest.
 bench-tiers: build engines
 	bench/tiers/guest_llama.sh $(BUILD)
+
+# libFuzzer targets (clang, ASan + UBSan), 5 minutes each: tests/fuzz/run.sh.
+fuzz: deps
+	@command -v clang >/dev/null || $(SUDO) apt-get install -y clang
+	bash tests/fuzz/run.sh
 
 install: build
 	cmake --install $(BUILD)
