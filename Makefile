@@ -17,7 +17,7 @@ PKGS_BENCH := libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 time strace gnupl
 # tests/vm: the two-tier qemu guest
 PKGS_VM    := qemu-system-x86 busybox-static cpio kmod xz-utils
 
-.PHONY: all deps build engines test demo bench bench-micro bench-thp bench-llama bench-onnx bench-tiers fuzz clean install
+.PHONY: all deps build engines test demo bench bench-micro bench-thp bench-llama bench-onnx bench-tiers fuzz test-sanitize clean install
 
 all: build
 
@@ -67,6 +67,14 @@ bench-onnx: build
 # llama.cpp's placement per TIERSHIM_BULK policy in the two-tier qemu guest.
 bench-tiers: build engines
 	bench/tiers/guest_llama.sh $(BUILD)
+
+# The unit tests under AddressSanitizer + UBSan (the shim itself cannot be
+# preloaded under ASan: both want to be the allocator).
+test-sanitize: deps
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTIERSHIM_BUILD_BENCH=OFF \
+	  -DCMAKE_C_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+	cmake --build build-asan -j $(JOBS) --target ts_unit
+	build-asan/tests/unit/ts_unit --jobs 2
 
 # libFuzzer targets (clang, ASan + UBSan), 5 minutes each: tests/fuzz/run.sh.
 fuzz: deps
