@@ -14,6 +14,7 @@
 #include "prim.h"
 #include "stats.h"
 #include "tierpol.h"
+#include "options.h"
 
 #define PAGE ((size_t)4096)
 #define TIER_SAMPLES ((size_t)1 << 18) /* 1 GiB of pages exactly; beyond, strided */
@@ -135,7 +136,7 @@ static void tiers_hook(ts_stats_tiers_t *o) {
     on->free_bytes = ni->free_bytes;
     on->bulk_resident_bytes = bulk[n];
     on->hot_resident_bytes = hot[n];
-    on->page_table_bytes = ts_tier_meminfo(n, " PageTables:");
+    on->page_table_bytes = ts_node_meminfo(ts_config.sysfs_root, n, " PageTables:");
     if (ni->tier >= 0 && ni->tier < o->ntiers) {
       o->tier[ni->tier].bulk_resident_bytes += bulk[n];
       o->tier[ni->tier].hot_resident_bytes += hot[n];

@@ -87,27 +87,10 @@ static bool tier_apply_split(uintptr_t a, size_t len, unsigned flags) {
 
 /* ---- fast first, with a reserve -------------------------------------- */
 
-uint64_t ts_tier_meminfo(int node, const char *key) {
-  char path[TS_ROOT_MAX + 64], text[2048];
-  ts_buf_t b;
-  ts_buf_init(&b, path, sizeof path);
-  ts_buf_puts(&b, ts_config.sysfs_root);
-  ts_buf_puts(&b, "/devices/system/node/node");
-  ts_buf_u64(&b, (uint64_t)node);
-  ts_buf_puts(&b, "/meminfo");
-  if (ts_prim_read_file(path, text, sizeof text) <= 0) return 0;
-  const char *p = strstr(text, key);
-  if (p == NULL) return 0;
-  for (p += strlen(key); *p == ' '; p++) {}
-  uint64_t kb = 0;
-  for (; *p >= '0' && *p <= '9'; p++) kb = kb * 10 + (uint64_t)(*p - '0');
-  return kb << 10;
-}
-
 static uint64_t fast_free_now(void) {
   uint64_t sum = 0;
   for (int n = 0; n < TS_TIER_MAX_NODES; n++)
-    if (tier_topo.fast_nodes & ((uint64_t)1 << n)) sum += ts_tier_meminfo(n, " MemFree:");
+    if (tier_topo.fast_nodes & ((uint64_t)1 << n)) sum += ts_node_meminfo(ts_config.sysfs_root, n, " MemFree:");
   return sum;
 }
 
@@ -344,31 +327,9 @@ void ts_tier_print_verbose(void) {
   ts_msg_end(&c);
 }
 
-/* Most machines have one memory node: one read decides, where the whole
- * discovery costs some twenty sysfs files (~80 us) at every start-up. */
-static bool tier_one_node(const ts_config_t *cfg) {
-  if (cfg->fast_nodes[0] || cfg->slow_nodes[0]) return false;
-  char path[TS_ROOT_MAX + 48], text[256];
-  ts_buf_t b;
-  ts_buf_init(&b, path, sizeof path);
-  ts_buf_puts(&b, cfg->sysfs_root);
-  ts_buf_puts(&b, "/devices/system/node/has_memory");
-  uint64_t mask;
-  if (ts_prim_read_file(path, text, sizeof text) <= 0 || ts_nodelist_parse(text, &mask) != 0) return false;
-  if (__builtin_popcountll(mask) > 1) return false;
-  tier_topo.status = TS_TOPO_SINGLE;
-  tier_topo.source = "none";
-  tier_topo.max_node = -1;
-  ts_buf_init(&b, tier_topo.why, sizeof tier_topo.why);
-  ts_buf_puts(&b, "one memory node: ");
-  ts_buf_puts(&b, text[0] ? text : "none");
-  if (b.len > 0 && tier_topo.why[b.len - 1] == '\n') tier_topo.why[b.len - 1] = '\0';
-  return true;
-}
-
 void ts_tier_init(void) {
   const ts_config_t *cfg = &ts_config;
-  if (tier_one_node(cfg)) return;
+  if (!cfg->fast_nodes[0] && !cfg->slow_nodes[0] && ts_topo_one_node(cfg->sysfs_root, &tier_topo)) return;
   ts_topo_discover(cfg->sysfs_root, cfg->fast_nodes, cfg->slow_nodes, &tier_topo);
   if (tier_topo.status == TS_TOPO_ERROR) { /* a warning, whatever the verbosity */
     TS_MSG_BEGIN(b, storage);

@@ -76,10 +76,6 @@ const ts_topo_t *ts_tier_topo(void);
  * calling CPU's node. -1 where there are no tiers. */
 int ts_tier_promote_node(void);
 int ts_tier_demote_node(void);
-/* A field of nodeN/meminfo under TIERSHIM_SYSFS_ROOT, in bytes ("kB"
- * values); key with its leading space and colon (" MemFree:"), so that
- * " PageTables:" is not found in "SecPageTables:". 0 if absent. */
-uint64_t ts_tier_meminfo(int node, const char *key);
 void ts_tier_stats(ts_tier_stats_t *out);
 
 /* The node that block b (address / 2 MiB) of a weighted range goes to when

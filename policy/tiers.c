@@ -214,6 +214,36 @@ static void tiers_read_meminfo(ts_topo_t *t, const char *root, int n) {
   if (tiers_meminfo_kb(text, "MemFree:", &kb)) ni->free_bytes = kb << 10;
 }
 
+/* "Node 0 PageTables: ..." of nodeN/meminfo, in bytes; 0 if absent. */
+uint64_t ts_node_meminfo(const char *root, int node, const char *key) {
+  char path[TIERS_PATH], text[2048]; /* PageTables sits past the first KiB */
+  uint64_t kb;
+  tiers_path(path, root, TIERS_NODE_DIR "/node", node, "/meminfo");
+  if (ts_prim_read_file(path, text, sizeof text) <= 0 || !tiers_meminfo_kb(text, key, &kb)) return 0;
+  return kb << 10;
+}
+
+bool ts_topo_one_node(const char *root, ts_topo_t *t) {
+  char path[TIERS_PATH], text[TIERS_TEXT];
+  uint64_t mask = 0;
+  tiers_path(path, root, TIERS_NODE_DIR "/has_memory", -1, "");
+  if (ts_prim_read_file(path, text, sizeof text) <= 0 || tiers_list_parse(text, &mask) != 0 ||
+      __builtin_popcountll(mask) > 1)
+    return false;
+  memset(t, 0, sizeof *t);
+  t->status = TS_TOPO_SINGLE;
+  t->source = "none";
+  t->max_node = -1;
+  t->memory_nodes = mask;
+  ts_buf_t b;
+  ts_buf_init(&b, t->why, sizeof t->why);
+  ts_buf_puts(&b, "one memory node: ");
+  char list[32];
+  ts_nodelist_format(mask, list, sizeof list);
+  ts_buf_puts(&b, mask ? list : "none");
+  return true;
+}
+
 /* The row holds one distance per online node, in node order; online nodes
  * are the ones with a directory (`exist`), so entry i belongs to the i-th
  * of them, not to node i. Absent is fine; junk is an error. */

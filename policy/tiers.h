@@ -70,6 +70,16 @@ typedef struct ts_topo_s {
  * strings, NULL or "" when unset. Always fills topo (status, why). */
 ts_topo_status_t ts_topo_discover(const char *root, const char *fast, const char *slow, ts_topo_t *topo);
 
+/* Whether has_memory under root names at most one node, with no override
+ * given: then topo is filled as SINGLE from that one read. Most machines
+ * have one memory node, and the full discovery reads some twenty files. */
+bool ts_topo_one_node(const char *root, ts_topo_t *topo);
+
+/* A field of nodeN/meminfo under root, in bytes (its kB value); key with
+ * its leading space and colon (" MemFree:"), so that " PageTables:" is not
+ * found inside "SecPageTables:". 0 if absent. */
+uint64_t ts_node_meminfo(const char *root, int node, const char *key);
+
 /* Node list syntax of sysfs and numactl ("0-3,8", "" is empty). 0 on
  * success, -1 if malformed or a node is >= TS_TIER_MAX_NODES. */
 int ts_nodelist_parse(const char *s, uint64_t *mask);

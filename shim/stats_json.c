@@ -19,25 +19,8 @@ static double coverage(const ts_stats_snapshot_t *s) {
   return c > 1.0 ? 1.0 : c;
 }
 
-static void json_key(ts_buf_t *b, const char *key) {
-  ts_buf_puts(b, ",\n  \"");
-  ts_buf_puts(b, key);
-  ts_buf_puts(b, "\": ");
-}
-
-static void json_u64(ts_buf_t *b, const char *key, uint64_t v) {
-  json_key(b, key);
-  ts_buf_u64(b, v);
-}
-
-static void json_str(ts_buf_t *b, const char *key, const char *v, const char *sep) {
-  ts_buf_puts(b, sep);
-  ts_buf_json_str(b, key);
-  ts_buf_puts(b, ": ");
-  ts_buf_json_str(b, v ? v : "");
-}
-
-/* Keys of nested objects: sep is ",\n    " (one per line) or ", " (inline). */
+/* A key: sep is ",\n  " (top level), ",\n    " (nested, one per line) or
+ * ", " (inline). */
 static void jkey(ts_buf_t *b, const char *sep, const char *key) {
   ts_buf_puts(b, sep);
   ts_buf_json_str(b, key);
@@ -47,6 +30,14 @@ static void jkey(ts_buf_t *b, const char *sep, const char *key) {
 static void ju64(ts_buf_t *b, const char *sep, const char *key, uint64_t v) {
   jkey(b, sep, key);
   ts_buf_u64(b, v);
+}
+
+static void json_key(ts_buf_t *b, const char *key) { jkey(b, ",\n  ", key); }
+static void json_u64(ts_buf_t *b, const char *key, uint64_t v) { ju64(b, ",\n  ", key, v); }
+
+static void json_str(ts_buf_t *b, const char *key, const char *v, const char *sep) {
+  jkey(b, sep, key);
+  ts_buf_json_str(b, v ? v : "");
 }
 
 static void ji64(ts_buf_t *b, const char *sep, const char *key, int64_t v) {

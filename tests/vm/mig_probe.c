@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "probe.h"
 #include "tiershim.h"
 
 #define PAGE 4096UL
@@ -51,19 +52,12 @@ static double now(void) {
   return (double)t.tv_sec + t.tv_nsec / 1e9;
 }
 
-/* Pages of [p, p+len) per node 0/1, every page. */
+/* Pages of [p, p+len) on nodes 0 and 1, every page. */
 static void where(const void *p, size_t len, long c[2]) {
-  enum { B = 1024 };
-  void *pages[B];
-  int st[B];
-  c[0] = c[1] = 0;
-  for (uintptr_t a = (uintptr_t)p, end = a + len; a < end;) {
-    int n = 0;
-    for (; n < B && a < end; a += PAGE) pages[n++] = (void *)a;
-    if (syscall(SYS_move_pages, 0, n, pages, NULL, st, 0) != 0) continue;
-    for (int i = 0; i < n; i++)
-      if (st[i] == 0 || st[i] == 1) c[st[i]]++;
-  }
+  long all[PROBE_MAXN];
+  probe_where(p, len, PAGE, all);
+  c[0] = all[0];
+  c[1] = all[1];
 }
 
 static uint64_t sum(const uint64_t *p, size_t len) {

@@ -28,30 +28,16 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "probe.h"
+
 #define PAGE 4096UL
-#define MAXN 8
+#define MAXN PROBE_MAXN
 
 static int failed;
 
 static void check(int ok, const char *what) {
   printf("%s: %s\n", ok ? "PASS" : "FAIL", what);
   if (!ok) failed = 1;
-}
-
-/* Pages of [p, p+len) per node (stride: every page). */
-static void where(const void *p, size_t len, size_t stride, long counts[MAXN]) {
-  enum { B = 512 };
-  void *pages[B];
-  int status[B];
-  memset(counts, 0, sizeof(long) * MAXN);
-  uintptr_t a = (uintptr_t)p & ~(PAGE - 1), end = (uintptr_t)p + len;
-  while (a < end) {
-    int n = 0;
-    for (; n < B && a < end; a += stride) pages[n++] = (void *)a;
-    if (syscall(SYS_move_pages, 0, n, pages, NULL, status, 0) != 0) continue;
-    for (int i = 0; i < n; i++)
-      if (status[i] >= 0 && status[i] < MAXN) counts[status[i]]++;
-  }
 }
 
 static double frac0(const long c[MAXN]) {
@@ -84,7 +70,7 @@ static void *stack_thread(void *arg) {
   volatile char buf[256 * 1024];
   for (size_t i = 0; i < sizeof buf; i += PAGE) buf[i] = (char)i;
   long c[MAXN];
-  where((const void *)buf, sizeof buf, PAGE, c);
+  probe_where((const void *)buf, sizeof buf, PAGE, c);
   printf("stack_pages node0=%ld node1=%ld\n", c[0], c[1]);
   *(int *)arg = c[hot_expect] > 0 && c[hot_expect] == c[0] + c[1];
   return NULL;
@@ -121,11 +107,11 @@ static int mode_hot(int argc, char **argv) {
   memset(large, 3, 8 << 20);
   long c[MAXN] = {0}, t[MAXN];
   for (int i = 0; i < SMALL; i += 50) {
-    where(small[i], 1, PAGE, t);
+    probe_where(small[i], 1, PAGE, t);
     c[0] += t[0], c[1] += t[1];
   }
   for (int i = 0; i < MID; i++) {
-    where(mid[i], 40000, PAGE, t);
+    probe_where(mid[i], 40000, PAGE, t);
     c[0] += t[0], c[1] += t[1];
   }
   printf("small_pages node0=%ld node1=%ld\n", c[0], c[1]);
@@ -161,7 +147,7 @@ static int mode_pagetables(int argc, char **argv) {
   madvise(p, len, MADV_NOHUGEPAGE); /* 4 KiB pages: one PTE page per 2 MiB */
   for (size_t i = 0; i < len; i += PAGE) p[i] = 1;
   long d0 = page_tables_kb(0) - pt0, d1 = page_tables_kb(1) - pt1, c[MAXN];
-  where(p, len, 16 * PAGE, c);
+  probe_where(p, len, 16 * PAGE, c);
   printf("page_tables_kb_delta node0=%ld node1=%ld data_node0=%ld data_node1=%ld\n", d0, d1, c[0], c[1]);
   long want = (long)(mib / 2) * 4 * 3 / 4; /* 4 KiB of PTEs per 2 MiB, less noise */
   if (self_slow) {
@@ -186,7 +172,7 @@ static int mode_split(int argc, char **argv) {
     char *p = malloc(PIECE);
     if (p == NULL) return perror("malloc"), 1;
     memset(p, (int)i, PIECE);
-    where(p, PIECE, PAGE, t);
+    probe_where(p, PIECE, PAGE, t);
     c[0] += t[0], c[1] += t[1];
   }
   double f = frac0(c), want = a / (a + b);
@@ -206,7 +192,7 @@ static int mode_spill(int argc, char **argv) {
     char *p = malloc(PIECE);
     if (p == NULL) return perror("malloc"), 1;
     memset(p, 1, PIECE);
-    where(p, PIECE, 16 * PAGE, t);
+    probe_where(p, PIECE, 16 * PAGE, t);
     c[0] += t[0], c[1] += t[1];
   }
   printf("spill MiB=%zu node0=%ld node1=%ld (x64 KiB)\n", mib, c[0], c[1]);
