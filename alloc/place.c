@@ -27,7 +27,8 @@
 #include "stats.h"
 #include "prim.h"
 #include "region.h"
-#include "release.h"
+#include "unmap.h"
+#include "batch.h"
 #include "thp.h"
 #include "tierpol.h"
 
@@ -125,12 +126,9 @@ static void unmap_piece_locked(place_region_t *pr, uintptr_t a, size_t len, uint
     ts_region_free(&pr->r, a, len, unmap_range(a, len, tag));
     return;
   }
-  bool released = ts_prim_madvise((void *)in_lo, in_hi - in_lo, MADV_DONTNEED) == 0;
-  if (released) {
-    ts_release_stats.bytes += in_hi - in_lo;
-    ts_release_stats.calls++;
-    ts_thp_released(in_lo, in_hi - in_lo);
-  }
+  ts_range_t inner = {in_lo, in_hi - in_lo, 0, 0};
+  bool released = ts_unmap_release(&inner, 1) == in_hi - in_lo;
+  if (released) ts_thp_released(in_lo, in_hi - in_lo);
   ts_region_free(&pr->r, a, in_lo - a, TS_FREE_DIRTY);
   ts_region_free(&pr->r, in_lo, in_hi - in_lo, released ? TS_FREE_CLEAN : TS_FREE_DIRTY);
   ts_region_free(&pr->r, in_hi, a + len - in_hi, TS_FREE_DIRTY);
@@ -229,23 +227,42 @@ static void free_kinds_locked(uintptr_t a, size_t len, unsigned kinds, ts_free_s
 
 /* ---- retention ---------------------------------------------------------- */
 
+/* Release scratch: three vectors of up to TS_UBATCH_MAX ranges, too big
+ * for the stack of a free() call. Two slots, claimed without a lock (the
+ * placement lock is dropped during the release); a release that finds
+ * both busy gathers a short batch on its stack instead. */
+typedef struct {
+  ts_range_t batch[TS_UBATCH_MAX], claimed[TS_UBATCH_MAX], inner[TS_UBATCH_MAX];
+} rel_scratch_t;
+static rel_scratch_t rel_scratch[2];
+static int rel_busy[2];
+
+static rel_scratch_t *scratch_get(void) {
+  for (int i = 0; i < 2; i++)
+    if (!__atomic_exchange_n(&rel_busy[i], 1, __ATOMIC_ACQUIRE)) return &rel_scratch[i];
+  return NULL;
+}
+
+static void scratch_put(rel_scratch_t *s) {
+  if (s) __atomic_store_n(&rel_busy[s - rel_scratch], 0, __ATOMIC_RELEASE);
+}
+
 /* Releases about `want` retained bytes, largest ranges first, in one
  * batch. The ranges are claimed so the lock can be dropped for the system
  * call. */
-static void retain_release_locked(size_t want) {
-  size_t dirty = mid.r.dirty_bytes + pmd.r.dirty_bytes, max = ts_config.retain_max;
-  ts_range_t batch[PIECES];
-  size_t n = ts_region_take_dirty(&pmd.r, want, TAG_RELEASING, batch, PIECES);
+static size_t release_claimed_locked(size_t want, ts_range_t *batch, ts_range_t *claimed, ts_range_t *inner,
+                                   size_t cap) {
+  size_t dirty = mid.r.dirty_bytes + pmd.r.dirty_bytes, max = ts_unmap_retain_max();
+  size_t n = ts_region_take_dirty(&pmd.r, want, TAG_RELEASING, batch, cap);
   size_t got = 0;
   for (size_t i = 0; i < n; i++) got += batch[i].len;
-  if (got < want && n < PIECES)
-    n += ts_region_take_dirty(&mid.r, want - got, TAG_RELEASING, batch + n, PIECES - n);
-  if (n == 0) return;
+  if (got < want && n < cap)
+    n += ts_region_take_dirty(&mid.r, want - got, TAG_RELEASING, batch + n, cap - n);
+  if (n == 0) return 0;
   /* Release whole 2 MiB blocks only: a MADV_DONTNEED over part of a block
    * splits the huge page it shares with a live neighbour. The edges stay
    * retained while retention stays under twice the limit (the hard limit);
    * beyond it the edges go too. */
-  ts_range_t claimed[PIECES], inner[PIECES];
   memcpy(claimed, batch, n * sizeof batch[0]);
   size_t k = 0, inner_bytes = 0;
   for (size_t i = 0; i < n; i++) {
@@ -260,7 +277,7 @@ static void retain_release_locked(size_t want) {
   size_t ngo = whole_blocks ? k : n;
   pthread_mutex_unlock(&place_lock);
   for (size_t i = 0; i < ngo; i++) ts_thp_released(go[i].addr, go[i].len);
-  ts_release(go, ngo); /* coalesces in place */
+  size_t done = ts_unmap_release(go, ngo); /* coalesces in place */
   pthread_mutex_lock(&place_lock);
   for (size_t i = 0; i < n; i++) {
     uintptr_t a = claimed[i].addr, e = a + claimed[i].len;
@@ -270,13 +287,47 @@ static void retain_release_locked(size_t want) {
     free_kinds_locked(lo, hi - lo, 1u << TAG_RELEASING, TS_FREE_CLEAN);
     free_kinds_locked(hi, e - hi, 1u << TAG_RELEASING, TS_FREE_DIRTY);
   }
+  return done;
+}
+
+#define REL_STACK 16
+
+/* Returns the bytes released: whole ranges are taken, so it may be more
+ * than `want`. */
+static size_t retain_release_locked(size_t want) {
+  rel_scratch_t *s = scratch_get();
+  size_t done;
+  if (s) {
+    done = release_claimed_locked(want, s->batch, s->claimed, s->inner, TS_UBATCH_MAX);
+  } else {
+    ts_range_t batch[REL_STACK], claimed[REL_STACK], inner[REL_STACK];
+    done = release_claimed_locked(want, batch, claimed, inner, REL_STACK);
+  }
+  scratch_put(s);
+  return done;
+}
+
+/* Retained memory the program did not touch through a whole decay window
+ * (TIERSHIM_UNMAP_DELAY) goes back in one batch, down to an eighth of
+ * RETAIN_MAX: idle memory returns without a call per free. Noted after
+ * every change of the retained bytes, so the window's low-water mark is
+ * exact. */
+static ts_udecay_t place_decay;
+
+static void retain_decay_locked(void) {
+  uint64_t delay = ts_unmap_delay_ns();
+  if (delay == 0) return;
+  size_t dirty = mid.r.dirty_bytes + pmd.r.dirty_bytes;
+  size_t due = ts_udecay_note(&place_decay, ts_prim_clock_ns(), delay, dirty, ts_unmap_retain_max() / 8);
+  if (due) ts_unmap_decayed(retain_release_locked(due));
 }
 
 /* Beyond TIERSHIM_RETAIN_MAX of retained (dirty) bytes, release down to
  * half of it. */
 static void retain_check_locked(void) {
-  size_t dirty = mid.r.dirty_bytes + pmd.r.dirty_bytes, max = ts_config.retain_max;
-  if (dirty > max) retain_release_locked(dirty - max / 2);
+  size_t dirty = mid.r.dirty_bytes + pmd.r.dirty_bytes, max = ts_unmap_retain_max();
+  if (dirty > max) (void)retain_release_locked(dirty - max / 2);
+  retain_decay_locked();
 }
 
 /* Retained memory is kept to be reused, not hoarded. A request that had to
@@ -286,9 +337,10 @@ static void retain_check_locked(void) {
  * goes back, beyond an eighth of RETAIN_MAX, so RSS follows live memory
  * instead of live plus RETAIN_MAX. */
 static void retain_trade_locked(const ts_grant_t *g, size_t len) {
-  size_t dirty = mid.r.dirty_bytes + pmd.r.dirty_bytes, floor = ts_config.retain_max / 8;
+  retain_decay_locked();
+  size_t dirty = mid.r.dirty_bytes + pmd.r.dirty_bytes, floor = ts_unmap_retain_max() / 8;
   if (g->dirty || dirty <= floor) return;
-  retain_release_locked(len < dirty - floor ? len : dirty - floor);
+  (void)retain_release_locked(len < dirty - floor ? len : dirty - floor);
 }
 
 /* ---- the large-allocation path ---------------------------------------- */
@@ -834,9 +886,9 @@ static void place_stats_hook(ts_stats_placement_t *o) {
   o->region_committed_bytes = (mid.committed - mid.r.base) + (pmd.committed - pmd.r.base);
   uintptr_t lo = window_lo, len = window_len;
   pthread_mutex_unlock(&place_lock);
-  o->release_mode = ts_release_mode_name();
-  o->released_bytes = ts_release_stats.bytes;
-  o->release_calls = ts_release_stats.calls;
+  o->release_mode = ts_unmap_release_mode();
+  o->released_bytes = ts_unmap_released_bytes();
+  o->release_calls = ts_unmap_release_calls();
   o->collapse_ok = ts_thp_stats.collapse_ok;
   o->collapse_fail = ts_thp_stats.collapse_fail;
   o->collapse_bytes = ts_thp_stats.collapse_bytes;
@@ -881,6 +933,6 @@ void ts_place_unlock(void) { pthread_mutex_unlock(&place_lock); }
 
 void ts_place_fork_child(void) {
   pthread_mutex_init(&place_lock, NULL);
-  ts_release_fork_child();
+  rel_busy[0] = rel_busy[1] = 0; /* their threads are not in the child */
   ts_thp_fork_child();
 }

@@ -49,6 +49,10 @@ void ts_prim_close(int fd) {
   (void)ts_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
 }
 
+long ts_prim_ioctl(int fd, unsigned long req, void *arg) {
+  return ts_syscall6(SYS_ioctl, fd, (long)req, (long)arg, 0, 0, 0);
+}
+
 ssize_t ts_prim_read_file(const char *path, char *buf, size_t cap) {
   if (cap == 0) return -EINVAL;
   int fd = ts_prim_open(path, O_RDONLY, 0);

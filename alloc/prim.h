@@ -30,6 +30,7 @@ ssize_t ts_prim_read_file(const char *path, char *buf, size_t cap); /* NUL-termi
 int ts_prim_write_all(int fd, const void *buf, size_t len);         /* 0 or -errno */
 int ts_prim_open(const char *path, int flags, int mode);            /* fd or -errno */
 void ts_prim_close(int fd);
+long ts_prim_ioctl(int fd, unsigned long req, void *arg);     /* >= 0 or -errno */
 
 /* NUMA (prim_numa.c). Node masks are one 64-bit word: nodes 0-63, which
  * is what tiershim places on (policy/tiers.h); mode and flag values are the

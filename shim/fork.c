@@ -9,6 +9,9 @@
  *      alone by the heap's mmap/munmap and by the stats)
  *   5. the promotion lock            (policy/promote.c; a leaf, taken with
  *      the placement lock held when a spill is noted)
+ *   6. the unmap batcher lock        (policy/unmap/batch.c; a leaf, held
+ *      across a backend's release, taken with or without the placement
+ *      lock; backends never allocate, so nothing is taken under it)
  * The THP collapse thread's lock (policy/thp.c) is a leaf: it is taken
  * with the placement lock held, never the other way round, and the thread
  * itself does not survive fork (the child starts a new one on demand).
@@ -28,6 +31,7 @@
 #include "stats.h"
 #include "tierpol.h"
 #include "promote.h"
+#include "unmap.h"
 
 static void fork_prepare(void) {
   ts_place_lock();
@@ -35,9 +39,11 @@ static void fork_prepare(void) {
   ts_boot_lock(&ts_boot_arena);
   ts_tier_heap_lock();
   ts_promote_lock();
+  ts_unmap_lock();
 }
 
 static void fork_parent(void) {
+  ts_unmap_unlock();
   ts_promote_unlock();
   ts_tier_heap_unlock();
   ts_boot_unlock(&ts_boot_arena);
@@ -46,6 +52,7 @@ static void fork_parent(void) {
 }
 
 static void fork_child(void) {
+  ts_unmap_fork_child();          /* re-initialises the batcher lock; backends reopen */
   ts_promote_fork_child();
   ts_tier_heap_fork_child();      /* re-initialises the table lock */
   ts_boot_unlock(&ts_boot_arena); /* a spinlock word: unlocking is resetting */

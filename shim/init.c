@@ -26,6 +26,7 @@
 #include "thp.h"
 #include "tierpol.h"
 #include "promote.h"
+#include "unmap.h"
 
 extern char **environ;
 
@@ -62,6 +63,7 @@ static void init_run(void) {
   mi_register_error(init_heap_error, NULL);
   ts_malloc_compat_init();
   (void)ts_symbols_resolve();
+  ts_unmap_init();
   ts_mmap_init();
   ts_tier_init();
   ts_promote_init();
@@ -69,6 +71,7 @@ static void init_run(void) {
   ts_fork_install();
   ts_place_install_stats();
   ts_tier_install_stats();
+  ts_unmap_install_stats();
   ts_stats_start();
   init_verbose();
 }
@@ -90,4 +93,7 @@ bool ts_init_enter(void) {
 
 __attribute__((constructor(101))) static void ts_constructor(void) { (void)ts_init_enter(); }
 
-__attribute__((destructor(101))) static void ts_destructor(void) { ts_stats_report_at_exit(); }
+__attribute__((destructor(101))) static void ts_destructor(void) {
+  ts_stats_report_at_exit();
+  ts_unmap_fini();
+}

@@ -28,14 +28,20 @@ ts_config_t ts_config = {.enable = true,
                          .bulk = TS_BULK_DEFAULT,
                          .bulk_min = 64 * 1024,
                          .sysfs_root = "/sys",
-                         .promote_rate = 64u << 20};
+                         .promote_rate = 64u << 20,
+                         .unmap = TS_UNMAP_BATCH,
+                         .unmap_batch = 64,
+                         .unmap_delay_ms = 1000,
+                         .unmap_adapt = true};
 
 const char *const ts_thp_names[4] = {"auto", "fault", "collapse", "off"};
 const char *const ts_hot_names[2] = {"fast", "default"};
 const char *const ts_bulk_names[5] = {"default", "fast", "slow", "interleave", "weighted"};
+const char *const ts_unmap_names[4] = {"batch", "munmap", "kmod", "plugin"};
 
 typedef enum {
-  OPT_BOOL, OPT_INT, OPT_SIZE, OPT_STATS, OPT_THP, OPT_MUNMAP, OPT_HOT, OPT_BULK, OPT_NODES, OPT_PATH
+  OPT_BOOL, OPT_INT, OPT_SIZE, OPT_STATS, OPT_THP, OPT_MUNMAP, OPT_HOT, OPT_BULK, OPT_NODES, OPT_PATH,
+  OPT_UNMAP
 } opt_kind_t;
 
 typedef struct opt_desc_s {
@@ -119,6 +125,20 @@ static const opt_desc_t opt_table[] = {
    "PROMOTE_RATE per second."},
   {"PROMOTE_RATE", OPT_SIZE, OPT_FIELD(promote_rate), "64M", 1 << 20, OPT_SIZE_MAX_VALUE, "bytes per second",
    "Upper bound on background promotion."},
+  {"UNMAP", OPT_UNMAP, OPT_FIELD(unmap), "batch", 0, 0, "munmap, batch, kmod or /path/plugin.so",
+   "How retained memory goes back to the OS (docs/unmap.md). munmap: each freed range at once, one call "
+   "each (the baseline); batch: retained, then released in batches, a vector per call (process_madvise "
+   "where the kernel takes it); kmod: vectors through the tiershim kernel module (/dev/tiershim), which "
+   "also counts shootdowns, batch when the module is absent; a path: a plugin backend (dlopen; ABI "
+   "checked; batch when it cannot be used)."},
+  {"UNMAP_BATCH", OPT_INT, OPT_FIELD(unmap_batch), "64", 1, 256, "ranges",
+   "Ranges per release call (the adaptive batcher may raise it up to 8x, at most 256)."},
+  {"UNMAP_DELAY", OPT_INT, OPT_FIELD(unmap_delay_ms), "1000", 0, 3600000, "milliseconds",
+   "Retained memory that stays unused through a whole window of this length goes back in one batch "
+   "(above an eighth of RETAIN_MAX). 0: only RETAIN_MAX bounds retention."},
+  {"UNMAP_ADAPT", OPT_BOOL, OPT_FIELD(unmap_adapt), "1", 0, 1, "bool",
+   "Measure TLB shootdowns per release (the module's exact count, else the TLB line of "
+   "/proc/interrupts) and double the batch and the delay, up to 8x, while releases cost shootdowns."},
 };
 
 #define OPT_COUNT (sizeof opt_table / sizeof opt_table[0])
@@ -241,6 +261,20 @@ static const char *parse_path(const char *s, char *field) {
   return NULL;
 }
 
+/* munmap | batch | kmod | an absolute path to a plugin. */
+static const char *parse_unmap(const char *s, ts_config_t *cfg) {
+  for (int m = 0; m < 3; m++)
+    if (strcasecmp(s, ts_unmap_names[m]) == 0) {
+      cfg->unmap = m;
+      cfg->unmap_plugin[0] = '\0';
+      return NULL;
+    }
+  if (*s != '/') return "not munmap, batch, kmod or an absolute path to a plugin";
+  const char *why = parse_path(s, cfg->unmap_plugin);
+  if (!why) cfg->unmap = TS_UNMAP_PLUGIN;
+  return why;
+}
+
 /* ---- the table --------------------------------------------------------- */
 
 static const char *opt_apply(const opt_desc_t *d, const char *val, ts_config_t *cfg) {
@@ -284,6 +318,9 @@ static const char *opt_apply(const opt_desc_t *d, const char *val, ts_config_t *
     break;
   case OPT_PATH:
     why = parse_path(val, field);
+    break;
+  case OPT_UNMAP:
+    why = parse_unmap(val, cfg);
     break;
   }
   return why;
@@ -436,4 +473,12 @@ void ts_options_print_config(const ts_config_t *cfg) {
   ts_buf_init(&b, v, sizeof v);
   ts_buf_size(&b, cfg->promote_rate);
   config_line("PROMOTE_RATE", v);
+  config_line("UNMAP", cfg->unmap == TS_UNMAP_PLUGIN ? cfg->unmap_plugin : ts_unmap_names[cfg->unmap & 3]);
+  ts_buf_init(&b, v, sizeof v);
+  ts_buf_i64(&b, cfg->unmap_batch);
+  config_line("UNMAP_BATCH", v);
+  ts_buf_init(&b, v, sizeof v);
+  ts_buf_i64(&b, cfg->unmap_delay_ms);
+  config_line("UNMAP_DELAY", v);
+  config_line("UNMAP_ADAPT", cfg->unmap_adapt ? "1" : "0");
 }

@@ -18,6 +18,8 @@ typedef enum {
   TS_BULK_DEFAULT = 0, TS_BULK_FAST = 1, TS_BULK_SLOW = 2, TS_BULK_INTERLEAVE = 3, TS_BULK_WEIGHTED = 4
 } ts_bulk_mode_t;
 
+typedef enum { TS_UNMAP_BATCH = 0, TS_UNMAP_MUNMAP = 1, TS_UNMAP_KMOD = 2, TS_UNMAP_PLUGIN = 3 } ts_unmap_kind_t;
+
 #define TS_STATS_PATH_MAX 1024
 #define TS_NODES_MAX 64        /* as TS_TIER_MAX_NODES (policy/tiers.h) */
 #define TS_NODELIST_MAX 128
@@ -50,6 +52,11 @@ typedef struct ts_config_s {
   size_t migrate_rate;  /* TIERSHIM_MIGRATE_RATE, bytes/s; 0 = unlimited */
   bool promote;         /* TIERSHIM_PROMOTE */
   size_t promote_rate;  /* TIERSHIM_PROMOTE_RATE, bytes/s */
+  int unmap;            /* TIERSHIM_UNMAP: a ts_unmap_kind_t */
+  char unmap_plugin[TS_ROOT_MAX];       /* TIERSHIM_UNMAP=/path/plugin.so */
+  int unmap_batch;      /* TIERSHIM_UNMAP_BATCH: ranges per call */
+  int unmap_delay_ms;   /* TIERSHIM_UNMAP_DELAY; 0 = no decay */
+  bool unmap_adapt;     /* TIERSHIM_UNMAP_ADAPT */
   bool secure;          /* environment ignored (AT_SECURE) */
 } ts_config_t;
 
@@ -78,6 +85,7 @@ const char *ts_parse_int(const char *s, long min, long max, long *out);
 extern const char *const ts_thp_names[4];
 extern const char *const ts_hot_names[2];
 extern const char *const ts_bulk_names[5];
+extern const char *const ts_unmap_names[4];
 
 /* Is NAME (with or without the TIERSHIM_ prefix) an option? */
 bool ts_options_known(const char *name, size_t len);

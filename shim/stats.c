@@ -17,6 +17,7 @@
 void (*ts_stats_placement_hook)(ts_stats_placement_t *out);
 void (*ts_stats_tiers_hook)(ts_stats_tiers_t *out);
 void (*ts_stats_promote_hook)(ts_stats_migration_t *out);
+void (*ts_stats_unmap_hook)(ts_stats_unmap_t *out);
 
 static uint64_t stats_start_ns;
 static uint64_t stats_tlb_base;
@@ -88,6 +89,8 @@ void ts_stats_collect(ts_stats_snapshot_t *s) {
                                         .pages_failed = m.pages_failed, .calls = m.calls, .ns = m.ns};
   memcpy(s->migration.err, m.err, sizeof s->migration.err);
   if (ts_stats_promote_hook) ts_stats_promote_hook(&s->migration);
+  memset(&s->unmap, 0, sizeof s->unmap);
+  if (ts_stats_unmap_hook) ts_stats_unmap_hook(&s->unmap);
 }
 
 bool ts_stats_expand_path(const char *pattern, int pid, char *out, size_t cap) {

@@ -65,6 +65,18 @@ typedef struct ts_stats_migration_s {
 
 extern void (*ts_stats_promote_hook)(ts_stats_migration_t *out);
 
+/* Unmap backends (docs/stats.md, object "unmap"): how retained memory went
+ * back to the OS. shootdowns: measured around releases (source says how;
+ * "none": unknown, rendered null). */
+typedef struct ts_stats_unmap_s {
+  bool present;
+  const char *backend, *release_mode, *source, *kmod_version;
+  uint64_t ranges, bytes, calls, batches, failures, shootdowns;
+  uint64_t decays, decay_bytes, grows, shrinks, batch, delay_ms, scale, kmod_flags;
+} ts_stats_unmap_t;
+
+extern void (*ts_stats_unmap_hook)(ts_stats_unmap_t *out);
+
 typedef struct ts_stats_snapshot_s {
   int pid;
   bool enabled;
@@ -76,6 +88,7 @@ typedef struct ts_stats_snapshot_s {
   ts_stats_placement_t placement;
   ts_stats_tiers_t tiers;
   ts_stats_migration_t migration;
+  ts_stats_unmap_t unmap;
 } ts_stats_snapshot_t;
 
 void ts_stats_start(void);         /* at init: the clock, the TLB baseline */

@@ -2,6 +2,8 @@
  * human summary. Pure functions over a snapshot, no I/O. */
 #include "stats.h"
 
+#include <string.h>
+
 #include "buf.h"
 
 /* Key order is the documented order; counters follow ts_ctr_t. */
@@ -121,6 +123,32 @@ static void json_migration(ts_buf_t *b, const ts_stats_migration_t *m) {
   ts_buf_puts(b, "\n  }");
 }
 
+/* The nested "unmap" object; key order is the documented one. */
+static void json_unmap(ts_buf_t *b, const ts_stats_unmap_t *u) {
+  ts_buf_puts(b, ",\n  \"unmap\": {");
+  json_str(b, "backend", u->backend, "\n    ");
+  json_str(b, "release_mode", u->release_mode, NL);
+  ju64(b, NL, "ranges", u->ranges);
+  ju64(b, NL, "bytes", u->bytes);
+  ju64(b, NL, "calls", u->calls);
+  ju64(b, NL, "batches", u->batches);
+  ju64(b, NL, "failures", u->failures);
+  jkey(b, NL, "shootdowns");
+  if (strcmp(u->source, "none") != 0) ts_buf_u64(b, u->shootdowns);
+  else ts_buf_puts(b, "null");
+  json_str(b, "shootdown_source", u->source, NL);
+  ju64(b, NL, "batch", u->batch);
+  ju64(b, NL, "delay_ms", u->delay_ms);
+  ju64(b, NL, "scale", u->scale);
+  ju64(b, NL, "grows", u->grows);
+  ju64(b, NL, "shrinks", u->shrinks);
+  ju64(b, NL, "decays", u->decays);
+  ju64(b, NL, "decay_bytes", u->decay_bytes);
+  json_str(b, "kmod_version", u->kmod_version, NL);
+  ju64(b, NL, "kmod_flags", u->kmod_flags);
+  ts_buf_puts(b, "\n  }");
+}
+
 /* The nested "placement" object; key order is the documented one. */
 static void json_placement(ts_buf_t *b, const ts_stats_placement_t *p) {
   ts_buf_puts(b, ",\n  \"placement\": {");
@@ -175,6 +203,7 @@ size_t ts_stats_render_json(const ts_stats_snapshot_t *s, char *out, size_t cap)
   if (s->placement.present) json_placement(&b, &s->placement);
   if (s->tiers.present) json_tiers(&b, &s->tiers);
   json_migration(&b, &s->migration);
+  if (s->unmap.present) json_unmap(&b, &s->unmap);
   ts_buf_puts(&b, "\n}\n");
   return b.need;
 }
@@ -270,5 +299,26 @@ size_t ts_stats_render_text(const ts_stats_snapshot_t *s, char *out, size_t cap)
     ts_buf_putc(&b, '\n');
   }
   if (s->tiers.present) text_tiers(&b, &s->tiers);
+  const ts_stats_unmap_t *u = &s->unmap;
+  if (u->present) {
+    ts_buf_puts(&b, "tiershim:   unmap ");
+    ts_buf_puts(&b, u->backend);
+    ts_buf_puts(&b, " (");
+    ts_buf_puts(&b, u->release_mode);
+    ts_buf_puts(&b, "): ");
+    text_mib(&b, u->bytes);
+    ts_buf_puts(&b, " in ");
+    ts_buf_u64(&b, u->ranges);
+    ts_buf_puts(&b, " ranges, ");
+    ts_buf_u64(&b, u->calls);
+    ts_buf_puts(&b, " calls, shootdowns ");
+    if (strcmp(u->source, "none") != 0) ts_buf_u64(&b, u->shootdowns);
+    else ts_buf_puts(&b, "unknown");
+    ts_buf_puts(&b, ", batch ");
+    ts_buf_u64(&b, u->batch);
+    ts_buf_puts(&b, ", delay ");
+    ts_buf_u64(&b, u->delay_ms);
+    ts_buf_puts(&b, " ms\n");
+  }
   return b.need;
 }

@@ -10,10 +10,13 @@ it_fail() { echo "FAIL: $*"; IT_FAILED=1; }
 it_pass() { echo "PASS: $*"; }
 it_info() { echo "INFO: $*"; }
 
+# IT_UNMAP (set by the per-backend variants of a test in CMakeLists.txt)
+# survives as TIERSHIM_UNMAP: the same test runs under every unmap backend.
 it_clean_env() {
   unset LD_PRELOAD
   local v
   for v in $(env | sed -n 's/^\(TIERSHIM_[A-Za-z0-9_]*\)=.*/\1/p'); do unset "$v"; done
+  if [ -n "${IT_UNMAP:-}" ]; then export TIERSHIM_UNMAP=$IT_UNMAP; fi
 }
 
 # it_tmpdir: creates $TMP and removes it at exit (plus any extra cleanup

@@ -26,10 +26,15 @@ shim=$(LD_PRELOAD=$LIB TIERSHIM_THP=fault "$PROG") || it_fail "the pattern under
 it_info "glibc:    $(echo "$plain" | head -1)"
 it_info "tiershim: $(echo "$shim" | tr '\n' ' ')"
 
+# Under TIERSHIM_UNMAP=munmap (the baseline backend: every freed range goes
+# back at once, nothing is reused) coverage and faults come from the
+# placement alone, not from retention: lower bars.
+cov_floor=0.80 fault_div=10
+if [ "${TIERSHIM_UNMAP:-}" = munmap ]; then cov_floor=0.25 fault_div=1; it_info "TIERSHIM_UNMAP=munmap: no retention"; fi
 cov=$(echo "$shim" | field coverage)
-awk -v c="$cov" 'BEGIN { exit !(c >= 0.80) }' \
-  && it_pass "huge-page coverage under tiershim (THP=fault): $cov (floor 0.80)" \
-  || it_fail "huge-page coverage under tiershim: expected >= 0.80 got $cov"
+awk -v c="$cov" -v f=$cov_floor 'BEGIN { exit !(c >= f) }' \
+  && it_pass "huge-page coverage under tiershim (THP=fault): $cov (floor $cov_floor)" \
+  || it_fail "huge-page coverage under tiershim: expected >= $cov_floor got $cov"
 
 live=$(echo "$shim" | field live_bytes); vmas=$(echo "$shim" | field vma_count_regions)
 max_vmas=$(( live / (256 << 20) + 2 ))
@@ -38,9 +43,9 @@ max_vmas=$(( live / (256 << 20) + 2 ))
   || it_fail "region VMAs: expected <= $max_vmas got $vmas"
 
 pf=$(echo "$plain" | field minor_faults); sf=$(echo "$shim" | field minor_faults)
-[ $(( sf * 10 )) -le "$pf" ] \
-  && it_pass "minor faults: tiershim $sf, glibc $pf (tiershim <= 1/10)" \
-  || it_fail "minor faults: expected tiershim <= 1/10 of glibc's ($pf) got $sf"
+[ $(( sf * fault_div )) -le "$pf" ] \
+  && it_pass "minor faults: tiershim $sf, glibc $pf (tiershim <= 1/$fault_div)" \
+  || it_fail "minor faults: expected tiershim <= 1/$fault_div of glibc's ($pf) got $sf"
 
 ret=$(LD_PRELOAD=$LIB TIERSHIM_RETAIN_MAX=32M "$PROG") || it_fail "the pattern with RETAIN_MAX=32M failed"
 retained=$(echo "$ret" | field retained_bytes); released=$(echo "$ret" | field released_bytes)

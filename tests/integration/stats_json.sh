@@ -50,8 +50,21 @@ for k, t in keys.items():
     if k not in d: bad.append("key %s: expected present got missing" % k)
     elif not ok(d[k], t): bad.append("key %s: expected %s got %s (%r)" % (k, t, type(d[k]).__name__, d[k]))
 # Objects appear only where documented (docs/stats.md): "placement", "tiers".
-nested = [k for k, v in d.items() if isinstance(v, (dict, list)) and k not in ("placement", "tiers", "migration")]
-if nested: bad.append("expected no nested values except placement, tiers and migration got %s" % nested)
+nested = [k for k, v in d.items() if isinstance(v, (dict, list)) and k not in ("placement", "tiers", "migration", "unmap")]
+if nested: bad.append("expected no nested values except placement, tiers, migration and unmap got %s" % nested)
+u = d.get("unmap")
+ukeys = {"backend": STR, "release_mode": STR, "shootdown_source": STR, "kmod_version": STR}
+for k in ("ranges", "bytes", "calls", "batches", "failures", "batch", "delay_ms", "scale", "grows",
+          "shrinks", "decays", "decay_bytes", "kmod_flags"):
+    ukeys[k] = INT
+if not isinstance(u, dict): bad.append("unmap: expected an object got %r" % (u,))
+else:
+    for k, ty in ukeys.items():
+        if k not in u: bad.append("unmap.%s: expected present got missing" % k)
+        elif not ok(u[k], ty): bad.append("unmap.%s: expected %s got %r" % (k, ty, u[k]))
+    if "shootdowns" not in u or not (u["shootdowns"] is None or type(u["shootdowns"]) is int):
+        bad.append("unmap.shootdowns: expected int or null got %r" % (u.get("shootdowns"),))
+    elif u.get("backend") != "batch": bad.append("unmap.backend: expected batch (the default) got %r" % (u.get("backend"),))
 t = d.get("tiers")
 tkeys = {"status": STR, "why": STR, "source": STR, "fast_nodes": STR, "slow_nodes": STR,
          "task_policy": STR, "hot_policy": STR, "bulk_policy": STR, "bulk_per_range": BOOL}

@@ -1,0 +1,151 @@
+/* The unmap layer; see unmap.h. */
+#define _GNU_SOURCE
+#include "unmap.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "batch.h"
+#include "msg.h"
+#include "options.h"
+#include "prim.h"
+#include "procfs.h"
+#include "stats.h"
+#include "unmap_os.h"
+
+static ts_ubatch_t unmap_b;
+static bool unmap_ready;
+static tiershim_unmap_backend_t unmap_plugin; /* a copy: the plugin's may be shorter */
+
+static int fallback_madvise(void *addr, size_t len) { return ts_prim_madvise(addr, len, MADV_DONTNEED); }
+
+static void unmap_warn(const char *what, const char *why) {
+  TS_MSG_BEGIN(b, storage);
+  ts_buf_puts(&b, "TIERSHIM_UNMAP=");
+  ts_buf_puts(&b, what);
+  ts_buf_puts(&b, ": ");
+  ts_buf_puts(&b, why);
+  ts_buf_puts(&b, "; using batch");
+  ts_msg_end(&b);
+}
+
+/* A plugin is used only when everything about it checks out: the symbol,
+ * the ABI version, a struct at least as long as version 1's, and the two
+ * callbacks without which it is no backend. */
+static const tiershim_unmap_backend_t *plugin_load(const char *path) {
+  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (h == NULL) {
+    const char *e = dlerror();
+    unmap_warn(path, e ? e : "cannot be loaded");
+    return NULL;
+  }
+  tiershim_unmap_backend_fn fn = (tiershim_unmap_backend_fn)dlsym(h, TIERSHIM_UNMAP_SYMBOL);
+  const tiershim_unmap_backend_t *be = fn ? fn() : NULL;
+  const char *why = NULL;
+  if (fn == NULL) why = "no symbol " TIERSHIM_UNMAP_SYMBOL;
+  else if (be == NULL) why = TIERSHIM_UNMAP_SYMBOL "() returned NULL";
+  else if (be->abi != TIERSHIM_UNMAP_ABI) why = "unmap ABI version mismatch (tiershim has 1)";
+  else if (be->size < offsetof(tiershim_unmap_backend_t, fini) + sizeof be->fini) why = "backend struct too short";
+  else if (be->name == NULL || be->init == NULL || be->release == NULL) why = "name, init or release missing";
+  if (why) {
+    unmap_warn(path, why);
+    dlclose(h);
+    return NULL;
+  }
+  memcpy(&unmap_plugin, be, sizeof unmap_plugin); /* the plugin stays loaded */
+  return &unmap_plugin;
+}
+
+static const tiershim_unmap_backend_t *unmap_pick(void) {
+  switch (ts_config.unmap) {
+  case TS_UNMAP_MUNMAP: return &ts_unmap_munmap;
+  case TS_UNMAP_KMOD: return &ts_unmap_kmod;
+  case TS_UNMAP_PLUGIN: return plugin_load(ts_config.unmap_plugin);
+  default: return &ts_unmap_batch;
+  }
+}
+
+void ts_unmap_init(void) {
+  const tiershim_unmap_backend_t *be = unmap_pick();
+  void *state = NULL;
+  int err = be ? be->init(&state) : -ENOENT;
+  if (be && err != 0) {
+    const char *what = ts_config.unmap == TS_UNMAP_PLUGIN ? ts_config.unmap_plugin : be->name;
+    unmap_warn(what, be == &ts_unmap_kmod && err == -ENOENT ? "/dev/tiershim not found (module not loaded)"
+                                                            : "the backend's init failed");
+  }
+  if (be == NULL || err != 0) {
+    be = &ts_unmap_batch;
+    (void)be->init(&state);
+  }
+  bool munmap = be == &ts_unmap_munmap;
+  ts_ubatch_init(&unmap_b, be, state, munmap ? 1 : (size_t)ts_config.unmap_batch,
+                 munmap ? 0 : (uint64_t)ts_config.unmap_delay_ms * 1000000u, ts_config.unmap_adapt && !munmap);
+  unmap_b.tlb_total = ts_procfs_tlb_total;
+  unmap_b.fallback = fallback_madvise;
+  __atomic_store_n(&unmap_ready, true, __ATOMIC_RELEASE);
+}
+
+size_t ts_unmap_release(ts_range_t *r, size_t n) {
+  if (__atomic_load_n(&unmap_ready, __ATOMIC_ACQUIRE)) return ts_ubatch_release(&unmap_b, r, n);
+  size_t done = 0;
+  for (size_t i = 0; i < n; i++)
+    if (fallback_madvise((void *)r[i].addr, r[i].len) == 0) done += r[i].len;
+  return done;
+}
+
+size_t ts_unmap_retain_max(void) { return unmap_b.be == &ts_unmap_munmap ? 0 : ts_config.retain_max; }
+uint64_t ts_unmap_delay_ns(void) { return unmap_ready ? ts_ubatch_delay(&unmap_b) : 0; }
+void ts_unmap_decayed(size_t bytes) { ts_ubatch_decayed(&unmap_b, bytes); }
+const char *ts_unmap_backend_name(void) { return unmap_b.be ? unmap_b.be->name : "none"; }
+
+uint64_t ts_unmap_released_bytes(void) { return __atomic_load_n(&unmap_b.st.bytes, __ATOMIC_RELAXED); }
+uint64_t ts_unmap_release_calls(void) { return __atomic_load_n(&unmap_b.st.calls, __ATOMIC_RELAXED); }
+
+void ts_unmap_lock(void) { pthread_mutex_lock(&unmap_b.lock); }
+void ts_unmap_unlock(void) { pthread_mutex_unlock(&unmap_b.lock); }
+
+void ts_unmap_fork_child(void) {
+  pthread_mutex_init(&unmap_b.lock, NULL);
+  if (unmap_b.be && unmap_b.be->fork_child) unmap_b.be->fork_child(unmap_b.state);
+}
+
+const char *ts_unmap_release_mode(void) {
+  const tiershim_unmap_backend_t *be = unmap_b.be;
+  return (be == NULL || be == &ts_unmap_batch || be == &ts_unmap_munmap) ? ts_release_mode_name() : be->name;
+}
+
+static void unmap_stats_hook(ts_stats_unmap_t *o) {
+  static const char *const sources[] = {"none", "tlb_line", "backend"};
+  ts_ubatch_stats_t st;
+  ts_ubatch_snapshot(&unmap_b, &st);
+  *o = (ts_stats_unmap_t){.present = true,
+                          .backend = ts_unmap_backend_name(),
+                          .release_mode = ts_unmap_release_mode(),
+                          .source = sources[st.source % 3],
+                          .kmod_version = ts_unmap_kmod_version(),
+                          .kmod_flags = ts_unmap_kmod_flags(),
+                          .ranges = st.ranges, .bytes = st.bytes, .calls = st.calls,
+                          .batches = st.batches, .failures = st.failures, .shootdowns = st.shootdowns,
+                          .decays = st.decays, .decay_bytes = st.decay_bytes,
+                          .grows = st.grows, .shrinks = st.shrinks, .batch = st.batch,
+                          .delay_ms = st.delay_ns / 1000000u, .scale = st.scale};
+}
+
+void ts_unmap_fini(void) {
+  if (!__atomic_load_n(&unmap_ready, __ATOMIC_ACQUIRE)) return;
+  pthread_mutex_lock(&unmap_b.lock);
+  const tiershim_unmap_backend_t *be = unmap_b.be;
+  if (be->flush) be->flush(unmap_b.state);
+  if (be->fini) be->fini(unmap_b.state);
+  if (be != &ts_unmap_batch && be != &ts_unmap_munmap) {
+    unmap_b.be = &ts_unmap_munmap; /* state-free: safe for whatever is freed later */
+    unmap_b.state = NULL;
+  }
+  pthread_mutex_unlock(&unmap_b.lock);
+}
+
+void ts_unmap_install_stats(void) { ts_stats_unmap_hook = unmap_stats_hook; }

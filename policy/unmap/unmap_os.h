@@ -1,0 +1,27 @@
+/* The built-in backends (backend_os.c, backend_kmod.c) and the probe of how
+ * the batch backend releases a vector on the running kernel. */
+#ifndef TS_UNMAP_OS_H
+#define TS_UNMAP_OS_H
+
+#include "tiershim_unmap.h"
+
+#define TS_RELEASE_IOV_MAX 256 /* per process_madvise call; under UIO_MAXIOV */
+
+typedef enum {
+  TS_RELEASE_UNPROBED = 0,
+  TS_RELEASE_PMADV_SELF, /* process_madvise(PIDFD_SELF, ...) (6.15+) */
+  TS_RELEASE_PMADV_FD,   /* process_madvise on a pidfd of our own (6.13+) */
+  TS_RELEASE_MADVISE,    /* one madvise per range */
+} ts_release_mode_t;
+
+extern const tiershim_unmap_backend_t ts_unmap_munmap, ts_unmap_batch, ts_unmap_kmod;
+
+ts_release_mode_t ts_release_mode(void); /* probes on first call */
+const char *ts_release_mode_name(void);
+
+/* The kmod backend's view of the module, for stats and `tiershim topo`:
+ * 0 when the device is not open. */
+unsigned ts_unmap_kmod_flags(void);
+const char *ts_unmap_kmod_version(void);
+
+#endif
