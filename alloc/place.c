@@ -277,14 +277,19 @@ static size_t release_claimed_locked(size_t want, ts_range_t *batch, ts_range_t 
   size_t ngo = whole_blocks ? k : n;
   pthread_mutex_unlock(&place_lock);
   for (size_t i = 0; i < ngo; i++) ts_thp_released(go[i].addr, go[i].len);
+  size_t total = 0;
+  for (size_t i = 0; i < ngo; i++) total += go[i].len;
   size_t done = ts_unmap_release(go, ngo); /* coalesces in place */
+  /* Released memory reads as zero (calloc relies on it). If some of it
+   * could not be released, which is unknown, all of it stays dirty. */
+  ts_free_state_t released = done == total ? TS_FREE_CLEAN : TS_FREE_DIRTY;
   pthread_mutex_lock(&place_lock);
   for (size_t i = 0; i < n; i++) {
     uintptr_t a = claimed[i].addr, e = a + claimed[i].len;
     uintptr_t lo = whole_blocks ? align_up(a, PMD) : a, hi = whole_blocks ? e & ~(uintptr_t)(PMD - 1) : e;
     if (hi <= lo) lo = hi = a; /* no whole block: all of it stays retained */
     free_kinds_locked(a, lo - a, 1u << TAG_RELEASING, TS_FREE_DIRTY);
-    free_kinds_locked(lo, hi - lo, 1u << TAG_RELEASING, TS_FREE_CLEAN);
+    free_kinds_locked(lo, hi - lo, 1u << TAG_RELEASING, released);
     free_kinds_locked(hi, e - hi, 1u << TAG_RELEASING, TS_FREE_DIRTY);
   }
   return done;

@@ -20,7 +20,18 @@ static ts_prim_ptr_t prim_ptr_result(long r) {
   return res;
 }
 
+int (*ts_prim_fault)(ts_fault_op_t op);
+
+static ts_prim_ptr_t prim_fault_ptr(void) {
+  int e = ts_prim_fault ? ts_prim_fault(TS_FAULT_MMAP) : 0;
+  return (ts_prim_ptr_t){.addr = NULL, .err = -e};
+}
+
 ts_prim_ptr_t ts_prim_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+  if (__builtin_expect(ts_prim_fault != NULL, 0)) {
+    ts_prim_ptr_t f = prim_fault_ptr();
+    if (f.err) return f;
+  }
   return prim_ptr_result(ts_syscall6(SYS_mmap, (long)addr, (long)len, prot, flags, fd, off));
 }
 
@@ -34,6 +45,7 @@ int ts_prim_munmap(void *addr, size_t len) {
 }
 
 int ts_prim_madvise(void *addr, size_t len, int advice) {
+  TS_PRIM_FAULT(advice == 25 /* MADV_COLLAPSE */ ? TS_FAULT_COLLAPSE : TS_FAULT_MADVISE);
   return (int)ts_syscall6(SYS_madvise, (long)addr, (long)len, advice, 0, 0, 0);
 }
 

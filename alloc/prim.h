@@ -49,6 +49,16 @@ int ts_prim_pidfd_open(int pid);
 int ts_prim_getcpu(void); /* the calling thread's node, or -errno */
 
 uint64_t ts_prim_clock_ns(void); /* CLOCK_MONOTONIC */
+
+/* Fault injection (tests only; shim/fault.c in the tiershim_fault build):
+ * when set, consulted before each mmap, madvise (MADV_COLLAPSE apart),
+ * MADV_COLLAPSE, mbind/set_mempolicy, move_pages and process_madvise; a
+ * nonzero -errno is returned instead of making the call. NULL otherwise. */
+typedef enum {
+  TS_FAULT_MMAP, TS_FAULT_MADVISE, TS_FAULT_COLLAPSE, TS_FAULT_MBIND, TS_FAULT_MOVE_PAGES,
+  TS_FAULT_PMADV, TS_FAULT_NOPS
+} ts_fault_op_t;
+extern int (*ts_prim_fault)(ts_fault_op_t op);
 size_t ts_prim_page_size(void);
 
 #endif

@@ -14,12 +14,14 @@
 #define MASK_BITS (64 + 1)
 
 int ts_prim_mbind(void *addr, size_t len, int mode, uint64_t nodes, unsigned flags) {
+  TS_PRIM_FAULT(TS_FAULT_MBIND);
   uint64_t m = nodes;
   return (int)ts_syscall6(SYS_mbind, (long)addr, (long)len, mode, nodes ? (long)&m : 0,
                             nodes ? MASK_BITS : 0, flags);
 }
 
 int ts_prim_set_mempolicy(int mode, uint64_t nodes) {
+  TS_PRIM_FAULT(TS_FAULT_MBIND);
   uint64_t m = nodes;
   return (int)ts_syscall6(SYS_set_mempolicy, mode, nodes ? (long)&m : 0, nodes ? MASK_BITS : 0, 0,
                             0, 0);
@@ -34,10 +36,12 @@ int ts_prim_get_mempolicy(int *mode, uint64_t *nodes, void *addr, unsigned flags
 
 long ts_prim_move_pages(int pid, unsigned long count, void **pages, const int *nodes, int *status,
                         int flags) {
+  TS_PRIM_FAULT(TS_FAULT_MOVE_PAGES);
   return ts_syscall6(SYS_move_pages, pid, (long)count, (long)pages, (long)nodes, (long)status, flags);
 }
 
 long ts_prim_process_madvise(int pidfd, const void *iov, size_t n, int advice) {
+  TS_PRIM_FAULT(TS_FAULT_PMADV);
   return ts_syscall6(SYS_process_madvise, pidfd, (long)iov, (long)n, advice, 0, 0);
 }
 

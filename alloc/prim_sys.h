@@ -16,4 +16,13 @@ static inline long ts_syscall6(long n, long a, long b, long c, long d, long e, l
   return ret;
 }
 
+/* An injected failure (ts_prim_fault), or 0: rarely taken. */
+#define TS_PRIM_FAULT(op)                                       \
+  do {                                                          \
+    if (__builtin_expect(ts_prim_fault != NULL, 0)) {           \
+      int fault_ = ts_prim_fault(op);                           \
+      if (fault_) return fault_;                                \
+    }                                                           \
+  } while (0)
+
 #endif

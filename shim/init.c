@@ -59,6 +59,7 @@ static void init_run(void) {
    * be steerable through the environment of an unprivileged user. */
   bool secure = getauxval(AT_SECURE) != 0;
   (void)ts_options_parse(&ts_config, environ, secure);
+  ts_fault_init();
   ts_route_configure(&ts_config);
   mi_register_error(init_heap_error, NULL);
   ts_malloc_compat_init();
@@ -96,4 +97,5 @@ __attribute__((constructor(101))) static void ts_constructor(void) { (void)ts_in
 __attribute__((destructor(101))) static void ts_destructor(void) {
   ts_stats_report_at_exit();
   ts_unmap_fini();
+  ts_fault_report();
 }

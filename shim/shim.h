@@ -46,6 +46,11 @@ void ts_mmap_init(void); /* locates the heap's code, to tell its calls apart */
 
 void ts_fork_install(void);
 
+/* Fault injection (shim/fault.c): active only in the tiershim_fault test
+ * build with TS_FAULTS set; no-ops otherwise. */
+void ts_fault_init(void);
+void ts_fault_report(void);
+
 /* ---- glibc compatibility (malloc.c) ------------------------------------ */
 
 /* glibc < 2.38 made aligned_alloc an alias of memalign (any alignment,

@@ -26,6 +26,7 @@
 
 static ts_release_mode_t os_mode;
 static int os_pidfd = -1;
+uint64_t ts_release_fallbacks; /* vectors process_madvise released short */
 
 static long pmadv(int pidfd, const struct iovec *iov, size_t n) {
   return ts_prim_process_madvise(pidfd, iov, n, MADV_DONTNEED);
@@ -95,6 +96,7 @@ static size_t release_vector(const tiershim_unmap_range_t *r, size_t n, uint32_t
       done += want;
       continue;
     }
+    __atomic_fetch_add(&ts_release_fallbacks, 1, __ATOMIC_RELAXED);
     size_t skip = got > 0 ? (size_t)got : 0, i = 0;
     for (; i < k && skip >= r[at + i].len; i++) skip -= r[at + i].len, done += r[at + i].len;
     tiershim_unmap_range_t rest = {r[at + i].addr + skip, r[at + i].len - skip};

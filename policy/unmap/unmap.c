@@ -129,7 +129,8 @@ static void unmap_stats_hook(ts_stats_unmap_t *o) {
                           .kmod_version = ts_unmap_kmod_version(),
                           .kmod_flags = ts_unmap_kmod_flags(),
                           .ranges = st.ranges, .bytes = st.bytes, .calls = st.calls,
-                          .batches = st.batches, .failures = st.failures, .shootdowns = st.shootdowns,
+                          .batches = st.batches,
+                          .failures = st.failures + __atomic_load_n(&ts_release_fallbacks, __ATOMIC_RELAXED), .shootdowns = st.shootdowns,
                           .decays = st.decays, .decay_bytes = st.decay_bytes,
                           .grows = st.grows, .shrinks = st.shrinks, .batch = st.batch,
                           .delay_ms = st.delay_ns / 1000000u, .scale = st.scale};

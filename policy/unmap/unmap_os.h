@@ -3,6 +3,8 @@
 #ifndef TS_UNMAP_OS_H
 #define TS_UNMAP_OS_H
 
+#include <stdint.h>
+
 #include "tiershim_unmap.h"
 
 #define TS_RELEASE_IOV_MAX 256 /* per process_madvise call; under UIO_MAXIOV */
@@ -17,6 +19,7 @@ typedef enum {
 extern const tiershim_unmap_backend_t ts_unmap_munmap, ts_unmap_batch, ts_unmap_kmod;
 
 ts_release_mode_t ts_release_mode(void); /* probes on first call */
+extern uint64_t ts_release_fallbacks;    /* short vectors the batch backend finished by madvise */
 const char *ts_release_mode_name(void);
 
 /* The kmod backend's view of the module, for stats and `tiershim topo`:
