@@ -14,8 +14,9 @@ PKGS_BUILD := build-essential cmake pkg-config libmimalloc-dev libnuma-dev \
               libunwind-dev libcriterion-dev
 PKGS_TEST  := python3 sqlite3 nodejs util-linux git python3-numpy python3-onnx numactl
 PKGS_BENCH := libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 time strace gnuplot-nox
-# tests/vm: the two-tier qemu guest
-PKGS_VM    := qemu-system-x86 busybox-static cpio kmod xz-utils
+# tests/vm: the two-tier qemu guest (linux-headers-amd64: for vm.kmod, the
+# headers of the current Debian 12 kernel, the one the guest boots)
+PKGS_VM    := qemu-system-x86 busybox-static cpio kmod xz-utils linux-headers-amd64
 
 .PHONY: all deps build engines test demo bench bench-micro bench-thp bench-llama bench-onnx bench-tiers fuzz test-sanitize clean install
 

@@ -1,0 +1,66 @@
+#!/bin/sh
+# vm.kmod, part 2: the shim with TIERSHIM_UNMAP=kmod against the real module.
+#  - the placement pattern (tests/integration/placement.c) with the kmod
+#    backend: the unmap stats name kmod, count shootdowns from the module
+#    (source "backend"), release through it with no failure; huge-page
+#    coverage and retention as on the host; with RETAIN_MAX=32M retained
+#    stays under the hard limit (64M) and memory goes back in batches;
+#  - the unmap churn probe and stress_threads run correct under kmod;
+#  - the same churn under munmap and batch, for the record: release calls
+#    per backend (the module counts shootdowns only for kmod);
+#  - dmesg has no new warning; the module unloads.
+. /ts/lib.sh
+BAD_RE='WARNING|BUG|Oops|general protection'
+bad0=$(dmesg | grep -cE "$BAD_RE")
+lsmod 2>/dev/null | grep -q '^tiershim ' || insmod /ts/tiershim.ko
+vm_check "the module is loaded" [ -c /dev/tiershim ]
+LIB=$TS_BUILD/libtiershim.so
+
+# key FILE NAME: an integer or string value of the JSON stats (one key a line)
+key() { sed -n "s/^ *\"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" "$1" | head -n 1; }
+# ukey FILE NAME: a key of the unmap object (the last object of the file)
+ukey() { sed -n '/"unmap": {/,$p' "$1" > /tmp/u.json; key /tmp/u.json "$2"; }
+field() { sed -n "s/.*\b$1=\([0-9.]*\).*/\1/p" | head -n 1; }
+
+LD_PRELOAD=$LIB TIERSHIM_UNMAP=kmod TIERSHIM_THP=fault TIERSHIM_STATS=json:/tmp/p.json \
+  "$TS_BUILD/placement" >/tmp/p.out 2>/tmp/p.err
+rc=$?
+vm_check "placement pattern under kmod (rc=$rc)" [ $rc -eq 0 ]
+vm_info "$(tr '\n' ' ' </tmp/p.out)"
+be=$(ukey /tmp/p.json backend) src=$(ukey /tmp/p.json shootdown_source)
+vm_check "unmap backend is kmod (got '$be'), shootdowns from the module (got '$src')" [ "$be" = kmod -a "$src" = backend ]
+vm_check "no warning on stderr" [ ! -s /tmp/p.err ]
+[ -s /tmp/p.err ] && vm_show /tmp/p.err stderr
+cov=$(field coverage </tmp/p.out)
+thp=$(cat /sys/kernel/mm/transparent_hugepage/enabled)
+case $thp in
+  *"[never]"*) vm_info "THP disabled in the guest: coverage not checked" ;;
+  *) vm_check "huge-page coverage $cov >= 0.80" awk -v c="$cov" 'BEGIN { exit !(c >= 0.80) }' ;;
+esac
+
+LD_PRELOAD=$LIB TIERSHIM_UNMAP=kmod TIERSHIM_RETAIN_MAX=32M TIERSHIM_STATS=json:/tmp/r.json \
+  "$TS_BUILD/placement" >/tmp/r.out 2>&1
+rc=$?
+ret=$(field retained_bytes </tmp/r.out) rel=$(ukey /tmp/r.json bytes) calls=$(ukey /tmp/r.json calls)
+ranges=$(ukey /tmp/r.json ranges) fails=$(ukey /tmp/r.json failures) sd=$(ukey /tmp/r.json shootdowns)
+vm_info "RETAIN_MAX=32M under kmod: retained $ret, released $rel bytes, $ranges ranges in $calls ioctls, $sd shootdowns counted by the module, $fails failures"
+vm_check "retention under kmod: rc=$rc, retained <= 64 MiB, released > 0, no failure" \
+  [ $rc -eq 0 -a "${ret:-999999999999}" -le $((64 << 20)) -a "${rel:-0}" -gt 0 -a "${fails:-1}" -eq 0 ]
+
+for be in kmod batch munmap; do
+  LD_PRELOAD=$LIB TIERSHIM_UNMAP=$be TIERSHIM_RETAIN_MAX=32M TIERSHIM_STATS=json:/tmp/c.$be.json \
+    "$TS_BUILD/unmap_probe" churn >/tmp/c.$be.out 2>&1
+  rc=$?
+  vm_check "unmap churn under $be (rc=$rc)" [ $rc -eq 0 ] && grep -qx ok /tmp/c.$be.out
+  vm_info "churn $be: $(ukey /tmp/c.$be.json ranges) ranges, $(ukey /tmp/c.$be.json calls) calls ($(ukey /tmp/c.$be.json release_mode)), shootdowns $(ukey /tmp/c.$be.json shootdowns) ($(ukey /tmp/c.$be.json shootdown_source))"
+done
+
+LD_PRELOAD=$LIB TIERSHIM_UNMAP=kmod TIERSHIM_RETAIN_MAX=16M "$TS_BUILD/stress_threads" 100000 4 >/tmp/s.out 2>&1
+rc=$?
+vm_check "stress_threads 4 x 100000 under kmod (rc=$rc)" [ $rc -eq 0 ]
+[ $rc -eq 0 ] || vm_show /tmp/s.out output
+
+bad1=$(dmesg | grep -cE "$BAD_RE")
+vm_check "no new WARNING/BUG/Oops in dmesg ($bad0 before, $bad1 after)" [ "$bad1" -eq "$bad0" ]
+vm_check "rmmod after the shim's processes are gone" rmmod tiershim
+vm_finish kmod_shim
