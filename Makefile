@@ -18,7 +18,7 @@ PKGS_BENCH := libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 time strace gnupl
 # headers of the current Debian 12 kernel, the one the guest boots)
 PKGS_VM    := qemu-system-x86 busybox-static cpio kmod xz-utils linux-headers-amd64
 
-.PHONY: all deps build engines test demo bench bench-micro bench-thp bench-llama bench-onnx bench-tiers fuzz test-sanitize clean install
+.PHONY: all deps build engines test demo bench bench-micro bench-thp bench-llama bench-onnx bench-tiers bench-unmap fuzz test-sanitize clean install
 
 all: build
 
@@ -51,7 +51,7 @@ demo: build
 	bench/llama/run.sh --demo $(BUILD)
 
 # Benchmarks: reports under bench/results/<date>-<host>/ (see docs/results.md).
-bench: bench-micro bench-thp bench-llama bench-onnx bench-tiers
+bench: bench-micro bench-thp bench-llama bench-onnx bench-tiers bench-unmap
 
 bench-micro: build
 	bench/micro/run.sh $(BUILD)
@@ -68,6 +68,13 @@ bench-onnx: build
 # llama.cpp's placement per TIERSHIM_BULK policy in the two-tier qemu guest.
 bench-tiers: build engines
 	bench/tiers/guest_llama.sh $(BUILD)
+
+# TLB shootdowns per 1,000 frees and ops/s, every peer and unmap backend:
+# on the host, then in the two-tier guest with the tiershim module loaded.
+bench-unmap: build
+	bash policy/unmap/kmod/build.sh $(BUILD)/kmod || true
+	bench/micro/unmap/run.sh $(BUILD)
+	bench/micro/unmap/run.sh --guest $(BUILD)
 
 # The unit tests under AddressSanitizer + UBSan (the shim itself cannot be
 # preloaded under ASan: both want to be the allocator).
