@@ -340,12 +340,19 @@ static void retain_check_locked(void) {
  * is retained does not fit what the program asks for now: ONNX Runtime's
  * activations change shape with every request. Then as much retained memory
  * goes back, beyond an eighth of RETAIN_MAX, so RSS follows live memory
- * instead of live plus RETAIN_MAX. */
+ * instead of live plus RETAIN_MAX.
+ * When releases cost shootdowns (the unmap batcher's scale, 1-8), trading
+ * one range per request would cost a round per request: the floor rises
+ * with the scale (to at most half of RETAIN_MAX) and each trade releases
+ * scale times as much, several ranges in one vector. */
 static void retain_trade_locked(const ts_grant_t *g, size_t len) {
   retain_decay_locked();
-  size_t dirty = mid.r.dirty_bytes + pmd.r.dirty_bytes, floor = ts_unmap_retain_max() / 8;
+  size_t max = ts_unmap_retain_max(), scale = ts_unmap_scale();
+  size_t floor = max / 8 * scale < max / 2 ? max / 8 * scale : max / 2;
+  size_t dirty = mid.r.dirty_bytes + pmd.r.dirty_bytes;
   if (g->dirty || dirty <= floor) return;
-  (void)retain_release_locked(len < dirty - floor ? len : dirty - floor);
+  size_t want = len * scale;
+  (void)retain_release_locked(want < dirty - floor ? want : dirty - floor);
 }
 
 /* ---- the large-allocation path ---------------------------------------- */

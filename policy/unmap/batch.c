@@ -54,7 +54,7 @@ static bool measure(ts_ubatch_t *b, uint64_t *out) {
 }
 
 static void rescale(ts_ubatch_t *b, unsigned scale) {
-  b->st.scale = scale;
+  __atomic_store_n(&b->st.scale, scale, __ATOMIC_RELAXED); /* read by the placement engine */
   size_t batch = b->batch_base * scale;
   b->st.batch = batch > TS_UBATCH_MAX ? TS_UBATCH_MAX : batch;
   __atomic_store_n(&b->st.delay_ns, b->delay_base * scale, __ATOMIC_RELAXED);

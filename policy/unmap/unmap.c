@@ -99,6 +99,10 @@ size_t ts_unmap_release(ts_range_t *r, size_t n) {
 
 size_t ts_unmap_retain_max(void) { return unmap_b.be == &ts_unmap_munmap ? 0 : ts_config.retain_max; }
 uint64_t ts_unmap_delay_ns(void) { return unmap_ready ? ts_ubatch_delay(&unmap_b) : 0; }
+unsigned ts_unmap_scale(void) {
+  unsigned s = __atomic_load_n(&unmap_b.st.scale, __ATOMIC_RELAXED);
+  return s ? s : 1; /* before init */
+}
 void ts_unmap_decayed(size_t bytes) { ts_ubatch_decayed(&unmap_b, bytes); }
 const char *ts_unmap_backend_name(void) { return unmap_b.be ? unmap_b.be->name : "none"; }
 

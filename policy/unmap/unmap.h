@@ -25,6 +25,7 @@ size_t ts_unmap_release(ts_range_t *r, size_t n);
  * freed range goes back at once). */
 size_t ts_unmap_retain_max(void);
 uint64_t ts_unmap_delay_ns(void);    /* the decay window now; 0: off */
+unsigned ts_unmap_scale(void);       /* the adaptive scale now, 1-8 */
 void ts_unmap_decayed(size_t bytes); /* the placement engine decayed this much */
 
 const char *ts_unmap_backend_name(void);

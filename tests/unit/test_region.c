@@ -100,6 +100,22 @@ static size_t m_runs(const fx_t *f, bool live, run_t *out) {
 
 /* Maximal spans of free granules below top, whatever their states: what
  * ts_region_alloc fits a block into. */
+/* Maximal runs of retained (dirty) granules: the region's dirty ranges. */
+static size_t m_dirty_runs(const fx_t *f, run_t *out) {
+  size_t k = 0;
+  for (size_t i = 0; i < f->top;) {
+    if (f->st[i] != M_DIRTY) {
+      i++;
+      continue;
+    }
+    size_t j = i + 1;
+    while (j < f->top && f->st[j] == M_DIRTY) j++;
+    out[k++] = (run_t){i, j, M_DIRTY, 0, 0};
+    i = j;
+  }
+  return k;
+}
+
 static size_t m_spans(const fx_t *f, run_t *out) {
   size_t k = 0;
   for (size_t i = 0; i < f->top;) {
@@ -268,8 +284,29 @@ static void op_alloc(fx_t *f) {
   uint32_t tag = (uint32_t)rnd(f);
   snprintf(what, sizeof what, "alloc(len %zug, align %zug, tag %u)", len, align, tag);
 
-  /* best fit over the spans of free granules (any states), else from top
-   * (extending the span that ends at top, as alloc_top does) */
+  /* best fit over retained (dirty) ranges first; else over the spans of
+   * free granules (any states); else from top (extending the span that
+   * ends at top, as alloc_top does) */
+  size_t nd = m_dirty_runs(f, f->runs), bestd = SIZE_MAX;
+  for (size_t k = 0; k < nd; k++) {
+    size_t a = m_align(f, f->runs[k].s, align * f->g);
+    if (a + len <= f->runs[k].e && f->runs[k].e - f->runs[k].s < bestd) bestd = f->runs[k].e - f->runs[k].s;
+  }
+  if (bestd != SIZE_MAX) {
+    ts_grant_t got;
+    int rc = ts_region_alloc(&f->r, len * f->g, align * f->g, tag, &got);
+    CHECK(rc == 0, "returned %d; model: a dirty range of %zu granules fits", rc, bestd);
+    CHECK(got.addr % (align * f->g) == 0, "g%zu not aligned to %zu granules", G(f, got.addr), align);
+    size_t a = G(f, got.addr), k = 0;
+    while (k < nd && f->runs[k].e <= a) k++;
+    CHECK(k < nd && f->runs[k].s <= a && a + len <= f->runs[k].e && f->runs[k].e - f->runs[k].s == bestd,
+          "not best dirty fit: took [g%zu, g%zu); a dirty range of %zu granules fits", a, a + len, bestd);
+    ts_grant_t want = m_grant(f, a, len);
+    check_grant(f, &got, &want);
+    m_take(f, a, len, tag, ++f->next_id);
+    f->cov.alloc_free++;
+    return;
+  }
   size_t nf = m_spans(f, f->runs), best = SIZE_MAX;
   for (size_t k = 0; k < nf; k++) {
     size_t a = m_align(f, f->runs[k].s, align * f->g);
