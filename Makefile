@@ -81,8 +81,14 @@ bench-unmap: build
 test-sanitize: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTIERSHIM_BUILD_BENCH=OFF \
 	  -DCMAKE_C_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
-	cmake --build build-asan -j $(JOBS) --target ts_unit
+	cmake --build build-asan -j $(JOBS) --target ts_unit tsan_core
 	build-asan/tests/unit/ts_unit --jobs 2
+	build-asan/tests/tsan/tsan_core
+	command -v clang >/dev/null || $(SUDO) apt-get install -y clang
+	CC=clang cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DTIERSHIM_BUILD_BENCH=OFF \
+	  -DCMAKE_C_FLAGS="-fsanitize=thread -fno-omit-frame-pointer"
+	cmake --build build-tsan -j $(JOBS) --target tsan_core
+	TSAN_OPTIONS=halt_on_error=1:exitcode=66 build-tsan/tests/tsan/tsan_core
 
 # libFuzzer targets (clang, ASan + UBSan), 5 minutes each: tests/fuzz/run.sh.
 fuzz: deps
