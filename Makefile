@@ -12,7 +12,8 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian 12 packages: build, library dependencies, test programs, bench peers.
 PKGS_BUILD := build-essential cmake pkg-config libmimalloc-dev libnuma-dev \
               libunwind-dev libcriterion-dev
-PKGS_TEST  := python3 sqlite3 nodejs util-linux git python3-numpy python3-onnx numactl
+PKGS_TEST  := python3 sqlite3 nodejs util-linux git python3-numpy python3-onnx numactl \
+              libpython3.11-testsuite xz-utils
 PKGS_BENCH := libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 time strace gnuplot-nox
 # tests/vm: the two-tier qemu guest (linux-headers-amd64: for vm.kmod, the
 # headers of the current Debian 12 kernel, the one the guest boots)

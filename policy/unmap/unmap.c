@@ -74,8 +74,15 @@ void ts_unmap_init(void) {
   int err = be ? be->init(&state) : -ENOENT;
   if (be && err != 0) {
     const char *what = ts_config.unmap == TS_UNMAP_PLUGIN ? ts_config.unmap_plugin : be->name;
-    unmap_warn(what, be == &ts_unmap_kmod && err == -ENOENT ? "/dev/tiershim not found (module not loaded)"
-                                                            : "the backend's init failed");
+    /* kmod without the module, or without permission on the device, is
+     * the documented fallback: said only under TIERSHIM_VERBOSE, so every
+     * process of a tree does not print it (programs compare stderr). */
+    bool quiet = be == &ts_unmap_kmod && (err == -ENOENT || err == -EACCES) && ts_config.verbose == 0;
+    if (!quiet)
+      unmap_warn(what, be != &ts_unmap_kmod ? "the backend's init failed"
+                       : err == -ENOENT    ? "/dev/tiershim not found (module not loaded)"
+                       : err == -EACCES    ? "no permission on /dev/tiershim"
+                                           : "/dev/tiershim is not a tiershim module of this ABI");
   }
   if (be == NULL || err != 0) {
     be = &ts_unmap_batch;
