@@ -4,6 +4,7 @@
  *   tiershim options [--markdown]
  *   tiershim topo [--sysfs ROOT] [--fast LIST] [--slow LIST] [--json]
  *   tiershim migrate --pid PID --to NODE [--from NODE] [--threads N] [--rate BYTES/s] [--all] [--json]
+ *   tiershim rules check FILE
  *   tiershim version
  *
  * `run` puts the library's absolute path first in LD_PRELOAD and execs the
@@ -25,6 +26,7 @@
 
 int ts_cli_topo(int argc, char **argv); /* topo.c */
 int ts_cli_migrate(int argc, char **argv); /* migrate.c */
+int ts_cli_rules(int argc, char **argv); /* rules.c */
 
 static void die_usage(const char *fmt, const char *arg) {
   fprintf(stderr, "tiershim: ");
@@ -33,6 +35,7 @@ static void die_usage(const char *fmt, const char *arg) {
                   "       tiershim options [--markdown]\n"
                   "       tiershim topo [--sysfs ROOT] [--fast LIST] [--slow LIST] [--json]\n"
                   "       tiershim migrate --pid PID --to NODE [--from NODE] [--threads N] [--rate BYTES/s] [--all] [--json]\n"
+                  "       tiershim rules check FILE\n"
                   "       tiershim version\n");
   exit(EXIT_USAGE);
 }
@@ -147,6 +150,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "options") == 0) return cmd_options(argc - 2, argv + 2);
   if (strcmp(cmd, "topo") == 0) return ts_cli_topo(argc - 2, argv + 2);
   if (strcmp(cmd, "migrate") == 0) return ts_cli_migrate(argc - 2, argv + 2);
+  if (strcmp(cmd, "rules") == 0) return ts_cli_rules(argc - 2, argv + 2);
   if (strcmp(cmd, "version") == 0) {
     printf("tiershim %s\n", TIERSHIM_VERSION);
     return 0;
@@ -162,6 +166,8 @@ int main(int argc, char **argv) {
            "  tiershim migrate --pid PID --to NODE [--from NODE] [--threads N] [--rate BYTES/s] [--all] [--json]\n"
            "      move another process's pages to NODE (numactl's migratepages, batched\n"
            "      and in parallel); --all: page cache too, with MPOL_MF_MOVE_ALL\n"
+           "  tiershim rules check FILE\n"
+           "      parse a TIERSHIM_RULES file and print its rules, or every error\n"
            "  tiershim version\n",
            TIERSHIM_VERSION);
     return 0;
