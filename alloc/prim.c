@@ -61,6 +61,10 @@ void ts_prim_close(int fd) {
   (void)ts_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
 }
 
+long ts_prim_pread(int fd, void *buf, size_t len, uint64_t off) {
+  return ts_syscall6(SYS_pread64, fd, (long)buf, (long)len, (long)off, 0, 0);
+}
+
 long ts_prim_ioctl(int fd, unsigned long req, void *arg) {
   return ts_syscall6(SYS_ioctl, fd, (long)req, (long)arg, 0, 0, 0);
 }

@@ -303,6 +303,33 @@ void ts_thp_granted(uintptr_t addr, size_t len) {
   pthread_mutex_unlock(&thp_lock);
 }
 
+/* A placement rule's huge-page action (policy/profile.c) over the whole
+ * 2 MiB blocks of one allocation: on/off set the VMA advice (a partial
+ * block would split a neighbour's huge page); collapse hands the blocks to
+ * the collapse thread, off the request path. reset puts the region's own
+ * advice back when the allocation is freed. */
+void ts_thp_rule(uintptr_t addr, size_t len, int action) {
+  uintptr_t lo = (addr + PMD - 1) & ~(uintptr_t)(PMD - 1), hi = (addr + len) & ~(uintptr_t)(PMD - 1);
+  if (hi <= lo) return;
+  int advice = -1;
+  switch (action) {
+  case TS_THP_RULE_ON: advice = MADV_HUGEPAGE; break;
+  case TS_THP_RULE_OFF: advice = MADV_NOHUGEPAGE; break;
+  case TS_THP_RULE_RESET: advice = thp_mode == TS_THP_FAULT ? MADV_HUGEPAGE : MADV_NOHUGEPAGE; break;
+  case TS_THP_RULE_COLLAPSE:
+    if (!thp_collapse_ok || thp_blocks == NULL) return;
+    blocks_set(lo, hi - lo, 0xF, BLK_PENDING);
+    __atomic_fetch_add(&thp_grants, 1, __ATOMIC_SEQ_CST);
+    pthread_mutex_lock(&thp_lock);
+    if (!thp_thread_started) collapse_start();
+    pthread_cond_signal(&thp_wake);
+    pthread_mutex_unlock(&thp_lock);
+    return;
+  }
+  if (ts_prim_madvise((void *)lo, hi - lo, advice) == 0) ts_thp_stats.advise_ok++;
+  else ts_thp_stats.advise_fail++;
+}
+
 void ts_thp_fork_child(void) {
   pthread_mutex_init(&thp_lock, NULL);
   pthread_cond_init(&thp_wake, NULL);

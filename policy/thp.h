@@ -59,6 +59,10 @@ void ts_thp_unmapped(uintptr_t addr, size_t len);
 
 void ts_thp_fork_child(void); /* the collapse thread does not survive fork */
 
+/* Placement rules' huge-page actions on one allocation (policy/profile.c). */
+enum { TS_THP_RULE_OFF = 0, TS_THP_RULE_ON = 1, TS_THP_RULE_COLLAPSE = 2, TS_THP_RULE_RESET = 3 };
+void ts_thp_rule(uintptr_t addr, size_t len, int action);
+
 /* Parsers, for the unit tests. */
 int ts_thp_sysfs_choice(const char *text); /* index of the [bracketed] word, or -1 */
 uint64_t ts_thp_buddy_huge_bytes(const char *buddyinfo, size_t page_size);

@@ -41,6 +41,9 @@ static uint64_t fast_reserve;    /* bytes of the fast tier left to the kernel */
 #define FREE_UNREAD UINT64_MAX
 static uint64_t fast_free = FREE_UNREAD, since_read; /* bulk=fast's estimate */
 
+static void pol_set(tier_pol_t *p, int mode, uint64_t nodes, const char *what);
+static void pol_prefer(tier_pol_t *p, uint64_t nodes);
+
 static inline void tier_add(uint64_t *c, uint64_t n) { __atomic_fetch_add(c, n, __ATOMIC_RELAXED); }
 
 static int lowest_node(uint64_t mask) { return mask ? __builtin_ctzll(mask) : 0; }
@@ -68,21 +71,25 @@ int ts_tier_weighted_node(uint64_t block, const int *nodes, const unsigned char 
 
 /* One mbind per run of blocks that go to the same node: a preferred
  * policy, so a full node spills instead of failing the fault. */
-static bool tier_apply_split(uintptr_t a, size_t len, unsigned flags) {
+static bool split_apply(uintptr_t a, size_t len, unsigned flags, const int *nodes, const unsigned char *w,
+                        int n) {
   uintptr_t end = a + len;
   bool ok = true;
   while (a < end) {
     uint64_t b = a >> PMD_SHIFT;
-    int node = ts_tier_weighted_node(b, split_nodes, split_weights, split_n);
+    int node = ts_tier_weighted_node(b, nodes, w, n);
     uintptr_t run_end = (b + 1) << PMD_SHIFT;
-    while (run_end < end && ts_tier_weighted_node(run_end >> PMD_SHIFT, split_nodes, split_weights,
-                                                  split_n) == node)
+    while (run_end < end && ts_tier_weighted_node(run_end >> PMD_SHIFT, nodes, w, n) == node)
       run_end += (uintptr_t)1 << PMD_SHIFT;
     if (run_end > end) run_end = end;
     ok &= tier_mbind(a, run_end - a, TS_MPOL_PREFERRED, (uint64_t)1 << node, flags);
     a = run_end;
   }
   return ok;
+}
+
+static bool tier_apply_split(uintptr_t a, size_t len, unsigned flags) {
+  return split_apply(a, len, flags, split_nodes, split_weights, split_n);
 }
 
 /* ---- fast first, with a reserve -------------------------------------- */
@@ -119,6 +126,46 @@ static const tier_pol_t *bulk_now(size_t len) {
 static void tier_apply(uintptr_t a, size_t len, const tier_pol_t *p, uint64_t *bytes) {
   bool ok = p->split ? tier_apply_split(a, len, 0) : tier_mbind(a, len, p->mode, p->nodes, 0);
   if (ok) tier_add(bytes, len);
+}
+
+/* A placement rule's tier (policy/rules.h) for one allocation: preferred
+ * (never bind), with MPOL_MF_MOVE so pages already faulted follow. weighted
+ * with weights of its own splits the range by 2 MiB blocks; without, it is
+ * the kernel's weighted interleave where there is one, else interleave. */
+bool ts_tier_bind_rule(uintptr_t a, size_t len, int tier, const unsigned char *w, int nw) {
+  if (!ts_tier_on) return false;
+  uint64_t fast = tier_topo.fast_nodes, slow = tier_topo.slow_nodes, all = fast | slow;
+  tier_pol_t p;
+  switch (tier) {
+  case TS_BULK_FAST: pol_prefer(&p, fast); break;
+  case TS_BULK_SLOW: pol_prefer(&p, slow); break;
+  case TS_BULK_INTERLEAVE: pol_set(&p, TS_MPOL_INTERLEAVE, all, "interleave"); break;
+  case TS_BULK_WEIGHTED: {
+    if (nw == 0 && tier_topo.weighted_interleave) {
+      pol_set(&p, TS_MPOL_WEIGHTED_INTERLEAVE, all, "weighted-interleave");
+      break;
+    }
+    if (nw == 0) {
+      pol_set(&p, TS_MPOL_INTERLEAVE, all, "interleave");
+      break;
+    }
+    int nodes[TS_TIER_MAX_NODES], n = 0;
+    for (int i = 0; i < TS_TIER_MAX_NODES && n < nw; i++)
+      if (all & ((uint64_t)1 << i)) nodes[n++] = i;
+    bool ok = split_apply(a, len, TS_MPOL_MF_MOVE, nodes, w, n);
+    if (ok) tier_add(&tst.bulk_bytes, len);
+    return ok;
+  }
+  default: p = bulk_pol; break;
+  }
+  bool ok = tier_mbind(a, len, p.mode, p.nodes, TS_MPOL_MF_MOVE);
+  if (ok) tier_add(&tst.bulk_bytes, len);
+  return ok;
+}
+
+/* A freed rule-bound range goes back to the bulk class's policy. */
+void ts_tier_unbind_rule(uintptr_t a, size_t len) {
+  if (ts_tier_on) tier_apply(a, len, &bulk_pol, &tst.bulk_bytes);
 }
 
 void ts_tier_bind_hot(void *addr, size_t len) {

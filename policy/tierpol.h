@@ -40,6 +40,10 @@ void ts_tier_window_mapped(uintptr_t a, size_t len);
 void ts_tier_granted(uintptr_t a, size_t len);
 /* In a new thread: binds its stack (unless the program supplied it). */
 void ts_tier_bind_stack(void *lo, size_t len);
+/* Placement rules (policy/profile.c): tier is a ts_bulk_mode_t; false
+ * when tiers are off or the bind failed (counted in bind_failures). */
+bool ts_tier_bind_rule(uintptr_t a, size_t len, int tier, const unsigned char *w, int nw);
+void ts_tier_unbind_rule(uintptr_t a, size_t len);
 
 /* The heap's mappings, remembered for the stats' residency samples
  * (tier_stats.c, in the shim); and the stats hook. */

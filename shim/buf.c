@@ -83,3 +83,13 @@ void ts_buf_json_str(ts_buf_t *b, const char *s) {
   }
   ts_buf_putc(b, '"');
 }
+
+void ts_buf_hex(ts_buf_t *b, uint64_t v) {
+  char tmp[16];
+  int n = 0;
+  do {
+    tmp[n++] = "0123456789abcdef"[v & 15];
+    v >>= 4;
+  } while (v);
+  while (n > 0) ts_buf_putc(b, tmp[--n]);
+}

@@ -21,6 +21,7 @@ void ts_buf_puts(ts_buf_t *b, const char *s);
 void ts_buf_putc(ts_buf_t *b, char c);
 void ts_buf_u64(ts_buf_t *b, uint64_t v);
 void ts_buf_i64(ts_buf_t *b, int64_t v);
+void ts_buf_hex(ts_buf_t *b, uint64_t v);               /* lower case, no prefix */
 void ts_buf_fixed(ts_buf_t *b, double v, int decimals); /* 0 <= decimals <= 9 */
 void ts_buf_size(ts_buf_t *b, uint64_t bytes);          /* 256K, 2M, 1536 */
 void ts_buf_json_str(ts_buf_t *b, const char *s);       /* quoted and escaped */

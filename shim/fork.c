@@ -12,6 +12,8 @@
  *   6. the unmap batcher lock        (policy/unmap/batch.c; a leaf, held
  *      across a backend's release, taken with or without the placement
  *      lock; backends never allocate, so nothing is taken under it)
+ *   7. the profile lock              (policy/profile.c; a leaf over the
+ *      callsite tables, taken with no other lock held)
  * The THP collapse thread's lock (policy/thp.c) is a leaf: it is taken
  * with the placement lock held, never the other way round, and the thread
  * itself does not survive fork (the child starts a new one on demand).
@@ -32,6 +34,7 @@
 #include "tierpol.h"
 #include "promote.h"
 #include "unmap.h"
+#include "profile.h"
 
 static void fork_prepare(void) {
   ts_place_lock();
@@ -40,9 +43,11 @@ static void fork_prepare(void) {
   ts_tier_heap_lock();
   ts_promote_lock();
   ts_unmap_lock();
+  ts_profile_lock();
 }
 
 static void fork_parent(void) {
+  ts_profile_unlock();
   ts_unmap_unlock();
   ts_promote_unlock();
   ts_tier_heap_unlock();
@@ -52,6 +57,7 @@ static void fork_parent(void) {
 }
 
 static void fork_child(void) {
+  ts_profile_fork_child();
   ts_unmap_fork_child();          /* re-initialises the batcher lock; backends reopen */
   ts_promote_fork_child();
   ts_tier_heap_fork_child();      /* re-initialises the table lock */

@@ -27,6 +27,7 @@
 #include "tierpol.h"
 #include "promote.h"
 #include "unmap.h"
+#include "profile.h"
 
 extern char **environ;
 
@@ -69,10 +70,12 @@ static void init_run(void) {
   ts_tier_init();
   ts_promote_init();
   if (ts_config.enable) ts_thp_mode_init();
+  ts_profile_init();
   ts_fork_install();
   ts_place_install_stats();
   ts_tier_install_stats();
   ts_unmap_install_stats();
+  ts_profile_install_stats();
   ts_stats_start();
   init_verbose();
 }
@@ -95,6 +98,7 @@ bool ts_init_enter(void) {
 __attribute__((constructor(101))) static void ts_constructor(void) { (void)ts_init_enter(); }
 
 __attribute__((destructor(101))) static void ts_destructor(void) {
+  ts_profile_report_at_exit();
   ts_stats_report_at_exit();
   ts_unmap_fini();
   ts_fault_report();

@@ -31,6 +31,7 @@
 #include "large.h"
 #include "place.h"
 #include "prim.h"
+#include "profile.h"
 #include "shim.h"
 
 #define MALLOC_ALIGNMENT 16 /* glibc's on x86-64 */
@@ -96,6 +97,7 @@ static __attribute__((noinline)) void *alloc_entry(size_t size, size_t align, bo
   ts_count(TS_CTR_MALLOC);
   int saved = errno;
   void *p = alloc_core(size, align, zero);
+  if (ts_unlikely(ts_profile_on)) ts_profile_alloc(p, size);
   errno = (p != NULL) ? saved : ENOMEM;
   gate_open_alloc(&ts_tls_counters);
   return p;
@@ -116,6 +118,7 @@ static inline void free_core(void *p) {
 static __attribute__((noinline)) void free_slow(void *p) {
   ts_count(TS_CTR_FREE);
   int saved = errno;
+  if (ts_unlikely(ts_profile_on)) ts_profile_free(p);
   free_core(p);
   errno = saved;
   gate_open_free(&ts_tls_counters); /* not the allocation gate: see the top */
@@ -145,8 +148,10 @@ void ts_malloc_open_gates(void) {
   __atomic_store_n(&gate_malloc_limit, limit, __ATOMIC_RELEASE);
 }
 
+/* Profiling (policy/profile.h) keeps the gates closed: every call then
+ * takes the general path, where it is traced. */
 static inline bool gate_may_open(const ts_tcounters_t *t) {
-  return t->state == TS_CTR_LINKED && __atomic_load_n(&ts_ready, __ATOMIC_ACQUIRE);
+  return t->state == TS_CTR_LINKED && __atomic_load_n(&ts_ready, __ATOMIC_ACQUIRE) && !ts_profile_on;
 }
 
 static inline void gate_open_free(ts_tcounters_t *t) {
@@ -231,6 +236,7 @@ static void *realloc_slow(void *p, size_t size) {
   }
   int saved = errno;
   ts_count(TS_CTR_MALLOC);
+  if (ts_unlikely(ts_profile_on)) ts_profile_free(p);
   void *q;
   if (ts_place_owns(p)) { /* a placed block: in place when it can, else moved */
     q = ts_place_realloc(p, size);
@@ -238,6 +244,7 @@ static void *realloc_slow(void *p, size_t size) {
   } else if (ts_unlikely(ts_boot_owns(&ts_boot_arena, p))) q = realloc_move(p, size);
   else if (ts_large_wants(size) && mi_usable_size(p) < size) q = realloc_move(p, size);
   else q = mi_realloc(p, size);
+  if (ts_unlikely(ts_profile_on)) ts_profile_alloc(q, size); /* a failed realloc leaves p untraced */
   errno = (q != NULL) ? saved : ENOMEM;
   return q;
 }

@@ -32,7 +32,10 @@ ts_config_t ts_config = {.enable = true,
                          .unmap = TS_UNMAP_BATCH,
                          .unmap_batch = 64,
                          .unmap_delay_ms = 1000,
-                         .unmap_adapt = true};
+                         .unmap_adapt = true,
+                         .profile_min = 256 * 1024,
+                         .profile_sample = 4096,
+                         .profile_top = 10};
 
 const char *const ts_thp_names[4] = {"auto", "fault", "collapse", "off"};
 const char *const ts_hot_names[2] = {"fast", "default"};
@@ -139,6 +142,18 @@ static const opt_desc_t opt_table[] = {
   {"UNMAP_ADAPT", OPT_BOOL, OPT_FIELD(unmap_adapt), "1", 0, 1, "bool",
    "Measure TLB shootdowns per release (the module's exact count, else the TLB line of "
    "/proc/interrupts) and double the batch and the delay, up to 8x, while releases cost shootdowns."},
+  {"PROFILE", OPT_BOOL, OPT_FIELD(profile), "0", 0, 1, "bool",
+   "Callsite attribution (docs/rules.md): backtraces (libunwind) of allocations, the top callsites "
+   "printed at exit and a profile object in the JSON stats."},
+  {"PROFILE_MIN", OPT_SIZE, OPT_FIELD(profile_min), "256K", 4096, OPT_SIZE_MAX_VALUE, "bytes (K/M/G)",
+   "Allocations from this size are all traced (and matched against TIERSHIM_RULES)."},
+  {"PROFILE_SAMPLE", OPT_INT, OPT_FIELD(profile_sample), "4096", 1, 1 << 24, "allocations",
+   "Below PROFILE_MIN, one allocation in this many is traced (per thread); counts are scaled up."},
+  {"PROFILE_TOP", OPT_INT, OPT_FIELD(profile_top), "10", 1, 100, "callsites",
+   "Callsites in the report at exit and in the stats."},
+  {"RULES", OPT_PATH, OPT_FIELD(rules_path), "", 0, 0, "path",
+   "A rules file (docs/rules.md): by callsite and size, place allocations on a tier and set their "
+   "huge-page advice. First match wins. A file with errors is ignored with one warning."},
 };
 
 #define OPT_COUNT (sizeof opt_table / sizeof opt_table[0])
@@ -481,4 +496,12 @@ void ts_options_print_config(const ts_config_t *cfg) {
   ts_buf_i64(&b, cfg->unmap_delay_ms);
   config_line("UNMAP_DELAY", v);
   config_line("UNMAP_ADAPT", cfg->unmap_adapt ? "1" : "0");
+  config_line("PROFILE", cfg->profile ? "1" : "0");
+  ts_buf_init(&b, v, sizeof v);
+  ts_buf_size(&b, cfg->profile_min);
+  config_line("PROFILE_MIN", v);
+  ts_buf_init(&b, v, sizeof v);
+  ts_buf_i64(&b, cfg->profile_sample);
+  config_line("PROFILE_SAMPLE", v);
+  config_line("RULES", cfg->rules_path);
 }

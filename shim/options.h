@@ -57,6 +57,11 @@ typedef struct ts_config_s {
   int unmap_batch;      /* TIERSHIM_UNMAP_BATCH: ranges per call */
   int unmap_delay_ms;   /* TIERSHIM_UNMAP_DELAY; 0 = no decay */
   bool unmap_adapt;     /* TIERSHIM_UNMAP_ADAPT */
+  bool profile;         /* TIERSHIM_PROFILE */
+  size_t profile_min;   /* TIERSHIM_PROFILE_MIN: traced always from this size */
+  int profile_sample;   /* TIERSHIM_PROFILE_SAMPLE: 1 in N below it */
+  int profile_top;      /* TIERSHIM_PROFILE_TOP */
+  char rules_path[TS_ROOT_MAX];         /* TIERSHIM_RULES, "" unset */
   bool secure;          /* environment ignored (AT_SECURE) */
 } ts_config_t;
 

@@ -18,6 +18,7 @@ void (*ts_stats_placement_hook)(ts_stats_placement_t *out);
 void (*ts_stats_tiers_hook)(ts_stats_tiers_t *out);
 void (*ts_stats_promote_hook)(ts_stats_migration_t *out);
 void (*ts_stats_unmap_hook)(ts_stats_unmap_t *out);
+void (*ts_stats_profile_hook)(ts_stats_profile_t *out);
 
 static uint64_t stats_start_ns;
 static uint64_t stats_tlb_base;
@@ -91,6 +92,8 @@ void ts_stats_collect(ts_stats_snapshot_t *s) {
   if (ts_stats_promote_hook) ts_stats_promote_hook(&s->migration);
   memset(&s->unmap, 0, sizeof s->unmap);
   if (ts_stats_unmap_hook) ts_stats_unmap_hook(&s->unmap);
+  s->profile.present = false;
+  if (ts_stats_profile_hook) ts_stats_profile_hook(&s->profile);
 }
 
 bool ts_stats_expand_path(const char *pattern, int pid, char *out, size_t cap) {
@@ -132,14 +135,15 @@ static void stats_warn_file(const char *path, int err) {
   ts_msg_end(&b);
 }
 
-#define STATS_TEXT_MAX 8192
+#define STATS_TEXT_MAX 32768
 
 void ts_stats_report_at_exit(void) {
   if (ts_config.stats_mode == TS_STATS_OFF) return;
   int saved = errno;
-  ts_stats_snapshot_t s;
+  /* static: exit runs once, maybe on a thread with a small stack */
+  static ts_stats_snapshot_t s;
   ts_stats_collect(&s);
-  char text[STATS_TEXT_MAX];
+  static char text[STATS_TEXT_MAX];
   if (ts_config.stats_mode == TS_STATS_TEXT) {
     size_t n = ts_stats_render_text(&s, text, sizeof text);
     (void)ts_prim_write_all(stats_text_fd(), text, n < sizeof text ? n : sizeof text - 1);

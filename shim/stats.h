@@ -77,6 +77,32 @@ typedef struct ts_stats_unmap_s {
 
 extern void (*ts_stats_unmap_hook)(ts_stats_unmap_t *out);
 
+/* Callsite attribution (docs/stats.md, object "profile"): present when
+ * TIERSHIM_PROFILE or TIERSHIM_RULES is set. Frames are symbolised when
+ * the snapshot is taken. */
+#define TS_STATS_PROF_TOP 16
+#define TS_STATS_PROF_FRAMES 4
+#define TS_STATS_FRAME_MAX 96
+
+typedef struct ts_stats_callsite_s {
+  uint64_t count, bytes, live, peak, frees, mean_life_us, samples;
+  int huge_permille;             /* of the sampled resident pages in huge pages; -1 unknown */
+  char nodes[48];                /* "0:97%,1:3%" of sampled resident pages; "" unknown */
+  int rule_line;                 /* the rule that matched its last allocation, 0: none */
+  int nframes;
+  char frame[TS_STATS_PROF_FRAMES][TS_STATS_FRAME_MAX]; /* "func+0x1f (libfoo.so)" */
+} ts_stats_callsite_t;
+
+typedef struct ts_stats_profile_s {
+  bool present;
+  const char *unwinder, *rules_status;
+  uint64_t callsites, traced, dropped, rules, rule_hits, rule_fail, sample, min;
+  int ntop;
+  ts_stats_callsite_t top[TS_STATS_PROF_TOP];
+} ts_stats_profile_t;
+
+extern void (*ts_stats_profile_hook)(ts_stats_profile_t *out);
+
 typedef struct ts_stats_snapshot_s {
   int pid;
   bool enabled;
@@ -89,6 +115,7 @@ typedef struct ts_stats_snapshot_s {
   ts_stats_tiers_t tiers;
   ts_stats_migration_t migration;
   ts_stats_unmap_t unmap;
+  ts_stats_profile_t profile;
 } ts_stats_snapshot_t;
 
 void ts_stats_start(void);         /* at init: the clock, the TLB baseline */

@@ -149,6 +149,47 @@ static void json_unmap(ts_buf_t *b, const ts_stats_unmap_t *u) {
   ts_buf_puts(b, "\n  }");
 }
 
+/* The nested "profile" object; key order is the documented one. */
+static void json_profile(ts_buf_t *b, const ts_stats_profile_t *p) {
+  ts_buf_puts(b, ",\n  \"profile\": {");
+  json_str(b, "unwinder", p->unwinder, "\n    ");
+  json_str(b, "rules", p->rules_status, NL);
+  ju64(b, NL, "rules_loaded", p->rules);
+  ju64(b, NL, "rule_hits", p->rule_hits);
+  ju64(b, NL, "rule_failures", p->rule_fail);
+  ju64(b, NL, "traced", p->traced);
+  ju64(b, NL, "callsites", p->callsites);
+  ju64(b, NL, "untracked", p->dropped);
+  ju64(b, NL, "sample", p->sample);
+  ju64(b, NL, "min_bytes", p->min);
+  jkey(b, NL, "top");
+  ts_buf_putc(b, '[');
+  for (int i = 0; i < p->ntop; i++) {
+    const ts_stats_callsite_t *c = &p->top[i];
+    ts_buf_puts(b, i ? ",\n      {" : "\n      {");
+    ju64(b, "", "count", c->count);
+    ju64(b, ", ", "bytes", c->bytes);
+    ju64(b, ", ", "live_bytes", c->live);
+    ju64(b, ", ", "peak_bytes", c->peak);
+    ju64(b, ", ", "frees", c->frees);
+    ju64(b, ", ", "mean_lifetime_us", c->mean_life_us);
+    ju64(b, ", ", "samples", c->samples);
+    jkey(b, ", ", "huge_coverage");
+    if (c->huge_permille >= 0) ts_buf_fixed(b, c->huge_permille / 1000.0, 3);
+    else ts_buf_puts(b, "null");
+    json_str(b, "nodes", c->nodes, ", ");
+    ju64(b, ", ", "rule_line", (uint64_t)c->rule_line);
+    jkey(b, ", ", "frames");
+    ts_buf_putc(b, '[');
+    for (int f = 0; f < c->nframes; f++) {
+      if (f) ts_buf_puts(b, ", ");
+      ts_buf_json_str(b, c->frame[f]);
+    }
+    ts_buf_puts(b, "]}");
+  }
+  ts_buf_puts(b, p->ntop ? "\n    ]\n  }" : "]\n  }");
+}
+
 /* The nested "placement" object; key order is the documented one. */
 static void json_placement(ts_buf_t *b, const ts_stats_placement_t *p) {
   ts_buf_puts(b, ",\n  \"placement\": {");
@@ -204,6 +245,7 @@ size_t ts_stats_render_json(const ts_stats_snapshot_t *s, char *out, size_t cap)
   if (s->tiers.present) json_tiers(&b, &s->tiers);
   json_migration(&b, &s->migration);
   if (s->unmap.present) json_unmap(&b, &s->unmap);
+  if (s->profile.present) json_profile(&b, &s->profile);
   ts_buf_puts(&b, "\n}\n");
   return b.need;
 }

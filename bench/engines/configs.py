@@ -73,6 +73,8 @@ def all_configs(tslib):
                        {"TIERSHIM_THP": "collapse"}))
     cfgs.append(Config("ts-nothp", "tiershim THP=off", "tiershim", tslib,
                        {"TIERSHIM_THP": "off"}))
+    cfgs.append(Config("ts-profile", "tiershim PROFILE=1", "tiershim", tslib,
+                       {"TIERSHIM_PROFILE": "1"}))
     return cfgs, skipped
 
 
