@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,6 +60,12 @@ int ts_prim_open(const char *path, int flags, int mode) {
 
 void ts_prim_close(int fd) {
   (void)ts_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+}
+
+int ts_prim_file_type(const char *path) {
+  struct stat st;
+  long r = ts_syscall6(SYS_newfstatat, AT_FDCWD, (long)path, (long)&st, 0, 0, 0);
+  return r < 0 ? (int)r : (int)(st.st_mode & S_IFMT);
 }
 
 long ts_prim_pread(int fd, void *buf, size_t len, uint64_t off) {

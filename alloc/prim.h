@@ -32,6 +32,7 @@ int ts_prim_open(const char *path, int flags, int mode);            /* fd or -er
 void ts_prim_close(int fd);
 long ts_prim_ioctl(int fd, unsigned long req, void *arg);     /* >= 0 or -errno */
 long ts_prim_pread(int fd, void *buf, size_t len, uint64_t off); /* bytes or -errno */
+int ts_prim_file_type(const char *path);                         /* S_IFMT bits or -errno */
 
 /* NUMA (prim_numa.c). Node masks are one 64-bit word: nodes 0-63, which
  * is what tiershim places on (policy/tiers.h); mode and flag values are the

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <strings.h>
 
 #include "buf.h"
@@ -313,6 +314,7 @@ static const char *rules_errno_text(int err) {
   case ELOOP: return "too many symbolic links";
   case ENAMETOOLONG: return "file name too long";
   case EFBIG: return "larger than 64 KiB (the limit)";
+  case EINVAL: return "not a regular file";
   default: return NULL;
   }
 }
@@ -336,8 +338,12 @@ int ts_rules_load(const char *path, ts_rules_t *out, ts_rules_error_t *errs, int
   static char text[TS_RULES_FILE_MAX + 2];
   out->n = 0;
   if (path == NULL || path[0] == '\0') return rules_load_fail(ENOENT, errs, max_errs);
-  int fd = ts_prim_open(path, O_RDONLY | O_DIRECTORY, 0); /* read() of a directory is EISDIR, not 0 bytes */
-  if (fd >= 0) { ts_prim_close(fd); return rules_load_fail(EISDIR, errs, max_errs); }
+  /* Only a regular file: a FIFO would block start-up until a writer came,
+   * a directory reads as EISDIR, a device as anything. */
+  int type = ts_prim_file_type(path);
+  if (type < 0) return rules_load_fail(-type, errs, max_errs);
+  if (type == S_IFDIR) return rules_load_fail(EISDIR, errs, max_errs);
+  if (type != S_IFREG) return rules_load_fail(EINVAL, errs, max_errs);
   ssize_t got = ts_prim_read_file(path, text, sizeof text);
   if (got < 0) return rules_load_fail((int)-got, errs, max_errs);
   if ((size_t)got > TS_RULES_FILE_MAX) return rules_load_fail(EFBIG, errs, max_errs);

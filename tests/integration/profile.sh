@@ -82,6 +82,12 @@ warn=$(grep -c '^tiershim: TIERSHIM_RULES=' "$TMP/b.err")
   && it_pass "malformed rules: the program runs, one warning: $(cat "$TMP/b.err")" \
   || { it_fail "malformed rules: expected ok, one warning naming line 3, no rules"; it_show "$TMP/b.err" stderr; }
 
+mkfifo "$TMP/fifo.rules"
+out=$(LD_PRELOAD=$LIB TIERSHIM_RULES="$TMP/fifo.rules" timeout 30 "$PROBE" 2>"$TMP/f.err"); rc=$?
+[ $rc -eq 0 ] && [ "$out" = ok ] && grep -q 'not a regular file' "$TMP/f.err" \
+  && it_pass "a FIFO as the rules file: start-up does not wait for a writer; $(cat "$TMP/f.err")" \
+  || { it_fail "a FIFO as the rules file: rc=$rc (124: blocked)"; it_show "$TMP/f.err" stderr; }
+
 "$CLI" rules check "$TMP/good.rules" >"$TMP/c1.out" 2>&1; rc=$?
 [ $rc -eq 0 ] && grep -q '3 rules' "$TMP/c1.out" && it_pass "rules check (good): rc 0, $(head -1 "$TMP/c1.out")" \
   || { it_fail "rules check (good): rc=$rc"; it_show "$TMP/c1.out" output; }
