@@ -85,11 +85,18 @@ test-sanitize: deps
 	cmake --build build-asan -j $(JOBS) --target ts_unit tsan_core
 	build-asan/tests/unit/ts_unit --jobs 2
 	build-asan/tests/tsan/tsan_core
+	# the stress program itself (on the sanitizer's allocator; forks off:
+	# ASan's fork of a multithreaded process can hang in the child)
+	cc -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-builtin-malloc \
+	  -fno-builtin-free tests/stress/stress.c -o build-asan/stress-asan -lpthread
+	build-asan/stress-asan -f 0 4 20000
 	command -v clang >/dev/null || $(SUDO) apt-get install -y clang
 	CC=clang cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DTIERSHIM_BUILD_BENCH=OFF \
 	  -DCMAKE_C_FLAGS="-fsanitize=thread -fno-omit-frame-pointer"
 	cmake --build build-tsan -j $(JOBS) --target tsan_core
 	TSAN_OPTIONS=halt_on_error=1:exitcode=66 build-tsan/tests/tsan/tsan_core
+	clang -O1 -g -fsanitize=thread tests/stress/stress.c -o build-tsan/stress-tsan -lpthread
+	TSAN_OPTIONS=halt_on_error=1:exitcode=66 build-tsan/stress-tsan -f 0 4 20000 # TSan: no threads after fork
 
 # libFuzzer targets (clang, ASan + UBSan), 5 minutes each: tests/fuzz/run.sh.
 fuzz: deps

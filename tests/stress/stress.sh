@@ -8,6 +8,8 @@
 # TIERSHIM_STATS=json that the shim was active and what it retained.
 #
 #   VARIANT: default thp_fault thp_collapse thp_off bulk_interleave bulk_slow
+#            bulk_fast bulk_weighted rules (callsite tracing of 1 in 64 small
+#            allocations and every large one, and rule actions, under load)
 #            unmap_munmap unmap_batch unmap_kmod munmap_strict rss glibc
 #
 # Environment: TS_STRESS_LONG=1 runs 10x the operations; TS_STRESS_THREADS,
@@ -37,6 +39,9 @@ case "$VARIANT" in
   thp_off)         ENV=(TIERSHIM_THP=off) ;;
   bulk_interleave) ENV=(TIERSHIM_BULK=interleave) ;;
   bulk_slow)       ENV=(TIERSHIM_BULK=slow) ;;
+  bulk_fast)       ENV=(TIERSHIM_BULK=fast) ;;
+  bulk_weighted)   ENV=(TIERSHIM_BULK=weighted) ;;
+  rules)           ENV=(TIERSHIM_RULES="$(cd "$(dirname "$0")" && pwd)/stress.rules" TIERSHIM_PROFILE_SAMPLE=64) ;;
   unmap_munmap)    ENV=(TIERSHIM_UNMAP=munmap); EXPECT=backend:munmap ;;
   unmap_batch)     ENV=(TIERSHIM_UNMAP=batch); EXPECT=backend:batch ;;
   unmap_kmod)      ENV=(TIERSHIM_UNMAP=kmod); EXPECT=backend:kmod ;;
