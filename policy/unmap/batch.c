@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "prim.h"
+
 void ts_ubatch_init(ts_ubatch_t *b, const tiershim_unmap_backend_t *be, void *state, size_t batch,
                     uint64_t delay_ns, bool adapt) {
   memset(b, 0, sizeof *b);
@@ -105,7 +107,16 @@ size_t ts_ubatch_release(ts_ubatch_t *b, ts_range_t *r, size_t n) {
   if (n == 0) return 0;
   pthread_mutex_lock(&b->lock);
   uint64_t before = 0, after = 0, calls = 0;
-  bool measured = b->adapt && measure(b, &before);
+  /* Reading the TLB line costs tens of microseconds: a program's munmap
+   * of one placed range must not pay it each time (measure_gap_ns). */
+  bool measured = false;
+  if (b->adapt) {
+    uint64_t now = b->measure_gap_ns ? ts_prim_clock_ns() : 0;
+    if (now == 0 || now - b->measured_ns >= b->measure_gap_ns) {
+      b->measured_ns = now;
+      measured = measure(b, &before);
+    }
+  }
   size_t done = 0;
   for (size_t at = 0; at < n; at += b->st.batch) {
     size_t k = n - at < b->st.batch ? n - at : b->st.batch;

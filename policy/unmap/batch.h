@@ -53,6 +53,8 @@ typedef struct ts_ubatch_s {
   size_t batch_base;
   uint64_t delay_base;
   bool adapt;
+  uint64_t measure_gap_ns;    /* measure at most this often (0: every release) */
+  uint64_t measured_ns;       /* when the last measured release started */
   unsigned quiet;             /* releases in a row that cost no shootdown */
   ts_ubatch_stats_t st;
   tiershim_unmap_range_t vec[TS_UBATCH_MAX]; /* under lock: off the caller's stack */

@@ -93,6 +93,7 @@ void ts_unmap_init(void) {
                  munmap ? 0 : (uint64_t)ts_config.unmap_delay_ms * 1000000u, ts_config.unmap_adapt && !munmap);
   unmap_b.tlb_total = ts_procfs_tlb_total;
   unmap_b.fallback = fallback_madvise;
+  unmap_b.measure_gap_ns = 50 * 1000000ull; /* at most 20 measured releases a second */
   __atomic_store_n(&unmap_ready, true, __ATOMIC_RELEASE);
 }
 
