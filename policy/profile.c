@@ -112,14 +112,19 @@ static int unwind(uintptr_t *pc) {
   return k;
 }
 
+/* The library's file name without its directory (rules match on it). */
+static const char *frame_lib(const Dl_info *info) {
+  const char *slash = info->dli_fname ? strrchr(info->dli_fname, '/') : NULL;
+  return slash ? slash + 1 : info->dli_fname;
+}
+
 static void frame_names(const uintptr_t *pc, int n, ts_frame_name_t *f) {
   for (int i = 0; i < n; i++) {
     Dl_info info;
     f[i] = (ts_frame_name_t){NULL, NULL};
     if (dladdr((void *)(pc[i] - 1), &info) == 0) continue; /* a return address: look at the call */
     f[i].sym = info.dli_sname;
-    const char *slash = info.dli_fname ? strrchr(info.dli_fname, '/') : NULL;
-    f[i].lib = slash ? slash + 1 : info.dli_fname;
+    f[i].lib = frame_lib(&info);
   }
 }
 
@@ -226,8 +231,7 @@ static void frame_text(uintptr_t pc, char *out, size_t cap) {
     ts_buf_hex(&b, pc);
     return;
   }
-  const char *slash = info.dli_fname ? strrchr(info.dli_fname, '/') : NULL;
-  const char *lib = slash ? slash + 1 : (info.dli_fname ? info.dli_fname : "?");
+  const char *lib = frame_lib(&info) ? frame_lib(&info) : "?";
   ts_buf_puts(&b, info.dli_sname ? info.dli_sname : "?");
   ts_buf_puts(&b, "+0x");
   ts_buf_hex(&b, pc - (uintptr_t)(info.dli_sname ? info.dli_saddr : info.dli_fbase));

@@ -290,17 +290,23 @@ static void collapse_start(void) {
     thp_collapse_ok = false;
 }
 
-void ts_thp_granted(uintptr_t addr, size_t len) {
-  if (!collapse_wanted()) return;
-  __atomic_store_n(&thp_last_activity_ns, ts_prim_clock_ns(), __ATOMIC_RELAXED);
-  blocks_set(addr, len, 1u << BLK_IDLE, BLK_PENDING);
+/* New pending blocks: start the thread, or wake it if it sleeps with
+ * nothing pending; an awake one sees them on its next periodic scan. */
+static void collapse_kick(void) {
   __atomic_fetch_add(&thp_grants, 1, __ATOMIC_SEQ_CST);
   if (__atomic_load_n(&thp_thread_started, __ATOMIC_ACQUIRE) && !__atomic_load_n(&thp_sleeping, __ATOMIC_SEQ_CST))
-    return; /* awake: its next periodic scan sees the block */
+    return;
   pthread_mutex_lock(&thp_lock);
   if (!thp_thread_started) collapse_start();
   pthread_cond_signal(&thp_wake);
   pthread_mutex_unlock(&thp_lock);
+}
+
+void ts_thp_granted(uintptr_t addr, size_t len) {
+  if (!collapse_wanted()) return;
+  __atomic_store_n(&thp_last_activity_ns, ts_prim_clock_ns(), __ATOMIC_RELAXED);
+  blocks_set(addr, len, 1u << BLK_IDLE, BLK_PENDING);
+  collapse_kick();
 }
 
 /* A placement rule's huge-page action (policy/profile.c) over the whole
@@ -319,11 +325,7 @@ void ts_thp_rule(uintptr_t addr, size_t len, int action) {
   case TS_THP_RULE_COLLAPSE:
     if (!thp_collapse_ok || thp_blocks == NULL) return;
     blocks_set(lo, hi - lo, 0xF, BLK_PENDING);
-    __atomic_fetch_add(&thp_grants, 1, __ATOMIC_SEQ_CST);
-    pthread_mutex_lock(&thp_lock);
-    if (!thp_thread_started) collapse_start();
-    pthread_cond_signal(&thp_wake);
-    pthread_mutex_unlock(&thp_lock);
+    collapse_kick();
     return;
   }
   if (ts_prim_madvise((void *)lo, hi - lo, advice) == 0) ts_thp_stats.advise_ok++;

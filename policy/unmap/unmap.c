@@ -114,8 +114,19 @@ unsigned ts_unmap_scale(void) {
 void ts_unmap_decayed(size_t bytes) { ts_ubatch_decayed(&unmap_b, bytes); }
 const char *ts_unmap_backend_name(void) { return unmap_b.be ? unmap_b.be->name : "none"; }
 
-uint64_t ts_unmap_released_bytes(void) { return __atomic_load_n(&unmap_b.st.bytes, __ATOMIC_RELAXED); }
-uint64_t ts_unmap_release_calls(void) { return __atomic_load_n(&unmap_b.st.calls, __ATOMIC_RELAXED); }
+/* Through the batcher's lock, which guards the counters (a leaf: callers
+ * hold no placement lock here). */
+uint64_t ts_unmap_released_bytes(void) {
+  ts_ubatch_stats_t st;
+  ts_ubatch_snapshot(&unmap_b, &st);
+  return st.bytes;
+}
+
+uint64_t ts_unmap_release_calls(void) {
+  ts_ubatch_stats_t st;
+  ts_ubatch_snapshot(&unmap_b, &st);
+  return st.calls;
+}
 
 void ts_unmap_lock(void) { pthread_mutex_lock(&unmap_b.lock); }
 void ts_unmap_unlock(void) { pthread_mutex_unlock(&unmap_b.lock); }
