@@ -68,6 +68,7 @@ static place_region_t mid, pmd;
 static struct {
   uint64_t placed_mmaps, placed_bytes, pmd_aligned;
   uint64_t placed_mallocs, malloc_fallbacks, mmap_fallbacks, reused;
+  size_t malloc_bytes, malloc_blocks; /* live placed blocks (mallinfo) */
 } pst;
 static uintptr_t window_lo, window_len;
 
@@ -376,6 +377,8 @@ void *ts_place_malloc(size_t size, size_t align, bool zero) {
   }
   bool dirty = g.dirty && !g.unmapped;
   pst.placed_mallocs++;
+  pst.malloc_bytes += len;
+  pst.malloc_blocks++;
   retain_trade_locked(&g, len);
   pthread_mutex_unlock(&place_lock);
   ts_tier_granted(g.addr, len);
@@ -394,6 +397,8 @@ void ts_place_free(void *p) {
   pthread_mutex_lock(&place_lock);
   const ts_range_t *x = block_locked(p);
   if (x) {
+    pst.malloc_bytes -= x->len;
+    pst.malloc_blocks--;
     ts_region_free(&region_of((uintptr_t)p)->r, x->addr, x->len, TS_FREE_DIRTY);
     retain_check_locked();
   }
@@ -428,6 +433,7 @@ void *ts_place_realloc(void *p, size_t size) {
     } else if (len < old) {
       ts_region_resize(&pr->r, a, len, TS_FREE_DIRTY, &g);
     }
+    if (ok) pst.malloc_bytes = pst.malloc_bytes - old + len;
     pthread_mutex_unlock(&place_lock);
     if (ok) {
       if (len > old) ts_thp_granted(a + old, len - old);
@@ -916,6 +922,17 @@ static void place_stats_hook(ts_stats_placement_t *o) {
 }
 
 void ts_place_install_stats(void) { ts_stats_placement_hook = place_stats_hook; }
+
+void ts_place_usage(ts_place_usage_t *u) {
+  pthread_mutex_lock(&place_lock);
+  *u = (ts_place_usage_t){.malloc_bytes = pst.malloc_bytes, .malloc_blocks = pst.malloc_blocks};
+  if (place_on == P_ON) {
+    u->region_live = mid.r.live_bytes + pmd.r.live_bytes;
+    u->retained = mid.r.dirty_bytes + pmd.r.dirty_bytes;
+    u->committed = (mid.committed - mid.r.base) + (pmd.committed - pmd.r.base);
+  }
+  pthread_mutex_unlock(&place_lock);
+}
 
 int ts_place_committed(uintptr_t r[4]) {
   pthread_mutex_lock(&place_lock);

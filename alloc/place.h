@@ -82,6 +82,15 @@ void ts_place_lock(void);   /* fork prepare */
 void ts_place_unlock(void); /* fork parent */
 void ts_place_fork_child(void);
 
+/* Byte figures for mallinfo/mallinfo2 (shim/mallinfo.c): cheap, one lock. */
+typedef struct ts_place_usage_s {
+  size_t malloc_bytes, malloc_blocks; /* live placed malloc-family blocks */
+  size_t region_live;                 /* everything live in the regions */
+  size_t retained;                    /* freed and kept mapped (reused first) */
+  size_t committed;                   /* the regions' read-write part */
+} ts_place_usage_t;
+void ts_place_usage(ts_place_usage_t *u); /* all zero before the window exists */
+
 /* The regions' committed ranges, as lo/hi pairs into r; returns how many
  * (0 before the window exists). For the stats' residency samples. */
 int ts_place_committed(uintptr_t r[4]);
