@@ -54,6 +54,35 @@ int ts_prim_mprotect(void *addr, size_t len, int prot) {
   return (int)ts_syscall6(SYS_mprotect, (long)addr, (long)len, prot, 0, 0, 0);
 }
 
+int ts_prim_pkey_mprotect(void *addr, size_t len, int prot, int pkey) {
+  return (int)ts_syscall6(SYS_pkey_mprotect, (long)addr, (long)len, prot, pkey, 0, 0);
+}
+
+int ts_prim_mlock2(void *addr, size_t len, unsigned flags) {
+  return (int)ts_syscall6(flags ? SYS_mlock2 : SYS_mlock, (long)addr, (long)len, flags, 0, 0, 0);
+}
+
+int ts_prim_munlock(void *addr, size_t len) {
+  return (int)ts_syscall6(SYS_munlock, (long)addr, (long)len, 0, 0, 0, 0);
+}
+
+int ts_prim_mlockall(int flags) { return (int)ts_syscall6(SYS_mlockall, flags, 0, 0, 0, 0, 0); }
+int ts_prim_munlockall(void) { return (int)ts_syscall6(SYS_munlockall, 0, 0, 0, 0, 0, 0); }
+
+int ts_prim_mincore(void *addr, size_t len, unsigned char *vec) {
+  return (int)ts_syscall6(SYS_mincore, (long)addr, (long)len, (long)vec, 0, 0, 0);
+}
+
+long ts_prim_syscall(long n, long a, long b, long c, long d, long e, long f) {
+  return ts_syscall6(n, a, b, c, d, e, f);
+}
+
+uint64_t ts_prim_rlimit(int resource) {
+  struct { uint64_t cur, max; } lim;
+  if (ts_syscall6(SYS_prlimit64, 0, resource, 0, (long)&lim, 0, 0) != 0) return UINT64_MAX;
+  return lim.cur; /* RLIM64_INFINITY is UINT64_MAX */
+}
+
 int ts_prim_open(const char *path, int flags, int mode) {
   return (int)ts_syscall6(SYS_openat, AT_FDCWD, (long)path, flags | O_CLOEXEC, mode, 0, 0);
 }

@@ -24,6 +24,15 @@ ts_prim_ptr_t ts_prim_mremap(void *old, size_t old_len, size_t new_len, int flag
 int ts_prim_munmap(void *addr, size_t len);              /* 0 or -errno */
 int ts_prim_madvise(void *addr, size_t len, int advice); /* 0 or -errno */
 int ts_prim_mprotect(void *addr, size_t len, int prot);  /* 0 or -errno */
+int ts_prim_pkey_mprotect(void *addr, size_t len, int prot, int pkey); /* 0 or -errno */
+int ts_prim_mlock2(void *addr, size_t len, unsigned flags);  /* 0 or -errno */
+int ts_prim_munlock(void *addr, size_t len);                 /* 0 or -errno */
+int ts_prim_mlockall(int flags), ts_prim_munlockall(void);   /* 0 or -errno */
+int ts_prim_mincore(void *addr, size_t len, unsigned char *vec); /* 0 or -errno */
+/* Any system call, raw: the result or -errno (errno untouched). */
+long ts_prim_syscall(long n, long a, long b, long c, long d, long e, long f);
+/* The soft limit of an RLIMIT_* resource, UINT64_MAX when unlimited. */
+uint64_t ts_prim_rlimit(int resource);
 
 /* Small file helpers for /proc and sysfs, no stdio (stdio allocates). */
 ssize_t ts_prim_read_file(const char *path, char *buf, size_t cap); /* NUL-terminates */
@@ -47,6 +56,9 @@ long ts_prim_move_pages(int pid, unsigned long count, void **pages, const int *n
                         int flags);
 void ts_prim_nanosleep(uint64_t ns);
 long ts_prim_process_madvise(int pidfd, const void *iov, size_t n, int advice);
+/* mbind with the kernel's own node-mask arguments (the interposed mbind). */
+long ts_prim_mbind_raw(void *addr, size_t len, int mode, const unsigned long *mask, unsigned long maxnode,
+                       unsigned flags);
 int ts_prim_pidfd_open(int pid);
 int ts_prim_getcpu(void); /* the calling thread's node, or -errno */
 

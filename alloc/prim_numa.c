@@ -20,6 +20,11 @@ int ts_prim_mbind(void *addr, size_t len, int mode, uint64_t nodes, unsigned fla
                             nodes ? MASK_BITS : 0, flags);
 }
 
+long ts_prim_mbind_raw(void *addr, size_t len, int mode, const unsigned long *mask, unsigned long maxnode,
+                       unsigned flags) {
+  return ts_syscall6(SYS_mbind, (long)addr, (long)len, mode, (long)mask, (long)maxnode, flags);
+}
+
 int ts_prim_set_mempolicy(int mode, uint64_t nodes) {
   TS_PRIM_FAULT(TS_FAULT_MBIND);
   uint64_t m = nodes;
