@@ -48,10 +48,11 @@ bool ts_place_mmap_wanted(void *addr, size_t len, int prot, int flags, int fd, o
  * the call through). */
 void *ts_place_mmap(size_t len, int prot, int flags);
 
-/* Does [addr, addr+len) touch the window? */
+/* Does [addr, addr+len) touch the window? A range that wraps past the top
+ * of the address space reaches everything above addr. */
 static inline bool ts_place_touches(const void *addr, size_t len) {
-  uintptr_t a = (uintptr_t)addr;
-  return ts_place_span != 0 && a < ts_place_lo + ts_place_span && a + len > ts_place_lo;
+  uintptr_t a = (uintptr_t)addr, end = a + len < a ? UINTPTR_MAX : a + len;
+  return ts_place_span != 0 && a < ts_place_lo + ts_place_span && end > ts_place_lo;
 }
 
 /* A hint or MAP_FIXED_NOREPLACE into the window: the mapping, MAP_FAILED
@@ -61,16 +62,39 @@ void *ts_place_mmap_at(void *addr, size_t len, int prot, int flags, int fd, off_
  * window (see place.c). */
 #include "prim.h"
 ts_prim_ptr_t ts_place_kernel_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
-/* munmap of a range touching the window: 0 or -errno. */
+/* Calls on a range touching the window, validated whole as the kernel
+ * validates them (alloc/kargs.h): 0 or -errno. */
 int ts_place_munmap(void *addr, size_t len);
 /* A program's MAP_FIXED mmap landed in the window (result: its address). */
 void ts_place_adopt(void *addr, size_t len, int prot);
 /* mremap where the old range or a MREMAP_FIXED target touches the window. */
 void *ts_place_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr);
-/* mprotect/madvise of a range inside the window: 0 or -errno, with the
- * kernel's rules for unmapped holes. */
-int ts_place_mprotect(void *addr, size_t len, int prot);
+/* mprotect (pkey -1) or pkey_mprotect, madvise, mlock/mlock2/munlock and
+ * mbind of a range touching the window: 0 or -errno, with the kernel's
+ * rules for unmapped holes. VMA changes taint the ranges (place_int.h). */
+int ts_place_mprotect(void *addr, size_t len, int prot, int pkey);
 int ts_place_madvise(void *addr, size_t len, int advice);
+int ts_place_mlock(void *addr, size_t len, unsigned flags, bool unlock);
+long ts_place_mbind(void *addr, unsigned long len, int mode, const unsigned long *mask, unsigned long maxnode,
+                    unsigned flags);
+int ts_place_mlockall(int flags); /* the kernel's, then the window's own memory unlocked */
+int ts_place_munlockall(void);
+
+/* A call for len bytes failed with ENOMEM: give back what the window keeps
+ * (retained and committed memory; under RLIMIT_AS the reservation's unused
+ * top) and stay frugal if a limit is set now. True if anything went back
+ * (the caller retries once). */
+bool ts_place_pressure(size_t len);
+
+/* ---- signal handlers on a thread inside tiershim (place_defer.c) ------ */
+
+/* The kernel's own calls; what the records must learn is queued. */
+int ts_place_reentered_munmap(void *addr, size_t len); /* 0 or -errno */
+ts_prim_ptr_t ts_place_reentered_mmap_fixed(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+ts_prim_ptr_t ts_place_reentered_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr);
+/* r: the result of the kernel's call that changed VMA flags over the range */
+int ts_place_reentered_taint(uintptr_t addr, size_t len, int r);
+void ts_place_defer_init(void); /* at init: the drain's hook */
 
 /* ---- stats, fork --------------------------------------------------------- */
 

@@ -115,6 +115,7 @@ static void grant_note(ts_grant_t *g, uint8_t state) {
   g->reused = true;
   g->dirty |= (state == TS_FREE_DIRTY);
   g->unmapped |= (state == TS_FREE_NONE);
+  g->zapped |= (state == TS_FREE_ZAPPED);
 }
 
 /* ---- live ranges -------------------------------------------------------- */
@@ -343,6 +344,22 @@ size_t ts_region_take_dirty(ts_region_t *r, size_t want, uint32_t tag, ts_range_
     got += x.len;
   }
   return n;
+}
+
+void ts_region_restate_free(ts_region_t *r, uintptr_t addr, size_t len, unsigned from, ts_free_state_t state) {
+  uintptr_t at = addr, end = addr + len;
+  while (at < end) {
+    size_t i = rvec_upper(&r->free, at);
+    if (i > 0 && range_end(&r->free.v[i - 1]) > at) i--;
+    if (i >= r->free.n || r->free.v[i].addr >= end) return;
+    ts_range_t x = r->free.v[i];
+    uintptr_t s = x.addr > at ? x.addr : at, e = range_end(&x) < end ? range_end(&x) : end;
+    if (x.state != state && ((from >> x.state) & 1)) {
+      free_carve(r, i, s, e - s);
+      free_add(r, s, e - s, state);
+    }
+    at = e;
+  }
 }
 
 size_t ts_region_trim(ts_region_t *r) {

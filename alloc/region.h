@@ -22,6 +22,8 @@ typedef enum {
   TS_FREE_CLEAN = 0, /* mapped read-write, reads as zero (never used, or released) */
   TS_FREE_DIRTY = 1, /* mapped read-write, may hold old data and resident pages */
   TS_FREE_NONE = 2,  /* PROT_NONE: the program unmapped it; must be mapped again */
+  TS_FREE_ZAPPED = 3,/* mapped read-write, released after the program had it: zero unless
+                        the program wrote to it since (a stale pointer): check on reuse */
 } ts_free_state_t;
 
 typedef struct ts_range_s {
@@ -48,6 +50,7 @@ typedef struct ts_grant_s {
   uintptr_t addr;
   bool dirty;   /* some of it may hold old data */
   bool unmapped;/* some of it is PROT_NONE (TS_FREE_NONE) */
+  bool zapped;  /* some of it is ZAPPED (TS_FREE_ZAPPED) */
   bool fresh;   /* some of it came from above the old top */
   bool reused;  /* some of it came from a free range */
 } ts_grant_t;
@@ -90,6 +93,11 @@ const ts_range_t *ts_region_find(const ts_region_t *r, uintptr_t addr);
  * the caller releases them to the OS (MADV_DONTNEED) without the lock; the
  * caller then frees them as TS_FREE_CLEAN. Returns the number claimed. */
 size_t ts_region_take_dirty(ts_region_t *r, size_t want, uint32_t tag, ts_range_t *out, size_t max);
+
+/* Gives the free parts of [addr, addr+len) whose state is in `from` (a
+ * mask of 1 << state) the state `state`, after the caller changed what the
+ * OS holds there; live ranges are left alone. */
+void ts_region_restate_free(ts_region_t *r, uintptr_t addr, size_t len, unsigned from, ts_free_state_t state);
 
 /* Lowers top over a free range that ends at top, returning the space to
  * the untouched part. Returns the bytes given back. */

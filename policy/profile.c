@@ -1,5 +1,6 @@
 /* Callsite attribution and placement rules; see profile.h. */
 #define _GNU_SOURCE
+#include "reentry.h"
 #include "profile.h"
 
 #include <dlfcn.h>
@@ -184,23 +185,23 @@ void ts_profile_alloc(void *p, size_t size) {
   int saved = errno;
   uintptr_t pc[TS_CS_DEPTH];
   int n = unwind(pc);
-  pthread_mutex_lock(&prof_tab.lock);
+  ts_lock(&prof_tab.lock);
   uint32_t site = ts_cs_intern(&prof_tab, pc, n);
   bool resolved = prof_tab.site[site].resolved;
   uint64_t mask = prof_tab.site[site].rules;
-  pthread_mutex_unlock(&prof_tab.lock);
+  ts_unlock(&prof_tab.lock);
   if (!resolved) { /* dladdr takes the loader lock: never under ours */
     mask = rules_mask(pc, n);
-    pthread_mutex_lock(&prof_tab.lock);
+    ts_lock(&prof_tab.lock);
     prof_tab.site[site].rules = mask;
     prof_tab.site[site].resolved = 1;
-    pthread_mutex_unlock(&prof_tab.lock);
+    ts_unlock(&prof_tab.lock);
   }
   const ts_rule_t *r = rule_for(mask, size);
   uint32_t flags = r ? rule_apply(r, p) : 0;
-  pthread_mutex_lock(&prof_tab.lock);
+  ts_lock(&prof_tab.lock);
   ts_cs_alloc(&prof_tab, site, (uintptr_t)p, size, weight, ts_prim_clock_ns(), flags | (r ? (uint32_t)r->line << 8 : 0));
-  pthread_mutex_unlock(&prof_tab.lock);
+  ts_unlock(&prof_tab.lock);
   __atomic_fetch_add(&prof_traced, 1, __ATOMIC_RELAXED);
   errno = saved;
   prof_busy = false;
@@ -209,9 +210,9 @@ void ts_profile_alloc(void *p, size_t size) {
 void ts_profile_free(void *p) {
   if (p == NULL || !ts_cs_maybe(&prof_tab, (uintptr_t)p)) return;
   ts_cs_rec_t rec;
-  pthread_mutex_lock(&prof_tab.lock);
+  ts_lock(&prof_tab.lock);
   bool found = ts_cs_free(&prof_tab, (uintptr_t)p, ts_prim_clock_ns(), &rec);
-  pthread_mutex_unlock(&prof_tab.lock);
+  ts_unlock(&prof_tab.lock);
   if (!found || !(rec.flags & (REC_TIER | REC_THP)) || !ts_place_owns(p)) return;
   int saved = errno;
   size_t len = ts_place_usable(p);
@@ -314,8 +315,8 @@ static void profile_stats_hook(ts_stats_profile_t *o) {
   static pthread_mutex_t once = PTHREAD_MUTEX_INITIALIZER; /* the statics above */
   bool was = prof_busy;
   prof_busy = true;
-  pthread_mutex_lock(&once);
-  pthread_mutex_lock(&prof_tab.lock);
+  ts_lock(&once);
+  ts_lock(&prof_tab.lock);
   *o = (ts_stats_profile_t){.present = true,
                             .unwinder = prof_backtrace ? "libunwind" : "unavailable",
                             .rules_status = prof_rules_status,
@@ -335,7 +336,7 @@ static void profile_stats_hook(ts_stats_profile_t *o) {
     npages[i] = live_pages(order[i], pages[i]);
     if (order[i] == TS_CS_MAX) top[i].depth = 0;
   }
-  pthread_mutex_unlock(&prof_tab.lock);
+  ts_unlock(&prof_tab.lock);
   for (int i = 0; i < o->ntop; i++) {
     const ts_callsite_t *s = &top[i];
     ts_stats_callsite_t *c = &o->top[i];
@@ -347,7 +348,7 @@ static void profile_stats_hook(ts_stats_profile_t *o) {
     c->rule_line = (int)s->rule_line;
     residency(pages[i], npages[i], c);
   }
-  pthread_mutex_unlock(&once);
+  ts_unlock(&once);
   prof_busy = was;
 }
 
@@ -411,8 +412,8 @@ void ts_profile_report_at_exit(void) {
   (void)ts_prim_write_all(2, out, n);
 }
 
-void ts_profile_lock(void) { pthread_mutex_lock(&prof_tab.lock); }
-void ts_profile_unlock(void) { pthread_mutex_unlock(&prof_tab.lock); }
+void ts_profile_lock(void) { ts_lock(&prof_tab.lock); }
+void ts_profile_unlock(void) { ts_unlock(&prof_tab.lock); }
 void ts_profile_fork_child(void) {
   pthread_mutex_init(&prof_tab.lock, NULL);
   prof_busy = false;

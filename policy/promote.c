@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "reentry.h"
 #include "migrate.h"
 #include "options.h"
 #include "prim.h"
@@ -39,7 +40,7 @@ static struct { uint64_t passes, promoted, pending, dropped; } pst;
 
 /* Called with the placement lock held: no thread creation here. */
 static void promote_note(uintptr_t a, size_t len) {
-  pthread_mutex_lock(&promote_lock);
+  ts_lock(&promote_lock);
   if (nspill > 0 && spill[nspill - 1].a + spill[nspill - 1].len == a) {
     spill[nspill - 1].len += len;
   } else if (nspill < SPILL_MAX) {
@@ -51,13 +52,13 @@ static void promote_note(uintptr_t a, size_t len) {
   }
   pst.pending += len;
   if (!started) __atomic_store_n(&want_start, true, __ATOMIC_RELEASE);
-  pthread_mutex_unlock(&promote_lock);
+  ts_unlock(&promote_lock);
 }
 
 /* Takes up to budget bytes of noted ranges (the oldest first). */
 static size_t take(ts_mrange_t *out, size_t max, uint64_t budget) {
   size_t n = 0;
-  pthread_mutex_lock(&promote_lock);
+  ts_lock(&promote_lock);
   while (nspill > 0 && n < max && budget > 0) {
     size_t len = spill[0].len < budget ? spill[0].len : (size_t)budget;
     out[n].addr = spill[0].a;
@@ -71,7 +72,7 @@ static size_t take(ts_mrange_t *out, size_t max, uint64_t budget) {
       spill[0].len -= len;
     }
   }
-  pthread_mutex_unlock(&promote_lock);
+  ts_unlock(&promote_lock);
   return n;
 }
 
@@ -95,26 +96,27 @@ static void promote_pass(void) {
 static void *promote_main(void *arg) {
   (void)arg;
   for (;;) {
-    pthread_mutex_lock(&promote_lock);
+    ts_lock(&promote_lock);
     while (nspill == 0) pthread_cond_wait(&promote_wake, &promote_lock);
     struct timespec t;
     clock_gettime(CLOCK_REALTIME, &t);
     t.tv_sec += 1;
     pthread_cond_timedwait(&promote_wake, &promote_lock, &t);
-    pthread_mutex_unlock(&promote_lock);
+    ts_unlock(&promote_lock);
     promote_pass();
   }
   return NULL;
 }
 
 static void promote_start(void) {
-  pthread_mutex_lock(&promote_lock);
+  if (!ts_may_add_threads()) return; /* want_start stays: a later kick starts it */
+  ts_lock(&promote_lock);
   if (!started) {
     started = ts_thread_start_internal(promote_main, 256 * 1024);
     __atomic_store_n(&want_start, false, __ATOMIC_RELAXED);
     pthread_cond_signal(&promote_wake);
   }
-  pthread_mutex_unlock(&promote_lock);
+  ts_unlock(&promote_lock);
 }
 
 /* From ts_tier_granted, outside the placement lock: one load when idle. */
@@ -126,10 +128,10 @@ static void promote_stats(ts_stats_migration_t *o) {
   o->auto_promote = ts_tier_spill_hook != NULL;
   o->auto_passes = __atomic_load_n(&pst.passes, __ATOMIC_RELAXED);
   o->auto_promoted_bytes = __atomic_load_n(&pst.promoted, __ATOMIC_RELAXED);
-  pthread_mutex_lock(&promote_lock);
+  ts_lock(&promote_lock);
   o->spilled_pending_bytes = pst.pending;
   o->spilled_dropped_bytes = pst.dropped;
-  pthread_mutex_unlock(&promote_lock);
+  ts_unlock(&promote_lock);
 }
 
 void ts_promote_init(void) {
@@ -139,8 +141,8 @@ void ts_promote_init(void) {
   ts_tier_spill_hook = promote_note;
 }
 
-void ts_promote_lock(void) { pthread_mutex_lock(&promote_lock); }
-void ts_promote_unlock(void) { pthread_mutex_unlock(&promote_lock); }
+void ts_promote_lock(void) { ts_lock(&promote_lock); }
+void ts_promote_unlock(void) { ts_unlock(&promote_lock); }
 void ts_promote_fork_child(void) {
   pthread_mutex_init(&promote_lock, NULL);
   pthread_cond_init(&promote_wake, NULL);

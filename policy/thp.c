@@ -5,6 +5,7 @@
  * the array instead of keeping a queue, so granting never blocks and a
  * block is never queued twice. */
 #define _GNU_SOURCE
+#include "reentry.h"
 #include "thp.h"
 #include "tierpol.h"
 
@@ -28,7 +29,7 @@
 #define BUDDY_FREE_MIN ((uint64_t)1 << 30)  /* free 2 MiB blocks that make a fault cheap */
 #define BUDDY_RECHECK_NS (100 * 1000000ull)
 #define RESIDENT_MIN 448                     /* of 512 pages: "populated" */
-#define ATTEMPTS_MAX 60                      /* scans before a block is given up */
+#define ATTEMPTS_MAX 31                      /* scans before a block is given up (5 bits) */
 #define SCAN_PERIOD_MS 10
 #define COLLAPSE_PER_SCAN 256               /* then the next period */
 #define COLLAPSE_PAUSE_NS 20000             /* between two collapses */
@@ -36,8 +37,15 @@
 
 ts_thp_stats_t ts_thp_stats;
 
-/* Block states: the low 2 bits; the rest counts attempts. */
+/* Block states: the low 2 bits; bit 2 (BLK_NOHUGE) says tiershim advised
+ * the block MADV_NOHUGEPAGE (a sparse range: ts_thp_sparse), which must be
+ * undone; the top 5 bits count attempts. */
 enum { BLK_IDLE = 0, BLK_FAULT = 1, BLK_PENDING = 2, BLK_DONE = 3 };
+#define BLK_NOHUGE 4u
+#define BLK_ATTEMPT 8u
+#define BLK_ATTEMPTS(s) ((s) >> 3)
+
+bool (*ts_thp_collapse_hook)(uintptr_t block);
 
 static int thp_mode = TS_THP_OFF;
 static const char *thp_why = "not initialised";
@@ -109,6 +117,12 @@ void ts_thp_init(uintptr_t window, size_t window_len) {
 int ts_thp_effective(void) { return thp_mode; }
 const char *ts_thp_reason(void) { return thp_why; }
 
+/* The collapse thread exists, or may be started (shim/thread.c: not while
+ * the program is single-threaded). */
+static bool collapse_usable(void) {
+  return thp_collapse_ok && (__atomic_load_n(&thp_thread_started, __ATOMIC_ACQUIRE) || ts_may_add_threads());
+}
+
 static bool collapse_wanted(void) {
   return thp_blocks != NULL && thp_collapse_ok && (thp_mode == TS_THP_COLLAPSE || thp_mode == TS_THP_AUTO);
 }
@@ -130,20 +144,29 @@ static bool buddy_has_room(void) {
 static bool fault_now(void) {
   switch (thp_mode) {
   case TS_THP_FAULT: return true;
-  case TS_THP_AUTO: return !thp_stall_possible || !thp_collapse_ok || buddy_has_room();
+  case TS_THP_AUTO: return !thp_stall_possible || !collapse_usable() || buddy_has_room();
   default: return false;
   }
 }
 
+static void collapse_kick(void);
+
 /* ---- block states ------------------------------------------------------- */
 
-static void blocks_set(uintptr_t addr, size_t len, uint8_t from_mask, uint8_t to) {
+/* Moves the blocks of [addr, addr+len) whose state is in from_mask to `to`;
+ * the NOHUGE mark stays unless `to` carries its own (a fresh mapping). */
+static void blocks_set_ex(uintptr_t addr, size_t len, uint8_t from_mask, uint8_t to, bool keep_mark) {
   if (thp_blocks == NULL || len == 0) return;
   size_t first = (addr - thp_base) / PMD, last = (addr + len - 1 - thp_base) / PMD;
   for (size_t b = first; b <= last && b < thp_nblocks; b++) {
     uint8_t s = __atomic_load_n(&thp_blocks[b], __ATOMIC_RELAXED);
-    if ((from_mask >> (s & 3)) & 1) __atomic_store_n(&thp_blocks[b], to, __ATOMIC_RELAXED);
+    if ((from_mask >> (s & 3)) & 1)
+      __atomic_store_n(&thp_blocks[b], (uint8_t)(to | (keep_mark ? (s & BLK_NOHUGE) : 0)), __ATOMIC_RELAXED);
   }
+}
+
+static void blocks_set(uintptr_t addr, size_t len, uint8_t from_mask, uint8_t to) {
+  blocks_set_ex(addr, len, from_mask, to, true);
 }
 
 void ts_thp_mapped(uintptr_t addr, size_t len) {
@@ -178,7 +201,53 @@ void ts_thp_released(uintptr_t addr, size_t len) {
 }
 
 /* Mapped afresh (PROT_NONE or a new mapping): any advice is gone. */
-void ts_thp_unmapped(uintptr_t addr, size_t len) { blocks_set(addr, len, 0xF, BLK_IDLE); }
+void ts_thp_unmapped(uintptr_t addr, size_t len) { blocks_set_ex(addr, len, 0xF, BLK_IDLE, false); }
+
+/* Runs of whole blocks of [addr, addr+len) that `pick` selects get
+ * `advice`, and `set` applied; a run is one madvise (one VMA change). */
+static void blocks_advise(uintptr_t addr, size_t len, bool (*pick)(uint8_t), int advice, uint8_t (*set)(uint8_t)) {
+  if (thp_blocks == NULL) return;
+  uintptr_t lo = (addr + PMD - 1) & ~(uintptr_t)(PMD - 1), hi = (addr + len) & ~(uintptr_t)(PMD - 1);
+  for (uintptr_t a = lo; a < hi;) {
+    size_t b = (a - thp_base) / PMD;
+    if (!pick(thp_blocks[b])) { a += PMD; continue; }
+    uintptr_t e = a;
+    while (e < hi && pick(thp_blocks[(e - thp_base) / PMD])) e += PMD;
+    if (ts_prim_madvise((void *)a, e - a, advice) == 0) {
+      for (uintptr_t x = a; x < e; x += PMD) {
+        uint8_t *p = &thp_blocks[(x - thp_base) / PMD];
+        __atomic_store_n(p, set(*p), __ATOMIC_RELAXED);
+      }
+    } else {
+      ts_thp_stats.advise_fail++;
+    }
+    a = e;
+  }
+}
+
+static bool pick_advised(uint8_t s) { return (s & 3) == BLK_FAULT && !(s & BLK_NOHUGE); }
+static bool pick_nohuge(uint8_t s) { return (s & BLK_NOHUGE) != 0; }
+static uint8_t set_sparse(uint8_t s) { return (uint8_t)(BLK_IDLE | BLK_NOHUGE); }
+static uint8_t set_unsparse(uint8_t s) { return BLK_FAULT; }
+
+/* A range that may be used sparsely: its whole blocks that would get
+ * fault-time huge pages are advised MADV_NOHUGEPAGE (a huge page per
+ * touched 2 MiB would multiply its RSS), and all its blocks become collapse
+ * candidates: those the program fills densely become huge pages in the
+ * background, in every mode where MADV_COLLAPSE works. */
+void ts_thp_sparse(uintptr_t addr, size_t len) {
+  if (thp_blocks == NULL) return;
+  blocks_advise(addr, len, pick_advised, MADV_NOHUGEPAGE, set_sparse);
+  if (!thp_collapse_ok) return;
+  __atomic_store_n(&thp_last_activity_ns, ts_prim_clock_ns(), __ATOMIC_RELAXED);
+  blocks_set(addr, len, 1u << BLK_IDLE, BLK_PENDING);
+  collapse_kick();
+}
+
+/* The sparse range is freed: its blocks get their advice back. */
+void ts_thp_unsparse(uintptr_t addr, size_t len) {
+  blocks_advise(addr, len, pick_nohuge, MADV_HUGEPAGE, set_unsparse);
+}
 
 /* ---- the collapse thread ------------------------------------------------ */
 
@@ -192,15 +261,21 @@ static bool block_populated(uintptr_t a) {
 
 /* One block: collapse it if populated; otherwise count an attempt. */
 static void collapse_block(size_t b) {
-  uint8_t s = __atomic_load_n(&thp_blocks[b], __ATOMIC_RELAXED);
+  uint8_t s0 = __atomic_load_n(&thp_blocks[b], __ATOMIC_RELAXED), s = s0;
   if ((s & 3) != BLK_PENDING) return;
   uintptr_t a = thp_base + b * PMD;
   uint8_t next;
   if (!block_populated(a)) {
-    next = (s >> 2) + 1 >= ATTEMPTS_MAX ? BLK_IDLE : (uint8_t)(s + 4);
+    next = BLK_ATTEMPTS(s) + 1 >= ATTEMPTS_MAX ? (uint8_t)(BLK_IDLE | (s & BLK_NOHUGE)) : (uint8_t)(s + BLK_ATTEMPT);
     if ((next & 3) == BLK_IDLE) ts_thp_stats.collapse_skipped++;
+  } else if (ts_thp_collapse_hook && !ts_thp_collapse_hook(a)) {
+    next = (uint8_t)(BLK_DONE | (s & BLK_NOHUGE)); /* MAP_POPULATE/MAP_LOCKED pages: left as they are */
+    ts_thp_stats.collapse_skipped++;
   } else {
     int saved = errno;
+    /* a dense block of a sparse range: its advice first (MADV_COLLAPSE
+     * refuses VM_NOHUGEPAGE), so it stays huge once rebuilt */
+    if ((s & BLK_NOHUGE) && ts_prim_madvise((void *)a, PMD, MADV_HUGEPAGE) == 0) s &= (uint8_t)~BLK_NOHUGE;
     int r = ts_prim_madvise((void *)a, PMD, MADV_COLLAPSE);
     errno = saved;
     bool transient = r == -EAGAIN || r == -EBUSY || r == -ENOMEM;
@@ -208,15 +283,15 @@ static void collapse_block(size_t b) {
       __atomic_add_fetch(&ts_thp_stats.collapse_ok, 1, __ATOMIC_RELAXED);
       __atomic_add_fetch(&ts_thp_stats.collapse_bytes, PMD, __ATOMIC_RELAXED);
       next = BLK_DONE;
-    } else if (transient && (s >> 2) + 1 < 8) {
-      next = (uint8_t)(s + 4);
+    } else if (transient && BLK_ATTEMPTS(s) + 1 < 8) {
+      next = (uint8_t)(s + BLK_ATTEMPT);
     } else {
       __atomic_add_fetch(&ts_thp_stats.collapse_fail, 1, __ATOMIC_RELAXED);
       next = BLK_DONE;
     }
   }
   /* only if nobody released or re-granted the block meanwhile */
-  __atomic_compare_exchange_n(&thp_blocks[b], &s, next, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+  __atomic_compare_exchange_n(&thp_blocks[b], &s0, next, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 }
 
 /* MADV_COLLAPSE holds the mmap lock for writing while it copies a block,
@@ -261,7 +336,7 @@ static void *collapse_main(void *arg) {
   (void)arg;
   int state = SCAN_PENDING;
   long period_ms = SCAN_PERIOD_MS;
-  pthread_mutex_lock(&thp_lock);
+  ts_lock(&thp_lock);
   for (;;) {
     uint64_t seen = __atomic_load_n(&thp_grants, __ATOMIC_SEQ_CST);
     if (state != SCAN_IDLE) {
@@ -277,9 +352,9 @@ static void *collapse_main(void *arg) {
       if (__atomic_load_n(&thp_grants, __ATOMIC_SEQ_CST) == seen) pthread_cond_wait(&thp_wake, &thp_lock);
       __atomic_store_n(&thp_sleeping, false, __ATOMIC_SEQ_CST);
     }
-    pthread_mutex_unlock(&thp_lock);
+    ts_unlock(&thp_lock);
     state = scan_once();
-    pthread_mutex_lock(&thp_lock);
+    ts_lock(&thp_lock);
   }
   return NULL;
 }
@@ -296,10 +371,12 @@ static void collapse_kick(void) {
   __atomic_fetch_add(&thp_grants, 1, __ATOMIC_SEQ_CST);
   if (__atomic_load_n(&thp_thread_started, __ATOMIC_ACQUIRE) && !__atomic_load_n(&thp_sleeping, __ATOMIC_SEQ_CST))
     return;
-  pthread_mutex_lock(&thp_lock);
+  if (!__atomic_load_n(&thp_thread_started, __ATOMIC_ACQUIRE) && !ts_may_add_threads())
+    return; /* pending blocks wait for the program's first thread */
+  ts_lock(&thp_lock);
   if (!thp_thread_started) collapse_start();
   pthread_cond_signal(&thp_wake);
-  pthread_mutex_unlock(&thp_lock);
+  ts_unlock(&thp_lock);
 }
 
 void ts_thp_granted(uintptr_t addr, size_t len) {
@@ -330,6 +407,11 @@ void ts_thp_rule(uintptr_t addr, size_t len, int action) {
   }
   if (ts_prim_madvise((void *)lo, hi - lo, advice) == 0) ts_thp_stats.advise_ok++;
   else ts_thp_stats.advise_fail++;
+}
+
+/* The program created a thread: a collapse thread held back may start. */
+void ts_thp_program_threaded(void) {
+  if (collapse_wanted() && !__atomic_load_n(&thp_thread_started, __ATOMIC_ACQUIRE)) collapse_kick();
 }
 
 void ts_thp_fork_child(void) {

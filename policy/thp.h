@@ -58,6 +58,17 @@ void ts_thp_released(uintptr_t addr, size_t len);
 void ts_thp_unmapped(uintptr_t addr, size_t len);
 
 void ts_thp_fork_child(void); /* the collapse thread does not survive fork */
+void ts_thp_program_threaded(void); /* the program created a thread (shim/thread.c) */
+
+/* Zeroed memory that may be used sparsely (TIERSHIM_THP_SPARSE_MIN): no
+ * fault-time huge pages on its whole blocks, dense blocks collapsed later;
+ * unsparse gives the blocks their advice back when it is freed. */
+void ts_thp_sparse(uintptr_t addr, size_t len);
+void ts_thp_unsparse(uintptr_t addr, size_t len);
+
+/* Set by the placement engine: may the collapse thread rebuild this block?
+ * (not over MAP_POPULATE/MAP_LOCKED pages). Called with no lock held. */
+extern bool (*ts_thp_collapse_hook)(uintptr_t block);
 
 /* Placement rules' huge-page actions on one allocation (policy/profile.c). */
 enum { TS_THP_RULE_OFF = 0, TS_THP_RULE_ON = 1, TS_THP_RULE_COLLAPSE = 2, TS_THP_RULE_RESET = 3 };

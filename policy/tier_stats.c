@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "reentry.h"
 #include "place.h"
 #include "prim.h"
 #include "stats.h"
@@ -29,20 +30,20 @@ static unsigned heap_next;
 
 void ts_tier_heap_mapped(void *addr, size_t len) {
   if (!ts_tier_on || len < ((size_t)1 << 20)) return;
-  pthread_mutex_lock(&heap_lock);
+  ts_lock(&heap_lock);
   heap_ranges[heap_next % HEAP_RANGES].lo = (uintptr_t)addr;
   heap_ranges[heap_next % HEAP_RANGES].hi = (uintptr_t)addr + len;
   heap_next++;
-  pthread_mutex_unlock(&heap_lock);
+  ts_unlock(&heap_lock);
 }
 
 void ts_tier_heap_unmapped(void *addr, size_t len) {
   if (!ts_tier_on) return;
   uintptr_t lo = (uintptr_t)addr, hi = lo + len;
-  pthread_mutex_lock(&heap_lock);
+  ts_lock(&heap_lock);
   for (int i = 0; i < HEAP_RANGES; i++)
     if (heap_ranges[i].lo >= lo && heap_ranges[i].hi <= hi) heap_ranges[i].lo = heap_ranges[i].hi = 0;
-  pthread_mutex_unlock(&heap_lock);
+  ts_unlock(&heap_lock);
 }
 
 static void sample_flush(void **pages, int *status, unsigned n, size_t stride, uint64_t *per_node) {
@@ -82,9 +83,9 @@ static void sample_bulk(uint64_t *per_node) {
 
 static void sample_hot(uint64_t *per_node) {
   struct { uintptr_t lo, hi; } copy[HEAP_RANGES];
-  pthread_mutex_lock(&heap_lock);
+  ts_lock(&heap_lock);
   memcpy(copy, heap_ranges, sizeof copy);
-  pthread_mutex_unlock(&heap_lock);
+  ts_unlock(&heap_lock);
   size_t total = 0;
   for (int i = 0; i < HEAP_RANGES; i++) total += copy[i].hi - copy[i].lo;
   size_t stride = stride_for(total);
@@ -146,6 +147,6 @@ static void tiers_hook(ts_stats_tiers_t *o) {
 
 void ts_tier_install_stats(void) { ts_stats_tiers_hook = tiers_hook; }
 
-void ts_tier_heap_lock(void) { pthread_mutex_lock(&heap_lock); }
-void ts_tier_heap_unlock(void) { pthread_mutex_unlock(&heap_lock); }
+void ts_tier_heap_lock(void) { ts_lock(&heap_lock); }
+void ts_tier_heap_unlock(void) { ts_unlock(&heap_lock); }
 void ts_tier_heap_fork_child(void) { pthread_mutex_init(&heap_lock, NULL); }

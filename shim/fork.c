@@ -23,7 +23,13 @@
  * Taking every lock before fork means the child never inherits one held by
  * a thread that does not exist there. The child re-initialises them instead
  * of unlocking (a mutex locked in the parent is not safely unlockable by
- * the child under every implementation) and restarts its statistics. */
+ * the child under every implementation) and restarts its statistics.
+ *
+ * fork() from a signal handler whose thread is inside tiershim (holding
+ * some of these locks: alloc/reentry.h) takes none of them: waiting would
+ * hang the thread on itself. The child then starts from the state as it
+ * was, which is what POSIX promises such a child (async-signal-safe calls,
+ * then exec or _exit); glibc's own malloc does the same. */
 #include <pthread.h>
 
 #include "bootstrap.h"
@@ -35,8 +41,16 @@
 #include "promote.h"
 #include "unmap.h"
 #include "profile.h"
+#include "reentry.h"
 
-static void fork_prepare(void) {
+/* Per thread, a stack of forks in progress (a handler may fork while its
+ * thread is between prepare and parent/child of another fork): a bit per
+ * level, set when that level took the locks, and the busy count before. */
+static __thread uint32_t fork_took_locks __attribute__((tls_model("initial-exec")));
+static __thread unsigned fork_busy_before[32] __attribute__((tls_model("initial-exec")));
+static __thread int fork_depth __attribute__((tls_model("initial-exec")));
+
+static void take_all(void) {
   ts_place_lock();
   ts_counters_lock();
   ts_boot_lock(&ts_boot_arena);
@@ -46,7 +60,16 @@ static void fork_prepare(void) {
   ts_profile_lock();
 }
 
-static void fork_parent(void) {
+static void fork_prepare(void) {
+  int d = fork_depth < 31 ? fork_depth : 31;
+  fork_busy_before[d] = ts_busy;
+  bool take = !ts_reentered();
+  fork_took_locks = (fork_took_locks & ~(1u << d)) | ((uint32_t)take << d);
+  fork_depth++;
+  if (take) take_all();
+}
+
+static void release_all(void) {
   ts_profile_unlock();
   ts_unmap_unlock();
   ts_promote_unlock();
@@ -56,7 +79,19 @@ static void fork_parent(void) {
   ts_place_unlock();
 }
 
+static int fork_pop(void) {
+  if (fork_depth > 0) fork_depth--;
+  return fork_depth < 31 ? fork_depth : 31;
+}
+
+static void fork_parent(void) {
+  int d = fork_pop();
+  if ((fork_took_locks >> d) & 1) release_all();
+}
+
 static void fork_child(void) {
+  int d = fork_pop();
+  ts_busy = fork_busy_before[d]; /* the locks are made anew, not released */
   ts_profile_fork_child();
   ts_unmap_fork_child();          /* re-initialises the batcher lock; backends reopen */
   ts_promote_fork_child();

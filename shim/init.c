@@ -26,6 +26,7 @@
 #include "thp.h"
 #include "tierpol.h"
 #include "promote.h"
+#include "migrate.h"
 #include "unmap.h"
 #include "profile.h"
 
@@ -65,10 +66,12 @@ static void init_run(void) {
   mi_register_error(init_heap_error, NULL);
   ts_malloc_compat_init();
   (void)ts_symbols_resolve();
+  ts_syscall_init();
   ts_unmap_init();
   ts_mmap_init();
   ts_tier_init();
   ts_promote_init();
+  ts_migrate_threads_ok = ts_may_add_threads;
   if (ts_config.enable) ts_thp_mode_init();
   ts_profile_init();
   ts_fork_install();

@@ -29,12 +29,22 @@
 #include "bootstrap.h"
 #include "counters.h"
 #include "large.h"
+#include "msg.h"
 #include "place.h"
 #include "prim.h"
 #include "profile.h"
+#include "reentry.h"
 #include "shim.h"
 
 #define MALLOC_ALIGNMENT 16 /* glibc's on x86-64 */
+
+/* glibc returns 16-byte aligned blocks for every size on x86-64, and code
+ * built against it may rely on that (SSE stores, tagged pointers).
+ * mimalloc's bins of 1, 3, 5 and 7 words are only 8-byte aligned, so
+ * sizes are rounded up to 16 bytes, 0 to 16: every bin it then uses has a
+ * 16-byte multiple as its block size. Callers keep sizes below the gate
+ * (64 MiB) or below PTRDIFF_MAX, so this never wraps. */
+static inline size_t heap_size(size_t n) { return ((n + 15) & ~(size_t)15) + ((size_t)(n == 0) << 4); }
 
 static bool aligned_alloc_strict; /* see ts_malloc_compat_init */
 
@@ -72,12 +82,26 @@ static inline size_t aligned_size_fix(size_t size, size_t align) {
   return (align >= 256 && size <= HEAP_SMALL_MAX) ? HEAP_SMALL_MAX + 1 : size;
 }
 
-/* align: 0 for the natural alignment, else a power of two. */
+/* align: 0 for the natural alignment, else a power of two. A signal
+ * handler on a thread inside tiershim gets the heap (mimalloc takes no
+ * lock); the placement engine's lock may be held by the thread it
+ * interrupted. */
 static inline void *alloc_heap(size_t size, size_t align, bool zero) {
-  if (ts_large_wants(size)) return ts_large_alloc(size, align, zero);
-  if (align == 0) return zero ? mi_zalloc(size) : mi_malloc(size);
-  size = aligned_size_fix(size, align);
+  if (ts_large_wants(size) && !ts_reentered()) return ts_large_alloc(size, align, zero);
+  if (align == 0) return zero ? mi_zalloc(heap_size(size)) : mi_malloc(heap_size(size));
+  size = aligned_size_fix(heap_size(size), align);
   return zero ? mi_zalloc_aligned(size, align) : mi_malloc_aligned(size, align);
+}
+
+/* A signal handler that calls malloc while its thread is inside one of the
+ * heap's own system calls (mimalloc half way through a change) would
+ * corrupt the heap: glibc aborts in the same spot, so do we, saying why. */
+static __attribute__((noinline, noreturn)) void reentry_abort(const char *what) {
+  TS_MSG_BEGIN(b, storage);
+  ts_buf_puts(&b, what);
+  ts_buf_puts(&b, " called from a signal handler that interrupted the allocator; aborting");
+  ts_msg_end(&b);
+  abort();
 }
 
 static inline void *alloc_core(size_t size, size_t align, bool zero) {
@@ -95,9 +119,14 @@ static inline void gate_open_free(ts_tcounters_t *t);
 
 static __attribute__((noinline)) void *alloc_entry(size_t size, size_t align, bool zero) {
   ts_count(TS_CTR_MALLOC);
+  if (ts_unlikely(size > PTRDIFF_MAX)) { /* as glibc: no object may be that large */
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (ts_unlikely(ts_in_heap_os != 0)) reentry_abort("malloc");
   int saved = errno;
   void *p = alloc_core(size, align, zero);
-  if (ts_unlikely(ts_profile_on)) ts_profile_alloc(p, size);
+  if (ts_unlikely(ts_profile_on) && !ts_reentered()) ts_profile_alloc(p, size);
   errno = (p != NULL) ? saved : ENOMEM;
   gate_open_alloc(&ts_tls_counters);
   return p;
@@ -105,20 +134,28 @@ static __attribute__((noinline)) void *alloc_entry(size_t size, size_t align, bo
 
 static inline size_t usable_size(const void *p) {
   if (ts_unlikely(ts_boot_owns(&ts_boot_arena, p))) return ts_boot_usable(&ts_boot_arena, p);
-  if (ts_place_owns(p)) return ts_place_usable(p);
+  if (ts_place_owns(p)) {
+    if (ts_reentered()) reentry_abort("malloc_usable_size or realloc of a large block");
+    return ts_place_usable(p);
+  }
   return mi_usable_size(p);
 }
 
+/* A placed block freed by a signal handler whose thread is inside
+ * tiershim is freed when the thread leaves (alloc/reentry.h); with the
+ * queue full it stays allocated (counted in ts_defer_refused). */
 static inline void free_core(void *p) {
   if (ts_unlikely(ts_boot_owns(&ts_boot_arena, p))) ts_boot_free(&ts_boot_arena, p);
-  else if (ts_place_owns(p)) ts_place_free(p);
-  else mi_free(p);
+  else if (!ts_place_owns(p)) mi_free(p);
+  else if (ts_reentered()) (void)ts_defer_push(TS_DEFER_FREE, (uintptr_t)p, 0, 0);
+  else ts_place_free(p);
 }
 
 static __attribute__((noinline)) void free_slow(void *p) {
   ts_count(TS_CTR_FREE);
+  if (ts_unlikely(ts_in_heap_os != 0) && !ts_place_owns(p)) reentry_abort("free");
   int saved = errno;
-  if (ts_unlikely(ts_profile_on)) ts_profile_free(p);
+  if (ts_unlikely(ts_profile_on) && !ts_reentered()) ts_profile_free(p);
   free_core(p);
   errno = saved;
   gate_open_free(&ts_tls_counters); /* not the allocation gate: see the top */
@@ -174,7 +211,7 @@ TS_EXPORT void *malloc(size_t size) {
   ts_tcounters_t *t = &ts_tls_counters;
   if (ts_unlikely(size >= t->gate_malloc)) return alloc_entry(size, 0, false);
   tls_bump(t, TS_CTR_MALLOC);
-  return mi_malloc(size);
+  return mi_malloc(heap_size(size));
 }
 
 TS_EXPORT void free(void *p) {
@@ -198,7 +235,7 @@ TS_EXPORT void *calloc(size_t n, size_t size) {
   ts_tcounters_t *t = &ts_tls_counters;
   if (ts_unlikely(total >= t->gate_malloc)) return alloc_entry(total, 0, true);
   tls_bump(t, TS_CTR_MALLOC);
-  return mi_calloc(n, size);
+  return mi_zalloc(heap_size(total));
 }
 
 /* Moves a block to a fresh allocation: used when leaving the bootstrap
@@ -225,7 +262,7 @@ TS_EXPORT void *realloc(void *p, size_t size) {
   ts_tcounters_t *t = &ts_tls_counters;
   if (ts_unlikely(p == NULL || !realloc_fast_ok(t, p, size))) return realloc_slow(p, size);
   tls_bump(t, TS_CTR_MALLOC);
-  return mi_realloc(p, size);
+  return mi_realloc(p, heap_size(size));
 }
 
 static void *realloc_slow(void *p, size_t size) {
@@ -234,17 +271,24 @@ static void *realloc_slow(void *p, size_t size) {
     free(p);
     return NULL;
   }
-  int saved = errno;
   ts_count(TS_CTR_MALLOC);
-  if (ts_unlikely(ts_profile_on)) ts_profile_free(p);
+  if (ts_unlikely(size > PTRDIFF_MAX)) { /* as glibc: p is left as it was */
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (ts_unlikely(ts_in_heap_os != 0)) reentry_abort("realloc");
+  if (ts_place_owns(p) && ts_reentered()) reentry_abort("realloc of a large block");
+  int saved = errno;
+  bool traced = ts_unlikely(ts_profile_on) && !ts_reentered();
+  if (traced) ts_profile_free(p);
   void *q;
   if (ts_place_owns(p)) { /* a placed block: in place when it can, else moved */
     q = ts_place_realloc(p, size);
     if (q == NULL && ts_place_usable(p) != 0) q = realloc_move(p, size);
   } else if (ts_unlikely(ts_boot_owns(&ts_boot_arena, p))) q = realloc_move(p, size);
-  else if (ts_large_wants(size) && mi_usable_size(p) < size) q = realloc_move(p, size);
-  else q = mi_realloc(p, size);
-  if (ts_unlikely(ts_profile_on)) ts_profile_alloc(q, size); /* a failed realloc leaves p untraced */
+  else if (ts_large_wants(size) && mi_usable_size(p) < size && !ts_reentered()) q = realloc_move(p, size);
+  else q = mi_realloc(p, heap_size(size));
+  if (traced) ts_profile_alloc(q, size); /* a failed realloc leaves p untraced */
   errno = (q != NULL) ? saved : ENOMEM;
   return q;
 }
@@ -272,12 +316,18 @@ TS_EXPORT void *memalign(size_t align, size_t size) {
   return alloc_entry(size, align, false);
 }
 
+/* Reports through its result; like glibc's, a failure for want of memory
+ * also leaves ENOMEM in errno (programs print strerror(errno)), success
+ * leaves errno alone. */
 TS_EXPORT int posix_memalign(void **out, size_t align, size_t size) {
   if (align < sizeof(void *) || (align & (align - 1)) != 0) return EINVAL;
   int saved = errno;
   void *p = memalign(align, size);
-  errno = saved; /* posix_memalign reports through its result, not errno */
-  if (p == NULL) return ENOMEM;
+  if (p == NULL) {
+    errno = ENOMEM;
+    return ENOMEM;
+  }
+  errno = saved;
   *out = p;
   return 0;
 }

@@ -20,6 +20,7 @@ ts_config_t ts_config = {.enable = true,
                          .thp = TS_THP_AUTO,
                          .retain_max = 256u << 20,
                          .heap_thp = true,
+                         .thp_sparse_min = (size_t)32 << 20,
                          .place_mmap = true,
                          .mmap_min = 64 * 1024,
                          .mmap_max = (size_t)4 << 30,
@@ -82,6 +83,10 @@ static const opt_desc_t opt_table[] = {
    "Huge pages for the small-object heap too: its mappings of 2 MiB or more are advised MADV_HUGEPAGE "
    "whenever THP would give the regions fault-time huge pages. Fewer page faults and TLB misses for "
    "small objects; a thread heap's first touch of a block costs 2 MiB of RSS instead of 4 KiB."},
+  {"THP_SPARSE_MIN", OPT_SIZE, OPT_FIELD(thp_sparse_min), "32M", 0, OPT_SIZE_MAX_VALUE, "bytes (K/M/G); 0: off",
+   "Zeroed memory of this size or more (calloc, anonymous mmap) gets no fault-time huge pages: it may be "
+   "used sparsely, and a huge page per touched 2 MiB would multiply its RSS. Blocks the program fills "
+   "densely are collapsed into huge pages in the background."},
   {"PLACE_MMAP", OPT_BOOL, OPT_FIELD(place_mmap), "1", 0, 1, "bool",
    "Place the program's anonymous private mmap calls (within MMAP_MIN..MMAP_MAX) in the regions."},
   {"MMAP_MIN", OPT_SIZE, OPT_FIELD(mmap_min), "64K", 4096, OPT_SIZE_MAX_VALUE, "bytes (K/M/G)",
@@ -454,7 +459,8 @@ void ts_options_print_config(const ts_config_t *cfg) {
   }
   const struct { const char *name; size_t v; } sizes[] = {
       {"LARGE_MIN", cfg->large_min}, {"RETAIN_MAX", cfg->retain_max},
-      {"MMAP_MIN", cfg->mmap_min},   {"MMAP_MAX", cfg->mmap_max}, {"VA", cfg->va}};
+      {"MMAP_MIN", cfg->mmap_min},   {"MMAP_MAX", cfg->mmap_max}, {"VA", cfg->va},
+      {"THP_SPARSE_MIN", cfg->thp_sparse_min}};
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
     ts_buf_init(&b, v, sizeof v);
     ts_buf_size(&b, sizes[i].v);

@@ -35,6 +35,7 @@ typedef struct ts_config_s {
   int thp;              /* TIERSHIM_THP: a ts_thp_mode_t */
   size_t retain_max;    /* TIERSHIM_RETAIN_MAX */
   bool heap_thp;        /* TIERSHIM_HEAP_THP */
+  size_t thp_sparse_min; /* TIERSHIM_THP_SPARSE_MIN; 0 = off */
   bool place_mmap;      /* TIERSHIM_PLACE_MMAP */
   size_t mmap_min;      /* TIERSHIM_MMAP_MIN */
   size_t mmap_max;      /* TIERSHIM_MMAP_MAX */

@@ -25,6 +25,7 @@ typedef int (*ts_pthread_create_fn)(void *, const void *, void *(*)(void *), voi
 
 typedef struct ts_real_s {
   ts_pthread_create_fn pthread_create;
+  void *syscall; /* glibc's syscall(2), which shim/syscall.c jumps to */
 } ts_real_t;
 
 extern ts_real_t ts_real;
@@ -37,10 +38,19 @@ int ts_symbols_resolve(void);
 
 /* Starts one of tiershim's own threads; false if it could not. */
 bool ts_thread_start_internal(void *(*fn)(void *), size_t stack);
+/* May tiershim start a thread now? Not while the program is single-threaded. */
+bool ts_may_add_threads(void);
 
 /* ---- mmap family (mmap.c) ---------------------------------------------- */
 
 void ts_mmap_init(void); /* locates the heap's code, to tell its calls apart */
+
+/* Nonzero while this thread runs one of the heap's own OS calls. */
+extern __thread unsigned ts_in_heap_os __attribute__((tls_model("initial-exec")));
+
+/* ---- syscall(2) (syscall.c) -------------------------------------------- */
+
+void ts_syscall_init(void); /* after ts_symbols_resolve: glibc's syscall for other numbers */
 
 /* ---- fork (fork.c) ----------------------------------------------------- */
 

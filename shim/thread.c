@@ -10,11 +10,13 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/single_threaded.h>
 
 #include <mimalloc.h>
 
 #include "counters.h"
 #include "shim.h"
+#include "thp.h"
 #include "tierpol.h"
 
 typedef struct thread_start_s {
@@ -60,10 +62,21 @@ TS_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
     arg = t;
   }
   int r = ts_real.pthread_create(thread, attr, start, arg);
-  if (r == 0) ts_count(TS_CTR_THREADS);
-  else if (t != NULL) mi_free(t);
+  if (r == 0) {
+    ts_count(TS_CTR_THREADS);
+    ts_thp_program_threaded(); /* tiershim's own threads may start now */
+  } else if (t != NULL) {
+    mi_free(t);
+  }
   return r;
 }
+
+/* tiershim never makes a single-threaded program multi-threaded: glibc's
+ * fork takes its atfork and malloc locks in a multi-threaded process, so a
+ * fork from a signal handler that interrupted fork would then hang (glibc's
+ * tst-mallocfork2), and __libc_single_threaded, which libraries read,
+ * would change. Its threads start once the program has one of its own. */
+bool ts_may_add_threads(void) { return !__libc_single_threaded; }
 
 /* tiershim's own threads (collapse, promotion): through the real
  * pthread_create, detached, with every signal blocked, so that the

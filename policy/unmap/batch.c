@@ -1,4 +1,5 @@
 /* The batcher; see batch.h. */
+#include "reentry.h"
 #include "batch.h"
 
 #include <errno.h>
@@ -105,7 +106,7 @@ static size_t release_vec(ts_ubatch_t *b, const ts_range_t *r, size_t k, uint64_
 size_t ts_ubatch_release(ts_ubatch_t *b, ts_range_t *r, size_t n) {
   n = ts_ubatch_coalesce(r, n);
   if (n == 0) return 0;
-  pthread_mutex_lock(&b->lock);
+  ts_lock(&b->lock);
   uint64_t before = 0, after = 0, calls = 0;
   /* Reading the TLB line costs tens of microseconds: a program's munmap
    * of one placed range must not pay it each time (measure_gap_ns). */
@@ -130,23 +131,23 @@ size_t ts_ubatch_release(ts_ubatch_t *b, ts_range_t *r, size_t n) {
     b->st.shootdowns += after - before;
     adapt(b, after - before, calls);
   }
-  pthread_mutex_unlock(&b->lock);
+  ts_unlock(&b->lock);
   return done;
 }
 
 uint64_t ts_ubatch_delay(ts_ubatch_t *b) { return __atomic_load_n(&b->st.delay_ns, __ATOMIC_RELAXED); }
 
 void ts_ubatch_decayed(ts_ubatch_t *b, size_t bytes) {
-  pthread_mutex_lock(&b->lock);
+  ts_lock(&b->lock);
   b->st.decays++;
   b->st.decay_bytes += bytes;
-  pthread_mutex_unlock(&b->lock);
+  ts_unlock(&b->lock);
 }
 
 void ts_ubatch_snapshot(ts_ubatch_t *b, ts_ubatch_stats_t *out) {
-  pthread_mutex_lock(&b->lock);
+  ts_lock(&b->lock);
   *out = b->st;
-  pthread_mutex_unlock(&b->lock);
+  ts_unlock(&b->lock);
 }
 
 /* The low-water mark of a window is what the program did not need during

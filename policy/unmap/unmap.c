@@ -1,5 +1,6 @@
 /* The unmap layer; see unmap.h. */
 #define _GNU_SOURCE
+#include "reentry.h"
 #include "unmap.h"
 
 #include <dlfcn.h>
@@ -128,8 +129,8 @@ uint64_t ts_unmap_release_calls(void) {
   return st.calls;
 }
 
-void ts_unmap_lock(void) { pthread_mutex_lock(&unmap_b.lock); }
-void ts_unmap_unlock(void) { pthread_mutex_unlock(&unmap_b.lock); }
+void ts_unmap_lock(void) { ts_lock(&unmap_b.lock); }
+void ts_unmap_unlock(void) { ts_unlock(&unmap_b.lock); }
 
 void ts_unmap_fork_child(void) {
   pthread_mutex_init(&unmap_b.lock, NULL);
@@ -161,7 +162,7 @@ static void unmap_stats_hook(ts_stats_unmap_t *o) {
 
 void ts_unmap_fini(void) {
   if (!__atomic_load_n(&unmap_ready, __ATOMIC_ACQUIRE)) return;
-  pthread_mutex_lock(&unmap_b.lock);
+  ts_lock(&unmap_b.lock);
   const tiershim_unmap_backend_t *be = unmap_b.be;
   if (be->flush) be->flush(unmap_b.state);
   if (be->fini) be->fini(unmap_b.state);
@@ -169,7 +170,7 @@ void ts_unmap_fini(void) {
     unmap_b.be = &ts_unmap_munmap; /* state-free: safe for whatever is freed later */
     unmap_b.state = NULL;
   }
-  pthread_mutex_unlock(&unmap_b.lock);
+  ts_unlock(&unmap_b.lock);
 }
 
 void ts_unmap_install_stats(void) { ts_stats_unmap_hook = unmap_stats_hook; }

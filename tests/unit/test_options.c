@@ -134,7 +134,7 @@ Test(options, known_names) {
 Test(options, docs_match_table) {
   int fd = memfd_create("table", 0);
   ts_options_print_table(fd, true);
-  char table[8192];
+  char table[16384];
   ssize_t n = pread(fd, table, sizeof table - 1, 0);
   close(fd);
   cr_assert_gt(n, 0);

@@ -1,0 +1,109 @@
+/* The placement engine's internals, shared by its files (not a public
+ * header: only alloc/place*.c include it).
+ *
+ *   place.c          the window, its two regions, commits, grants and the
+ *                    zeroing they need, the large-allocation path, stats
+ *   place_release.c  retention, release and giving memory back under
+ *                    pressure (limits, strict overcommit)
+ *   place_vm.c       the mmap family on placed ranges, kernel-exact
+ *   place_defer.c    the same calls from signal handlers that interrupted
+ *                    tiershim, and what the records learn afterwards
+ *   place_fork.c     fork: locks, and the child's records
+ *
+ * Invariants, under the placement lock:
+ *  - the window is ours: [base, base + va), PROT_NONE where nothing is
+ *    committed; only ranges inside it are ever mapped with MAP_FIXED;
+ *  - each region maps [base, committed) (read-write, except free ranges in
+ *    state NONE), and every live range lies below top <= committed; so
+ *    committing never maps over a live range;
+ *  - a free range's state matches the OS (region.h): CLEAN memory was
+ *    never handed to the program; whatever the program had comes back
+ *    DIRTY (kept as it is), ZAPPED (released or mapped afresh: zero unless
+ *    the program wrote to it after giving it back) or NONE (PROT_NONE).
+ * System calls on a range the region has handed out (a placed mmap's own
+ * MAP_FIXED, releases, zeroing) run without the lock: nobody else can be
+ * given it. Every lock is taken through ts_lock (alloc/reentry.h). */
+#ifndef TS_PLACE_INT_H
+#define TS_PLACE_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "place.h"
+#include "reentry.h"
+#include "region.h"
+
+#define PMD ((size_t)2 << 20)
+#define PAGE ((size_t)4096)
+#define PIECES 64
+
+/* Tags of live ranges: the kind in the low byte, a placed mmap's prot in
+ * the next, flags above.
+ * TAG_FOREIGN: a mapping the kernel made in the window for the program, in
+ * a hole a move left for a moment (another thread's mmap). It is the
+ * program's, but not ours to reuse: the kernel handles it. */
+enum { TAG_MALLOC = 1, TAG_MMAP = 2, TAG_RELEASING = 3, TAG_FOREIGN = 4 };
+#define TAG_KIND(t) ((t) & 0xffu)
+#define TAG_PROT(t) ((int)(((t) >> 8) & 0xffu))
+#define MMAP_TAG(prot) (TAG_MMAP | ((uint32_t)(prot) << 8))
+/* The program changed the range's VMA (prot, pkey, lock, policy, advice
+ * with flags, guard markers) or mapped it with flags of its own: when it
+ * is unmapped or freed it is replaced by a fresh mapping, never kept. */
+#define TAG_TAINTED (1u << 16)
+/* MADV_DONTFORK: a child does not have it (place_fork.c). */
+#define TAG_DONTFORK (1u << 17)
+/* MAP_POPULATE/MAP_LOCKED: the program asked for these pages now and
+ * stable; the collapse thread must not rebuild its blocks. */
+#define TAG_PINNED (1u << 18)
+/* Zeroed memory big enough to be used sparsely: no fault-time huge pages
+ * (policy/thp.c); its blocks get their advice back when it is freed. */
+#define TAG_SPARSE (1u << 19)
+#define PROGRAM_OWNED(t) (TAG_KIND(t) == TAG_MALLOC || TAG_KIND(t) == TAG_MMAP || TAG_KIND(t) == TAG_FOREIGN)
+#define PROGRAM_KINDS ((1u << TAG_MALLOC) | (1u << TAG_MMAP) | (1u << TAG_FOREIGN))
+
+typedef struct place_region_s {
+  ts_region_t r;
+  uintptr_t committed;
+} place_region_t;
+
+/* place.c */
+extern pthread_mutex_t place_lock;
+extern place_region_t place_mid, place_pmd;
+/* Frugal: a finite RLIMIT_AS or RLIMIT_DATA, strict overcommit, or a
+ * failure that showed memory is short. Nothing is kept mapped that the
+ * program gave back: committed exactly, unmapped and released ranges made
+ * PROT_NONE (they stop counting in VmData and Committed_AS). */
+extern bool place_frugal;
+extern bool place_off_mlock; /* mlockall(MCL_FUTURE): nothing new is placed */
+
+static inline uintptr_t place_align_up(uintptr_t a, size_t al) { return (a + al - 1) & ~(uintptr_t)(al - 1); }
+static inline place_region_t *place_region_of(uintptr_t a) { return a < place_mid.r.limit ? &place_mid : &place_pmd; }
+
+static inline void place_enter(void) { ts_lock(&place_lock); }
+static inline void place_exit(void) { ts_unlock(&place_lock); }
+
+bool place_map_rw(uintptr_t a, size_t len);
+void place_map_none(uintptr_t a, size_t len);
+bool place_commit_to(place_region_t *pr, uintptr_t need);
+int place_alloc_locked(size_t len, size_t align, uint32_t tag, ts_grant_t *g, place_region_t **out);
+/* Makes a granted range read as zero, whatever the states it came from. */
+void place_zero_grant(const ts_grant_t *g, uintptr_t a, size_t len);
+bool place_reserve_locked(void);
+
+/* place_release.c */
+void place_unmap_piece_locked(place_region_t *pr, uintptr_t a, size_t len, uint32_t tag);
+void place_free_kinds_locked(uintptr_t a, size_t len, unsigned kinds, ts_free_state_t state);
+void place_rereserve_locked(uintptr_t a, size_t len);
+void place_retain_check_locked(void);
+void place_retain_trade_locked(const ts_grant_t *g, size_t len);
+size_t place_retain_max(void);
+void place_release_fork_child(void);
+
+/* place_vm.c */
+void place_munmap_locked(uintptr_t lo, uintptr_t hi);
+void place_adopt_locked(uintptr_t a, size_t len, int prot);
+void place_taint_span_locked(uintptr_t a, uintptr_t end, uint32_t bits);
+
+#endif
