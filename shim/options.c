@@ -174,9 +174,12 @@ static const char *parse_u64(const char *s, const char **end, uint64_t *out) {
   return NULL;
 }
 
+/* The unit letter, any case. Only a letter: ' ' & ~0x20 is the NUL, which
+ * strchr finds at the end of "KMGT", so "1 " was once read as 1 << 50. */
 static int size_shift(const char *suffix, const char **rest) {
   static const char units[] = "KMGT";
-  const char *u = (*suffix != '\0') ? strchr(units, *suffix & ~0x20) : NULL;
+  char c = (char)(*suffix & ~0x20);
+  const char *u = (c >= 'A' && c <= 'Z') ? strchr(units, c) : NULL;
   if (u == NULL) { *rest = suffix; return 0; }
   suffix++;
   if (strcasecmp(suffix, "iB") == 0 || strcasecmp(suffix, "B") == 0) suffix += strlen(suffix);
