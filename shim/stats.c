@@ -24,46 +24,14 @@ static uint64_t stats_start_ns;
 static uint64_t stats_tlb_base;
 static bool stats_tlb_base_ok;
 
-/* The text summary goes to the stderr the program started with. Programs
- * may close fd 2 before exit (coreutils' close_stdout does, from an atexit
- * handler that runs before our destructor), so with TIERSHIM_STATS=1 a
- * private close-on-exec duplicate is kept. It is used only while it still
- * refers to the same file: a program that closes it and reuses the number
- * must never receive our report. */
-static int stats_err_fd = -1;
-static dev_t stats_err_dev;
-static ino_t stats_err_ino;
-
-#define STATS_FD_MIN 64 /* out of the way of the low numbers programs use */
-
-static void stats_keep_stderr(void) {
-  if (ts_config.stats_mode != TS_STATS_TEXT || stats_err_fd >= 0) return;
-  struct stat st;
-  int fd = fcntl(2, F_DUPFD_CLOEXEC, STATS_FD_MIN);
-  if (fd < 0) return;
-  if (fstat(fd, &st) != 0) {
-    ts_prim_close(fd);
-    return;
-  }
-  stats_err_fd = fd;
-  stats_err_dev = st.st_dev;
-  stats_err_ino = st.st_ino;
-}
-
-static int stats_text_fd(void) {
-  struct stat st;
-  if (stats_err_fd >= 0 && fstat(stats_err_fd, &st) == 0 && st.st_dev == stats_err_dev &&
-      st.st_ino == stats_err_ino)
-    return stats_err_fd;
-  return 2;
-}
-
 /* /proc/interrupts costs ~50 us to read; only pay it when stats are wanted
  * (the API still works without the baseline: tlb_shootdowns is then null). */
 void ts_stats_start(void) {
   stats_start_ns = ts_prim_clock_ns();
   stats_tlb_base_ok = (ts_config.stats_mode != TS_STATS_OFF) && ts_procfs_tlb_total(&stats_tlb_base);
-  stats_keep_stderr();
+  /* The summary and the profile report are written at exit, when the
+   * program may have closed fd 2 already (msg.c). */
+  ts_msg_init(ts_config.stats_mode == TS_STATS_TEXT || ts_config.profile);
 }
 
 void ts_stats_fork_child(void) {
@@ -146,7 +114,7 @@ void ts_stats_report_at_exit(void) {
   static char text[STATS_TEXT_MAX];
   if (ts_config.stats_mode == TS_STATS_TEXT) {
     size_t n = ts_stats_render_text(&s, text, sizeof text);
-    (void)ts_prim_write_all(stats_text_fd(), text, n < sizeof text ? n : sizeof text - 1);
+    ts_msg_write(text, n < sizeof text ? n : sizeof text - 1);
   } else {
     char path[TS_STATS_PATH_MAX + 32];
     size_t n = ts_stats_render_json(&s, text, sizeof text);

@@ -1,19 +1,66 @@
 #!/bin/bash
 # secure.sh SECURE_PROBE LIB_REAL_FILE LIB_SONAME
-# AT_SECURE (setuid) programs ignore every TIERSHIM_* variable.
-# Installs a setuid-root copy of secure_probe (linked against libtiershim,
-# RUNPATH /tmp/tiershim-secure-test) and runs it as nobody.
+# 1. Messages (docs/design.md, "Messages"): a program that closes fd 2 and
+#    opens a file of its own under that number never receives tiershim's
+#    exit-time output there; the stderr it started with still does.
+# 2. AT_SECURE (setuid) programs ignore every TIERSHIM_* variable.
+#    Installs a setuid-root copy of secure_probe (linked against libtiershim,
+#    RUNPATH /tmp/tiershim-secure-test) and runs it as nobody.
 set -u
 . "$(dirname "$0")/it_lib.sh"
 PROBE=$1 LIBFILE=$2 SONAME=$3
 it_clean_env
+it_tmpdir
+
+# ---- 1. messages never land in a file the program opened as fd 2 ----------
+# msg_run NAME VAR=VALUE...: the probe closes fd 2 and opens $TMP/NAME.file
+# as fd 2; its real stderr is $TMP/NAME.err
+msg_run() {
+  local name=$1
+  shift
+  env "$@" LD_PRELOAD="$LIBFILE" "$PROBE" reopen "$TMP/$name.file" >"$TMP/$name.out" 2>"$TMP/$name.err"
+  echo $? >"$TMP/$name.rc"
+}
+msg_file_clean() { # msg_file_clean NAME WHAT
+  [ "$(cat "$TMP/$1.rc")" = 0 ] || { it_fail "$2: the probe exited $(cat "$TMP/$1.rc")"; it_show "$TMP/$1.err" stderr; }
+  if grep -q 'tiershim' "$TMP/$1.file"; then
+    it_fail "$2: tiershim wrote into the file the program opened as fd 2:"; it_show "$TMP/$1.file" "$1.file"
+  fi
+  grep -qx "the program's own line" "$TMP/$1.file" || it_fail "$2: the program's own line is missing from its file"
+}
+NODIR=$TMP/no-such-dir/s.json
+f0=$IT_FAILED
+msg_run profile TIERSHIM_PROFILE=1
+msg_file_clean profile "TIERSHIM_PROFILE=1"
+grep -q '^tiershim: profile:' "$TMP/profile.err" \
+  || { it_fail "TIERSHIM_PROFILE=1: expected the profile report on the stderr the program started with got:"; it_show "$TMP/profile.err" stderr; }
+msg_run stats_text TIERSHIM_STATS=1
+msg_file_clean stats_text "TIERSHIM_STATS=1"
+grep -q '^tiershim: stats' "$TMP/stats_text.err" \
+  || { it_fail "TIERSHIM_STATS=1: expected the summary on the stderr the program started with"; it_show "$TMP/stats_text.err" stderr; }
+msg_run late_warn "TIERSHIM_STATS=json:$NODIR"
+msg_file_clean late_warn "TIERSHIM_STATS=json:(no such directory)"
+msg_run late_warn_kept "TIERSHIM_STATS=json:$NODIR" TIERSHIM_PROFILE=1
+msg_file_clean late_warn_kept "TIERSHIM_STATS=json:(no such directory) TIERSHIM_PROFILE=1"
+grep -q '^tiershim: stats not written' "$TMP/late_warn_kept.err" \
+  || { it_fail "with the profile report wanted, the exit-time warning goes to the kept stderr: got"; it_show "$TMP/late_warn_kept.err" stderr; }
+# control: the same warning reaches stderr when the program leaves fd 2 alone
+env TIERSHIM_STATS=json:"$NODIR" LD_PRELOAD="$LIBFILE" "$PROBE" >"$TMP/control_warn.out" 2>"$TMP/control_warn.err"
+grep -q '^tiershim: stats not written' "$TMP/control_warn.err" \
+  || { it_fail "control: expected 'tiershim: stats not written' on stderr got:"; it_show "$TMP/control_warn.err" stderr; }
+[ $IT_FAILED -eq $f0 ] && it_pass "messages: profile report, stats summary and exit-time warnings never land in a file reopened as fd 2 (4 runs); the original stderr gets them"
+
+# ---- 2. secure execution -------------------------------------------------------
 if [ "$(id -u)" -ne 0 ]; then
-  echo "SKIP: secure.sh must run as root (it installs a setuid-root probe)"; exit 77
+  echo "SKIP: the rest of secure.sh must run as root (it installs a setuid-root probe)"
+  [ $IT_FAILED -eq 0 ] && exit 77
+  it_finish secure
 fi
 if ! command -v setpriv >/dev/null 2>&1; then
-  echo "SKIP: setpriv (util-linux) is missing: cannot run the probe as nobody"; exit 77
+  echo "SKIP: setpriv (util-linux) is missing: cannot run the probe as nobody"
+  [ $IT_FAILED -eq 0 ] && exit 77
+  it_finish secure
 fi
-it_tmpdir
 D=/tmp/tiershim-secure-test
 IT_CLEANUP='rm -rf "$D"'
 rm -rf "$D"
