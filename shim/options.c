@@ -66,8 +66,9 @@ static const opt_desc_t opt_table[] = {
   {"VERBOSE", OPT_INT, OPT_FIELD(verbose), "0", 0, 1, "level",
    "1 prints the version and the effective configuration at start-up."},
   {"STATS", OPT_STATS, OPT_FIELD(stats_mode), "0", 0, 0, "0, 1 or json:PATH",
-   "1: a summary on stderr at exit. json:PATH: JSON written to PATH at exit (%p = pid; "
-   "never follows a symlink or overwrites another user's file)."},
+   "1: a summary on stderr at exit. json:PATH: JSON written at exit to a new file (mode 0600) "
+   "renamed over PATH (%p = pid); never follows a symlink, never writes into an existing file, "
+   "refuses a PATH with other hard links or owned by another user."},
   {"LARGE_MIN", OPT_SIZE, OPT_FIELD(large_min), "256K", 4096, OPT_SIZE_MAX_VALUE, "bytes (K/M/G)",
    "Allocations of at least this size take the large-allocation path (placed in tiershim's regions)."},
   {"THP", OPT_THP, OPT_FIELD(thp), "auto", 0, 0, "auto, fault, collapse or off",

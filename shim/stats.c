@@ -75,20 +75,76 @@ bool ts_stats_expand_path(const char *pattern, int pid, char *out, size_t cap) {
   return b.need < cap;
 }
 
-/* O_NOFOLLOW refuses a symlink as the last component; O_NONBLOCK keeps a
- * FIFO from blocking the exiting program; the fstat checks refuse anything
- * that is not our own regular file before it is truncated. */
-int ts_stats_write_file(const char *path, const char *text, size_t len) {
-  int fd = ts_prim_open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0644);
-  if (fd < 0) return fd;
+/* What may be replaced: nothing yet, or a regular file of ours with no
+ * other name. A symlink (O_NOFOLLOW semantics), a FIFO or device, a file
+ * with other hard links (/etc/shadow planted in a shared directory) or
+ * another user's file is refused. Advisory: the rename below replaces a
+ * directory entry and never writes into the file it named, so a target
+ * swapped after this check still cannot be written through. */
+static int stats_check_target(int dirfd, const char *name) {
   struct stat st;
-  int err = 0;
-  if (fstat(fd, &st) != 0) err = -errno;
-  else if (!S_ISREG(st.st_mode)) err = -EINVAL;
-  else if (st.st_uid != geteuid()) err = -EPERM;
-  else if (ftruncate(fd, 0) != 0) err = -errno;
-  else err = ts_prim_write_all(fd, text, len);
-  ts_prim_close(fd);
+  int err = ts_prim_fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW);
+  if (err == -ENOENT) return 0;
+  if (err != 0) return err;
+  if (S_ISLNK(st.st_mode)) return -ELOOP;
+  if (!S_ISREG(st.st_mode)) return -EINVAL;
+  if (st.st_nlink > 1) return -EMLINK;
+  if (st.st_uid != ts_prim_ids().euid) return -EPERM;
+  return 0;
+}
+
+/* A new file beside the target, created exclusively (never an existing
+ * file, never through a symlink), mode 0600. Its name into tmp. */
+static int stats_create_temp(int dirfd, char *tmp, size_t cap) {
+  static unsigned seq;
+  int fd = -EEXIST;
+  for (int tries = 0; tries < 16 && fd == -EEXIST; tries++) {
+    ts_buf_t b;
+    ts_buf_init(&b, tmp, cap);
+    ts_buf_puts(&b, ".tiershim-stats.");
+    ts_buf_u64(&b, (uint64_t)getpid());
+    ts_buf_putc(&b, '.');
+    ts_buf_u64(&b, __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED) ^ (ts_prim_clock_ns() & 0xffff));
+    fd = ts_prim_openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+  }
+  return fd;
+}
+
+/* Splits path into its directory (opened, O_PATH) and last component. */
+static int stats_open_dir(const char *path, const char **name) {
+  const char *slash = strrchr(path, '/');
+  *name = slash ? slash + 1 : path;
+  if (**name == '\0') return -EINVAL;
+  if (slash == NULL) return ts_prim_open(".", O_PATH | O_DIRECTORY, 0);
+  char dir[TS_STATS_PATH_MAX + 32];
+  size_t n = slash == path ? 1 : (size_t)(slash - path);
+  if (n >= sizeof dir) return -ENAMETOOLONG;
+  memcpy(dir, path, n);
+  dir[n] = '\0';
+  return ts_prim_open(dir, O_PATH | O_DIRECTORY, 0);
+}
+
+/* The report goes to a fresh file that then replaces the target in one
+ * rename (all calls relative to the directory's fd, so the directory
+ * cannot be swapped in between): an existing file is never truncated or
+ * written in place, a reader sees the old report or the new one, never a
+ * partial one. */
+int ts_stats_write_file(const char *path, const char *text, size_t len) {
+  const char *name;
+  int dirfd = stats_open_dir(path, &name);
+  if (dirfd < 0) return dirfd;
+  char tmp[64];
+  int err = stats_check_target(dirfd, name);
+  int fd = err ? err : stats_create_temp(dirfd, tmp, sizeof tmp);
+  if (fd >= 0) {
+    err = ts_prim_write_all(fd, text, len);
+    ts_prim_close(fd);
+    if (err == 0) err = ts_prim_renameat(dirfd, tmp, dirfd, name);
+    if (err != 0) (void)ts_prim_unlinkat(dirfd, tmp, 0);
+  } else {
+    err = fd;
+  }
+  ts_prim_close(dirfd);
   return err;
 }
 
@@ -98,8 +154,9 @@ static void stats_warn_file(const char *path, int err) {
   ts_buf_puts(&b, path);
   ts_buf_puts(&b, err == -ELOOP ? ": it is a symlink"
                   : err == -EPERM ? ": owned by another user"
-                  : (err == -EINVAL || err == -ENXIO) ? ": not a regular file"
-                  : ": cannot open or write it");
+                  : err == -EMLINK ? ": it has other hard links"
+                  : err == -EINVAL ? ": not a regular file"
+                  : ": cannot create a file in its directory, or write it");
   ts_msg_end(&b);
 }
 

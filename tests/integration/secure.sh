@@ -116,4 +116,47 @@ if grep -q 'tiershim:' "$TMP/setuid.err"; then
   cat "$TMP/setuid.err"
 fi
 [ $IT_FAILED -eq $f0 ] && it_pass "setuid (AT_SECURE) as nobody: enabled=1 and no 'tiershim:' output despite $ENVV"
+
+# ---- 3. privileged without AT_SECURE (root, sudo -E): the stats file ----------
+# The report is a fresh 0600 file renamed over the target: a hard link or a
+# symlink at the target is refused, an existing file is replaced (a new
+# inode), never truncated in place.
+f0=$IT_FAILED
+S=$TMP/stats
+mkdir -m 755 "$S"
+stats_run() { # stats_run NAME PATH: the probe as root with TIERSHIM_STATS=json:PATH
+  env TIERSHIM_STATS=json:"$2" LD_PRELOAD="$LIBFILE" "$PROBE" >"$TMP/$1.out" 2>"$TMP/$1.err"
+}
+echo keep >"$S/victim"
+ln "$S/victim" "$S/hard.json"
+stats_run hard "$S/hard.json"
+[ "$(cat "$S/victim")" = keep ] || it_fail "json:hard link: the linked file was written: '$(head -c 80 "$S/victim")'"
+grep -q "^tiershim: stats not written to $S/hard.json: it has other hard links" "$TMP/hard.err" \
+  || { it_fail "json:hard link: expected the refusal on stderr"; it_show "$TMP/hard.err" stderr; }
+echo keep >"$S/victim2"
+ln -s "$S/victim2" "$S/sym.json"
+stats_run sym "$S/sym.json"
+[ "$(cat "$S/victim2")" = keep ] || it_fail "json:symlink: the symlink's target was written"
+[ -L "$S/sym.json" ] || it_fail "json:symlink: the symlink was replaced"
+grep -q "^tiershim: stats not written to $S/sym.json: it is a symlink" "$TMP/sym.err" \
+  || { it_fail "json:symlink: expected the refusal on stderr"; it_show "$TMP/sym.err" stderr; }
+(umask 022 && stats_run fresh "$S/fresh.json")
+m=$(stat -c %a "$S/fresh.json" 2>/dev/null)
+[ "$m" = 600 ] || it_fail "json:fresh file: expected mode 600 (umask 022) got '$m'"
+it_python -c 'import json,sys; json.load(open(sys.argv[1]))' "$S/fresh.json" 2>/dev/null \
+  || it_fail "json:fresh file: not valid JSON"
+printf 'an old report\n' >"$S/old.json"
+chmod 644 "$S/old.json"
+ino0=$(stat -c %i "$S/old.json")
+exec 3<"$S/old.json"
+stats_run old "$S/old.json"
+ino1=$(stat -c %i "$S/old.json")
+old_now=$(cat <&3)
+exec 3<&-
+[ "$ino0" != "$ino1" ] || it_fail "json:existing root-owned file: expected a new file (inode $ino0 before and after)"
+[ "$old_now" = "an old report" ] || it_fail "json:existing file: the old file was truncated or rewritten: '$old_now'"
+grep -q '"malloc_calls"' "$S/old.json" || it_fail "json:existing file: the new report is not there"
+[ "$(stat -c %a "$S/old.json")" = 600 ] || it_fail "json:existing file: the replacement is not mode 600"
+[ -z "$(find "$S" -name '.tiershim-stats.*')" ] || it_fail "temporary files left behind: $(ls -a "$S")"
+[ $IT_FAILED -eq $f0 ] && it_pass "stats as root: hard link and symlink refused, fresh file mode 600, existing file replaced (inode $ino0 -> $ino1), old contents intact"
 it_finish secure
