@@ -134,7 +134,8 @@ static const opt_desc_t opt_table[] = {
    "each (the baseline); batch: retained, then released in batches, a vector per call (process_madvise "
    "where the kernel takes it); kmod: vectors through the tiershim kernel module (/dev/tiershim), which "
    "also counts shootdowns, batch when the module is absent; a path: a plugin backend (dlopen; ABI "
-   "checked; batch when it cannot be used)."},
+   "checked; batch when it cannot be used; in a root or mixed-id process only a root-owned file "
+   "that group and others cannot write, in a directory likewise)."},
   {"UNMAP_BATCH", OPT_INT, OPT_FIELD(unmap_batch), "64", 1, 256, "ranges",
    "Ranges per release call (the adaptive batcher may raise it up to 8x, at most 256)."},
   {"UNMAP_DELAY", OPT_INT, OPT_FIELD(unmap_delay_ms), "1000", 0, 3600000, "milliseconds",

@@ -14,6 +14,7 @@
 #include "prim.h"
 #include "procfs.h"
 #include "stats.h"
+#include "trust.h"
 #include "unmap_os.h"
 
 static ts_ubatch_t unmap_b;
@@ -32,11 +33,38 @@ static void unmap_warn(const char *what, const char *why) {
   ts_msg_end(&b);
 }
 
-/* A plugin is used only when everything about it checks out: the symbol,
- * the ABI version, a struct at least as long as version 1's, and the two
- * callbacks without which it is no backend. */
+/* A privileged process (trust.h) loads only a file that root alone can
+ * change, and loads exactly the file it checked: dlopen gets
+ * /proc/self/fd/N of the descriptor the checks were made on. Into name
+ * goes what to dlopen; the descriptor (or -1) is returned, -2 if refused. */
+static int plugin_open(const char *path, char *name, size_t cap) {
+  ts_buf_t b;
+  ts_buf_init(&b, name, cap);
+  if (!ts_trust_privileged()) {
+    ts_buf_puts(&b, path);
+    return -1;
+  }
+  const char *why;
+  int fd = ts_trust_open(path, &why);
+  if (fd < 0) {
+    unmap_warn(path, why);
+    return -2;
+  }
+  ts_buf_puts(&b, "/proc/self/fd/");
+  ts_buf_u64(&b, (uint64_t)fd);
+  return fd;
+}
+
+/* A plugin is used only when everything about it checks out: the file (in
+ * a privileged process), the symbol, the ABI version, a struct at least as
+ * long as version 1's, and the two callbacks without which it is no
+ * backend. */
 static const tiershim_unmap_backend_t *plugin_load(const char *path) {
-  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  char name[TS_ROOT_MAX];
+  int fd = plugin_open(path, name, sizeof name);
+  if (fd == -2) return NULL;
+  void *h = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+  if (fd >= 0) ts_prim_close(fd); /* the mapping stays */
   if (h == NULL) {
     const char *e = dlerror();
     unmap_warn(path, e ? e : "cannot be loaded");
