@@ -80,7 +80,8 @@ if ! ldd "$D/secure_probe" | grep -q "$D/$SONAME"; then
   it_fail "secure_probe: expected $SONAME resolved from $D got:"; ldd "$D/secure_probe"
 fi
 
-ENVV="TIERSHIM_ENABLE=0 TIERSHIM_STATS=1 TIERSHIM_VERBOSE=1 TIERSHIM_LARGE_MIN=banana"
+ENVV="TIERSHIM_ENABLE=0 TIERSHIM_STATS=1 TIERSHIM_VERBOSE=1 TIERSHIM_LARGE_MIN=banana MIMALLOC_VERBOSE=1 MIMALLOC_SHOW_STATS=1"
+MI_RE='^mimalloc:|heap stats'  # what mimalloc prints for MIMALLOC_VERBOSE / _SHOW_STATS
 run_probe() { # run_probe NAME
   env -i PATH=/usr/bin:/bin $ENVV \
     setpriv --reuid=65534 --regid=65534 --clear-groups "$D/secure_probe" >"$TMP/$1.out" 2>"$TMP/$1.err"
@@ -98,7 +99,9 @@ grep -q '^tiershim: TIERSHIM_LARGE_MIN=banana' "$TMP/control.err" \
   || { it_fail "control run with TIERSHIM_LARGE_MIN=banana: expected the warning line got:"; cat "$TMP/control.err"; }
 grep -q '^tiershim: stats' "$TMP/control.err" \
   || { it_fail "control run with TIERSHIM_STATS=1: expected the 'tiershim: stats' summary got:"; cat "$TMP/control.err"; }
-[ $IT_FAILED -eq $f0 ] && it_pass "control (not setuid, as nobody): enabled=0, $(grep -c '^tiershim:' "$TMP/control.err") 'tiershim:' lines"
+grep -Eq "$MI_RE" "$TMP/control.err" \
+  || { it_fail "control run with MIMALLOC_VERBOSE=1: expected mimalloc's own lines (the heap reads its variables) got:"; it_show "$TMP/control.err" stderr; }
+[ $IT_FAILED -eq $f0 ] && it_pass "control (not setuid, as nobody): enabled=0, $(grep -c '^tiershim:' "$TMP/control.err") 'tiershim:' lines, $(grep -Ec "$MI_RE" "$TMP/control.err") of mimalloc's"
 
 # 2. setuid root, run as nobody: AT_SECURE, the variables are ignored
 f0=$IT_FAILED
@@ -114,6 +117,12 @@ grep -qx 'enabled=1' "$TMP/setuid.out" \
 if grep -q 'tiershim:' "$TMP/setuid.err"; then
   it_fail "setuid run: expected no 'tiershim:' line on stderr (TIERSHIM_STATS/VERBOSE/LARGE_MIN ignored) got:"
   cat "$TMP/setuid.err"
+fi
+# mimalloc reads MIMALLOC_* from environ in its own constructor, which runs
+# before any of tiershim's (shim/secure.c pins its options first)
+if grep -Eq "$MI_RE" "$TMP/setuid.err"; then
+  it_fail "setuid run: expected no mimalloc output (MIMALLOC_VERBOSE/SHOW_STATS ignored under AT_SECURE) got:"
+  it_show "$TMP/setuid.err" stderr
 fi
 [ $IT_FAILED -eq $f0 ] && it_pass "setuid (AT_SECURE) as nobody: enabled=1 and no 'tiershim:' output despite $ENVV"
 
