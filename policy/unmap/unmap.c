@@ -102,14 +102,17 @@ void ts_unmap_init(void) {
   int err = be ? be->init(&state) : -ENOENT;
   if (be && err != 0) {
     const char *what = ts_config.unmap == TS_UNMAP_PLUGIN ? ts_config.unmap_plugin : be->name;
-    /* kmod without the module, or without permission on the device, is
-     * the documented fallback: said only under TIERSHIM_VERBOSE, so every
+    /* kmod without the module, without permission on the device, or with
+     * no slot left for this user (the module's per-uid cap) is the
+     * documented fallback: said only under TIERSHIM_VERBOSE, so every
      * process of a tree does not print it (programs compare stderr). */
-    bool quiet = be == &ts_unmap_kmod && (err == -ENOENT || err == -EACCES) && ts_config.verbose == 0;
+    bool usual = err == -ENOENT || err == -EACCES || err == -ENOSPC;
+    bool quiet = be == &ts_unmap_kmod && usual && ts_config.verbose == 0;
     if (!quiet)
       unmap_warn(what, be != &ts_unmap_kmod ? "the backend's init failed"
                        : err == -ENOENT    ? "/dev/tiershim not found (module not loaded)"
                        : err == -EACCES    ? "no permission on /dev/tiershim"
+                       : err == -ENOSPC    ? "no free slot on /dev/tiershim (this user's or all 256 are taken)"
                                            : "/dev/tiershim is not a tiershim module of this ABI");
   }
   if (be == NULL || err != 0) {

@@ -16,6 +16,8 @@
  *               frees the count
  *   flags       prints luf=0|1 shootdowns=0|1 (no checks: kmod.sh loads the
  *               module with luf_symbol=... and compares)
+ *   as UID CMD  runs CMD with uid and gid UID, no supplementary groups
+ *               (busybox's setpriv cannot change ids)
  *   threads     two threads release at once, separate and the same ranges
  *   shootdowns  a thread on CPU 1 keeps the mm live there while CPU 0
  *               releases with madvise and with RELEASE: flushes counted
@@ -34,6 +36,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <grp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -811,6 +814,16 @@ int main(int argc, char **argv) {
   for (size_t i = 0; argc == 2 && i < sizeof(cmds) / sizeof(cmds[0]); i++)
     if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn() ? 1 : 0;
   if (argc == 3 && !strcmp(argv[1], "uidcap")) return cmd_uidcap(atoi(argv[2])) ? 1 : 0;
-  fprintf(stderr, "usage: kmod_probe info|release|badargs|fork|slots|threads|shootdowns|enoent|flags|uidcap N\n");
+  if (argc >= 4 && !strcmp(argv[1], "as")) {
+    int id = atoi(argv[2]);
+    if (setgroups(0, NULL) != 0 || setgid((gid_t)id) != 0 || setuid((uid_t)id) != 0) {
+      perror("kmod_probe as");
+      return 2;
+    }
+    execvp(argv[3], argv + 3);
+    perror(argv[3]);
+    return 127;
+  }
+  fprintf(stderr, "usage: kmod_probe info|release|badargs|fork|slots|threads|shootdowns|enoent|flags|uidcap N|as UID CMD...\n");
   return 2;
 }
