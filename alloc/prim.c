@@ -83,8 +83,35 @@ uint64_t ts_prim_rlimit(int resource) {
   return lim.cur; /* RLIM64_INFINITY is UINT64_MAX */
 }
 
-int ts_prim_open(const char *path, int flags, int mode) {
-  return (int)ts_syscall6(SYS_openat, AT_FDCWD, (long)path, flags | O_CLOEXEC, mode, 0, 0);
+int ts_prim_open(const char *path, int flags, int mode) { return ts_prim_openat(AT_FDCWD, path, flags, mode); }
+
+int ts_prim_openat(int dirfd, const char *path, int flags, int mode) {
+  return (int)ts_syscall6(SYS_openat, dirfd, (long)path, flags | O_CLOEXEC, mode, 0, 0);
+}
+
+int ts_prim_fstat(int fd, struct stat *st) { return (int)ts_syscall6(SYS_fstat, fd, (long)st, 0, 0, 0, 0); }
+
+int ts_prim_fstatat(int dirfd, const char *path, struct stat *st, int flags) {
+  return (int)ts_syscall6(SYS_newfstatat, dirfd, (long)path, (long)st, flags, 0, 0);
+}
+
+int ts_prim_renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath) {
+  return (int)ts_syscall6(SYS_renameat, olddirfd, (long)oldpath, newdirfd, (long)newpath, 0, 0);
+}
+
+int ts_prim_unlinkat(int dirfd, const char *path, int flags) {
+  return (int)ts_syscall6(SYS_unlinkat, dirfd, (long)path, flags, 0, 0, 0);
+}
+
+int ts_prim_dupfd_cloexec(int fd, int min_fd) {
+  return (int)ts_syscall6(SYS_fcntl, fd, F_DUPFD_CLOEXEC, min_fd, 0, 0, 0);
+}
+
+ts_prim_ids_t ts_prim_ids(void) {
+  return (ts_prim_ids_t){.uid = (unsigned)ts_syscall6(SYS_getuid, 0, 0, 0, 0, 0, 0),
+                         .euid = (unsigned)ts_syscall6(SYS_geteuid, 0, 0, 0, 0, 0, 0),
+                         .gid = (unsigned)ts_syscall6(SYS_getgid, 0, 0, 0, 0, 0, 0),
+                         .egid = (unsigned)ts_syscall6(SYS_getegid, 0, 0, 0, 0, 0, 0)};
 }
 
 void ts_prim_close(int fd) {

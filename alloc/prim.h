@@ -43,6 +43,23 @@ long ts_prim_ioctl(int fd, unsigned long req, void *arg);     /* >= 0 or -errno 
 long ts_prim_pread(int fd, void *buf, size_t len, uint64_t off); /* bytes or -errno */
 int ts_prim_file_type(const char *path);                         /* S_IFMT bits or -errno */
 
+/* Files by descriptor, for checks that must not race a rename (stat then
+ * open would): dirfd is a directory fd or AT_FDCWD; opens add O_CLOEXEC.
+ * Each returns 0 (an fd for the opens) or -errno. */
+struct stat;
+int ts_prim_openat(int dirfd, const char *path, int flags, int mode);
+int ts_prim_fstat(int fd, struct stat *st);
+int ts_prim_fstatat(int dirfd, const char *path, struct stat *st, int flags);
+int ts_prim_renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
+int ts_prim_unlinkat(int dirfd, const char *path, int flags);
+int ts_prim_dupfd_cloexec(int fd, int min_fd); /* fcntl(F_DUPFD_CLOEXEC) */
+
+/* The process's real and effective ids (never fail). */
+typedef struct ts_prim_ids_s {
+  unsigned uid, euid, gid, egid;
+} ts_prim_ids_t;
+ts_prim_ids_t ts_prim_ids(void);
+
 /* NUMA (prim_numa.c). Node masks are one 64-bit word: nodes 0-63, which
  * is what tiershim places on (policy/tiers.h); mode and flag values are the
  * kernel's MPOL_* numbers (policy/mpol.h). */

@@ -32,7 +32,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
-#include <signal.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "migrate.h"
+#include "prim.h"
 #include "tiers.h"
 
 #define EXIT_USAGE 2
@@ -129,6 +130,59 @@ static int no_permission(int pid, const char *what) {
   return mig_error("no permission to %s of process %d: moving another user's pages needs the same user or root "
                    "(CAP_SYS_PTRACE; CAP_SYS_NICE too for --all)",
                    what, pid);
+}
+
+/* ---- the process ---------------------------------------------------------
+ * /proc/PID/maps and move_pages(2) name the process by its pid, and a pid is
+ * given to a new process once the old one is reaped. So the command opens a
+ * pidfd first and checks it, without waiting, before reading the maps,
+ * before moving and after: while the pidfd has not become readable the
+ * process has not exited, so it has not been reaped, and its pid named it
+ * all along. A zombie (exited, not yet reaped) counts as exited: its maps
+ * read empty. The start time (field 22 of /proc/PID/stat) is compared as
+ * well, which is all there is on kernels without pidfd_open (before 5.3).
+ * What remains: a pid reused before the command started names the new
+ * process, as with any command that takes a pid; and if the process exits
+ * during the move and its pid is reused at once, pages of the successor may
+ * have moved before the last check reports the exit. */
+typedef struct mig_target_s {
+  int pid, pidfd; /* pidfd -1: none (old kernel) */
+  unsigned long long start;
+} mig_target_t;
+
+/* The start time in clock ticks since boot; false if the process is gone. */
+static bool start_time(int pid, unsigned long long *out) {
+  char path[64], text[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL) return false;
+  size_t n = fread(text, 1, sizeof text - 1, f);
+  fclose(f);
+  text[n] = '\0';
+  const char *p = strrchr(text, ')'); /* after the command name, which may hold anything */
+  for (int field = 2; p != NULL && field < 22; field++) p = strchr(p + 1, ' ');
+  return p != NULL && sscanf(p + 1, "%llu", out) == 1;
+}
+
+/* 0, or ESRCH: no such process, or it has exited (zombie included). */
+static int target_open(int pid, mig_target_t *t) {
+  t->pid = pid;
+  t->pidfd = ts_prim_pidfd_open(pid);
+  if (t->pidfd == -ESRCH) return ESRCH;
+  if (t->pidfd < 0) t->pidfd = -1;
+  return start_time(pid, &t->start) ? 0 : ESRCH;
+}
+
+/* Whether the process opened is still running under its pid. */
+static bool target_alive(const mig_target_t *t) {
+  struct pollfd p = {.fd = t->pidfd, .events = POLLIN};
+  if (t->pidfd >= 0 && poll(&p, 1, 0) != 0) return false; /* readable: it exited */
+  unsigned long long start;
+  return start_time(t->pid, &start) && start == t->start;
+}
+
+static int target_gone(const mig_target_t *t, const char *when) {
+  return mig_error("process %d has exited%s", t->pid, when);
 }
 
 /* ---- the ranges ----------------------------------------------------------- */
@@ -254,6 +308,44 @@ static void print_json(int pid, const ts_migrate_req_t *q, const mig_ranges_t *r
          res->threads, s, s > 0 ? bytes / s / 1e9 : 0.0);
 }
 
+/* Reads the maps and moves, checking between steps that the process is
+ * still the one opened. */
+static int mig_run(const mig_target_t *t, const ts_migrate_req_t *q, bool json, uint64_t mem) {
+  int pid = t->pid;
+  if (!target_alive(t)) return target_gone(t, "");
+  mig_ranges_t rs = {0};
+  int err = read_ranges(pid, q->move_all, &rs);
+  if (err == 0 && !target_alive(t)) err = ESRCH; /* the maps may be another process's */
+  if (err != 0) {
+    free(rs.r);
+    if (err == ENOENT || err == ESRCH) return target_gone(t, "");
+    if (err == EACCES || err == EPERM) return no_permission(pid, "read the memory map");
+    return mig_error("cannot read /proc/%d/maps: %s", pid, strerror(err));
+  }
+  ts_migrate_result_t res;
+  int rc = rs.n ? ts_migrate(rs.r, rs.n, q, &res) : 0;
+  if (rs.n == 0) memset(&res, 0, sizeof res);
+  if (rc == 0 && !target_alive(t)) rc = -ESRCH;
+  int status = 0;
+  switch (-rc) {
+  case 0: break;
+  case ESRCH: status = target_gone(t, " (during the migration)"); break;
+  case EPERM: case EACCES:
+    status = q->move_all ? mig_error("no permission: --all (MPOL_MF_MOVE_ALL, pages other processes map too) needs "
+                             "CAP_SYS_NICE")
+                 : no_permission(pid, "move the pages");
+    break;
+  case ENODEV: status = bad_node(q->target, mem); break;
+  default: status = mig_error("move_pages failed: %s", strerror(-rc)); break;
+  }
+  if (status == 0) {
+    if (json) print_json(pid, q, &rs, &res);
+    else print_text(pid, q, &rs, &res);
+  }
+  free(rs.r);
+  return status;
+}
+
 /* ---- the command -------------------------------------------------------- */
 
 int ts_cli_migrate(int argc, char **argv) {
@@ -293,33 +385,10 @@ int ts_cli_migrate(int argc, char **argv) {
   if (to >= 64 || !(mem >> to & 1)) return bad_node(to, mem);
   if (from >= 0 && (from >= 64 || !(mem >> from & 1))) return bad_node(from, mem);
 
-  if (kill(pid, 0) != 0 && errno == ESRCH) return mig_error("no such process: %d", pid);
-  mig_ranges_t rs = {0};
-  int err = read_ranges(pid, all, &rs);
-  if (err == ENOENT || err == ESRCH) return mig_error("no such process: %d", pid);
-  if (err == EACCES || err == EPERM) return no_permission(pid, "read the memory map");
-  if (err) return mig_error("cannot read /proc/%d/maps: %s", pid, strerror(err));
-
+  mig_target_t t;
+  if (target_open(pid, &t) != 0) return mig_error("no such process: %d", pid);
   ts_migrate_req_t q = {.pid = pid, .target = to, .from = from, .threads = threads, .rate = rate, .move_all = all};
-  ts_migrate_result_t res;
-  int rc = rs.n ? ts_migrate(rs.r, rs.n, &q, &res) : 0;
-  if (rs.n == 0) memset(&res, 0, sizeof res);
-  int status = 0;
-  switch (-rc) {
-  case 0: break;
-  case ESRCH: status = mig_error("no such process: %d (it exited?)", pid); break;
-  case EPERM: case EACCES:
-    status = all ? mig_error("no permission: --all (MPOL_MF_MOVE_ALL, pages other processes map too) needs "
-                             "CAP_SYS_NICE")
-                 : no_permission(pid, "move the pages");
-    break;
-  case ENODEV: status = bad_node(to, mem); break;
-  default: status = mig_error("move_pages failed: %s", strerror(-rc)); break;
-  }
-  if (status == 0) {
-    if (json) print_json(pid, &q, &rs, &res);
-    else print_text(pid, &q, &rs, &res);
-  }
-  free(rs.r);
+  int status = mig_run(&t, &q, json, mem);
+  if (t.pidfd >= 0) close(t.pidfd);
   return status;
 }

@@ -409,7 +409,7 @@ void ts_profile_report_at_exit(void) {
     }
   }
   size_t n = b.need < sizeof out ? b.need : sizeof out - 1;
-  (void)ts_prim_write_all(2, out, n);
+  ts_msg_write(out, n);
 }
 
 void ts_profile_lock(void) { ts_lock(&prof_tab.lock); }

@@ -331,21 +331,43 @@ static int rules_load_fail(int err, ts_rules_error_t *errs, int max_errs) {
   return -err;
 }
 
+/* Reads up to cap - 1 bytes of fd and NUL-terminates them. */
+static ssize_t rules_read_fd(int fd, char *buf, size_t cap) {
+  size_t got = 0;
+  while (got + 1 < cap) {
+    long r = ts_prim_pread(fd, buf + got, cap - 1 - got, got);
+    if (r == -EINTR) continue;
+    if (r < 0) return r;
+    if (r == 0) break;
+    got += (size_t)r;
+  }
+  buf[got] = '\0';
+  return (ssize_t)got;
+}
+
 int ts_rules_load(const char *path, ts_rules_t *out, ts_rules_error_t *errs, int max_errs) {
   /* One byte past the limit tells "too large" from "exactly 64 KiB", one
-   * more for the NUL that ts_prim_read_file adds. Static: 64 KiB is too
-   * much stack for a thread that may be inside malloc. */
+   * more for the NUL. Static: 64 KiB is too much stack for a thread that
+   * may be inside malloc. */
   static char text[TS_RULES_FILE_MAX + 2];
   out->n = 0;
   if (path == NULL || path[0] == '\0') return rules_load_fail(ENOENT, errs, max_errs);
-  /* Only a regular file: a FIFO would block start-up until a writer came,
-   * a directory reads as EISDIR, a device as anything. */
-  int type = ts_prim_file_type(path);
-  if (type < 0) return rules_load_fail(-type, errs, max_errs);
-  if (type == S_IFDIR) return rules_load_fail(EISDIR, errs, max_errs);
-  if (type != S_IFREG) return rules_load_fail(EINVAL, errs, max_errs);
-  ssize_t got = ts_prim_read_file(path, text, sizeof text);
-  if (got < 0) return rules_load_fail((int)-got, errs, max_errs);
+  /* Only a regular file: a FIFO would block start-up until a writer came, a
+   * directory reads as EISDIR, a device as anything. The type is checked
+   * on the descriptor that is read, so a path swapped after the check
+   * cannot be read; O_NONBLOCK keeps the open itself from waiting for a
+   * FIFO's writer. Symlinks are followed, as before. */
+  int fd = ts_prim_open(path, O_RDONLY | O_NONBLOCK, 0);
+  if (fd < 0) return rules_load_fail(-fd, errs, max_errs);
+  struct stat st;
+  int err = ts_prim_fstat(fd, &st);
+  ssize_t got = 0;
+  if (err == 0 && S_ISDIR(st.st_mode)) err = -EISDIR;
+  else if (err == 0 && !S_ISREG(st.st_mode)) err = -EINVAL;
+  else if (err == 0) got = rules_read_fd(fd, text, sizeof text);
+  ts_prim_close(fd);
+  if (err == 0 && got < 0) err = (int)got;
+  if (err != 0) return rules_load_fail(-err, errs, max_errs);
   if ((size_t)got > TS_RULES_FILE_MAX) return rules_load_fail(EFBIG, errs, max_errs);
   return ts_rules_parse(text, (size_t)got, out, errs, max_errs);
 }

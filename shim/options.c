@@ -67,8 +67,9 @@ static const opt_desc_t opt_table[] = {
   {"VERBOSE", OPT_INT, OPT_FIELD(verbose), "0", 0, 1, "level",
    "1 prints the version and the effective configuration at start-up."},
   {"STATS", OPT_STATS, OPT_FIELD(stats_mode), "0", 0, 0, "0, 1 or json:PATH",
-   "1: a summary on stderr at exit. json:PATH: JSON written to PATH at exit (%p = pid; "
-   "never follows a symlink or overwrites another user's file)."},
+   "1: a summary on stderr at exit. json:PATH: JSON written at exit to a new file (mode 0600) "
+   "renamed over PATH (%p = pid); never follows a symlink, never writes into an existing file, "
+   "refuses a PATH with other hard links or owned by another user."},
   {"LARGE_MIN", OPT_SIZE, OPT_FIELD(large_min), "256K", 4096, OPT_SIZE_MAX_VALUE, "bytes (K/M/G)",
    "Allocations of at least this size take the large-allocation path (placed in tiershim's regions)."},
   {"THP", OPT_THP, OPT_FIELD(thp), "auto", 0, 0, "auto, fault, collapse or off",
@@ -138,7 +139,8 @@ static const opt_desc_t opt_table[] = {
    "each (the baseline); batch: retained, then released in batches, a vector per call (process_madvise "
    "where the kernel takes it); kmod: vectors through the tiershim kernel module (/dev/tiershim), which "
    "also counts shootdowns, batch when the module is absent; a path: a plugin backend (dlopen; ABI "
-   "checked; batch when it cannot be used)."},
+   "checked; batch when it cannot be used; in a root or mixed-id process only a root-owned file "
+   "that group and others cannot write, in a directory likewise)."},
   {"UNMAP_BATCH", OPT_INT, OPT_FIELD(unmap_batch), "64", 1, 256, "ranges",
    "Ranges per release call (the adaptive batcher may raise it up to 8x, at most 256)."},
   {"UNMAP_DELAY", OPT_INT, OPT_FIELD(unmap_delay_ms), "1000", 0, 3600000, "milliseconds",
@@ -179,9 +181,12 @@ static const char *parse_u64(const char *s, const char **end, uint64_t *out) {
   return NULL;
 }
 
+/* The unit letter, any case. Only a letter: ' ' & ~0x20 is the NUL, which
+ * strchr finds at the end of "KMGT", so "1 " was once read as 1 << 50. */
 static int size_shift(const char *suffix, const char **rest) {
   static const char units[] = "KMGT";
-  const char *u = (*suffix != '\0') ? strchr(units, *suffix & ~0x20) : NULL;
+  char c = (char)(*suffix & ~0x20);
+  const char *u = (c >= 'A' && c <= 'Z') ? strchr(units, c) : NULL;
   if (u == NULL) { *rest = suffix; return 0; }
   suffix++;
   if (strcasecmp(suffix, "iB") == 0 || strcasecmp(suffix, "B") == 0) suffix += strlen(suffix);

@@ -24,46 +24,14 @@ static uint64_t stats_start_ns;
 static uint64_t stats_tlb_base;
 static bool stats_tlb_base_ok;
 
-/* The text summary goes to the stderr the program started with. Programs
- * may close fd 2 before exit (coreutils' close_stdout does, from an atexit
- * handler that runs before our destructor), so with TIERSHIM_STATS=1 a
- * private close-on-exec duplicate is kept. It is used only while it still
- * refers to the same file: a program that closes it and reuses the number
- * must never receive our report. */
-static int stats_err_fd = -1;
-static dev_t stats_err_dev;
-static ino_t stats_err_ino;
-
-#define STATS_FD_MIN 64 /* out of the way of the low numbers programs use */
-
-static void stats_keep_stderr(void) {
-  if (ts_config.stats_mode != TS_STATS_TEXT || stats_err_fd >= 0) return;
-  struct stat st;
-  int fd = fcntl(2, F_DUPFD_CLOEXEC, STATS_FD_MIN);
-  if (fd < 0) return;
-  if (fstat(fd, &st) != 0) {
-    ts_prim_close(fd);
-    return;
-  }
-  stats_err_fd = fd;
-  stats_err_dev = st.st_dev;
-  stats_err_ino = st.st_ino;
-}
-
-static int stats_text_fd(void) {
-  struct stat st;
-  if (stats_err_fd >= 0 && fstat(stats_err_fd, &st) == 0 && st.st_dev == stats_err_dev &&
-      st.st_ino == stats_err_ino)
-    return stats_err_fd;
-  return 2;
-}
-
 /* /proc/interrupts costs ~50 us to read; only pay it when stats are wanted
  * (the API still works without the baseline: tlb_shootdowns is then null). */
 void ts_stats_start(void) {
   stats_start_ns = ts_prim_clock_ns();
   stats_tlb_base_ok = (ts_config.stats_mode != TS_STATS_OFF) && ts_procfs_tlb_total(&stats_tlb_base);
-  stats_keep_stderr();
+  /* The summary and the profile report are written at exit, when the
+   * program may have closed fd 2 already (msg.c). */
+  ts_msg_init(ts_config.stats_mode == TS_STATS_TEXT || ts_config.profile);
 }
 
 void ts_stats_fork_child(void) {
@@ -107,20 +75,76 @@ bool ts_stats_expand_path(const char *pattern, int pid, char *out, size_t cap) {
   return b.need < cap;
 }
 
-/* O_NOFOLLOW refuses a symlink as the last component; O_NONBLOCK keeps a
- * FIFO from blocking the exiting program; the fstat checks refuse anything
- * that is not our own regular file before it is truncated. */
-int ts_stats_write_file(const char *path, const char *text, size_t len) {
-  int fd = ts_prim_open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0644);
-  if (fd < 0) return fd;
+/* What may be replaced: nothing yet, or a regular file of ours with no
+ * other name. A symlink (O_NOFOLLOW semantics), a FIFO or device, a file
+ * with other hard links (/etc/shadow planted in a shared directory) or
+ * another user's file is refused. Advisory: the rename below replaces a
+ * directory entry and never writes into the file it named, so a target
+ * swapped after this check still cannot be written through. */
+static int stats_check_target(int dirfd, const char *name) {
   struct stat st;
-  int err = 0;
-  if (fstat(fd, &st) != 0) err = -errno;
-  else if (!S_ISREG(st.st_mode)) err = -EINVAL;
-  else if (st.st_uid != geteuid()) err = -EPERM;
-  else if (ftruncate(fd, 0) != 0) err = -errno;
-  else err = ts_prim_write_all(fd, text, len);
-  ts_prim_close(fd);
+  int err = ts_prim_fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW);
+  if (err == -ENOENT) return 0;
+  if (err != 0) return err;
+  if (S_ISLNK(st.st_mode)) return -ELOOP;
+  if (!S_ISREG(st.st_mode)) return -EINVAL;
+  if (st.st_nlink > 1) return -EMLINK;
+  if (st.st_uid != ts_prim_ids().euid) return -EPERM;
+  return 0;
+}
+
+/* A new file beside the target, created exclusively (never an existing
+ * file, never through a symlink), mode 0600. Its name into tmp. */
+static int stats_create_temp(int dirfd, char *tmp, size_t cap) {
+  static unsigned seq;
+  int fd = -EEXIST;
+  for (int tries = 0; tries < 16 && fd == -EEXIST; tries++) {
+    ts_buf_t b;
+    ts_buf_init(&b, tmp, cap);
+    ts_buf_puts(&b, ".tiershim-stats.");
+    ts_buf_u64(&b, (uint64_t)getpid());
+    ts_buf_putc(&b, '.');
+    ts_buf_u64(&b, __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED) ^ (ts_prim_clock_ns() & 0xffff));
+    fd = ts_prim_openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+  }
+  return fd;
+}
+
+/* Splits path into its directory (opened, O_PATH) and last component. */
+static int stats_open_dir(const char *path, const char **name) {
+  const char *slash = strrchr(path, '/');
+  *name = slash ? slash + 1 : path;
+  if (**name == '\0') return -EINVAL;
+  if (slash == NULL) return ts_prim_open(".", O_PATH | O_DIRECTORY, 0);
+  char dir[TS_STATS_PATH_MAX + 32];
+  size_t n = slash == path ? 1 : (size_t)(slash - path);
+  if (n >= sizeof dir) return -ENAMETOOLONG;
+  memcpy(dir, path, n);
+  dir[n] = '\0';
+  return ts_prim_open(dir, O_PATH | O_DIRECTORY, 0);
+}
+
+/* The report goes to a fresh file that then replaces the target in one
+ * rename (all calls relative to the directory's fd, so the directory
+ * cannot be swapped in between): an existing file is never truncated or
+ * written in place, a reader sees the old report or the new one, never a
+ * partial one. */
+int ts_stats_write_file(const char *path, const char *text, size_t len) {
+  const char *name;
+  int dirfd = stats_open_dir(path, &name);
+  if (dirfd < 0) return dirfd;
+  char tmp[64];
+  int err = stats_check_target(dirfd, name);
+  int fd = err ? err : stats_create_temp(dirfd, tmp, sizeof tmp);
+  if (fd >= 0) {
+    err = ts_prim_write_all(fd, text, len);
+    ts_prim_close(fd);
+    if (err == 0) err = ts_prim_renameat(dirfd, tmp, dirfd, name);
+    if (err != 0) (void)ts_prim_unlinkat(dirfd, tmp, 0);
+  } else {
+    err = fd;
+  }
+  ts_prim_close(dirfd);
   return err;
 }
 
@@ -130,8 +154,9 @@ static void stats_warn_file(const char *path, int err) {
   ts_buf_puts(&b, path);
   ts_buf_puts(&b, err == -ELOOP ? ": it is a symlink"
                   : err == -EPERM ? ": owned by another user"
-                  : (err == -EINVAL || err == -ENXIO) ? ": not a regular file"
-                  : ": cannot open or write it");
+                  : err == -EMLINK ? ": it has other hard links"
+                  : err == -EINVAL ? ": not a regular file"
+                  : ": cannot create a file in its directory, or write it");
   ts_msg_end(&b);
 }
 
@@ -146,7 +171,7 @@ void ts_stats_report_at_exit(void) {
   static char text[STATS_TEXT_MAX];
   if (ts_config.stats_mode == TS_STATS_TEXT) {
     size_t n = ts_stats_render_text(&s, text, sizeof text);
-    (void)ts_prim_write_all(stats_text_fd(), text, n < sizeof text ? n : sizeof text - 1);
+    ts_msg_write(text, n < sizeof text ? n : sizeof text - 1);
   } else {
     char path[TS_STATS_PATH_MAX + 32];
     size_t n = ts_stats_render_json(&s, text, sizeof text);

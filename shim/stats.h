@@ -130,8 +130,10 @@ size_t ts_stats_render_text(const ts_stats_snapshot_t *s, char *buf, size_t cap)
 /* Expands %p (pid) and %% in a TIERSHIM_STATS json path. false if too long. */
 bool ts_stats_expand_path(const char *pattern, int pid, char *out, size_t cap);
 
-/* Writes text to path: never follows a symlink, never writes through to
- * anything but a regular file owned by the effective user. 0 or -errno. */
+/* Writes text to a fresh file (mode 0600) beside path and renames it over
+ * path; never truncates or writes an existing file. Refuses a path that is
+ * a symlink (-ELOOP), not a regular file (-EINVAL), a file with other hard
+ * links (-EMLINK) or one another user owns (-EPERM). 0 or -errno. */
 int ts_stats_write_file(const char *path, const char *text, size_t len);
 
 #endif

@@ -15,6 +15,7 @@
 #include "prim.h"
 #include "procfs.h"
 #include "stats.h"
+#include "trust.h"
 #include "unmap_os.h"
 
 static ts_ubatch_t unmap_b;
@@ -33,11 +34,38 @@ static void unmap_warn(const char *what, const char *why) {
   ts_msg_end(&b);
 }
 
-/* A plugin is used only when everything about it checks out: the symbol,
- * the ABI version, a struct at least as long as version 1's, and the two
- * callbacks without which it is no backend. */
+/* A privileged process (trust.h) loads only a file that root alone can
+ * change, and loads exactly the file it checked: dlopen gets
+ * /proc/self/fd/N of the descriptor the checks were made on. Into name
+ * goes what to dlopen; the descriptor (or -1) is returned, -2 if refused. */
+static int plugin_open(const char *path, char *name, size_t cap) {
+  ts_buf_t b;
+  ts_buf_init(&b, name, cap);
+  if (!ts_trust_privileged()) {
+    ts_buf_puts(&b, path);
+    return -1;
+  }
+  const char *why;
+  int fd = ts_trust_open(path, &why);
+  if (fd < 0) {
+    unmap_warn(path, why);
+    return -2;
+  }
+  ts_buf_puts(&b, "/proc/self/fd/");
+  ts_buf_u64(&b, (uint64_t)fd);
+  return fd;
+}
+
+/* A plugin is used only when everything about it checks out: the file (in
+ * a privileged process), the symbol, the ABI version, a struct at least as
+ * long as version 1's, and the two callbacks without which it is no
+ * backend. */
 static const tiershim_unmap_backend_t *plugin_load(const char *path) {
-  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  char name[TS_ROOT_MAX];
+  int fd = plugin_open(path, name, sizeof name);
+  if (fd == -2) return NULL;
+  void *h = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+  if (fd >= 0) ts_prim_close(fd); /* the mapping stays */
   if (h == NULL) {
     const char *e = dlerror();
     unmap_warn(path, e ? e : "cannot be loaded");
@@ -75,14 +103,17 @@ void ts_unmap_init(void) {
   int err = be ? be->init(&state) : -ENOENT;
   if (be && err != 0) {
     const char *what = ts_config.unmap == TS_UNMAP_PLUGIN ? ts_config.unmap_plugin : be->name;
-    /* kmod without the module, or without permission on the device, is
-     * the documented fallback: said only under TIERSHIM_VERBOSE, so every
+    /* kmod without the module, without permission on the device, or with
+     * no slot left for this user (the module's per-uid cap) is the
+     * documented fallback: said only under TIERSHIM_VERBOSE, so every
      * process of a tree does not print it (programs compare stderr). */
-    bool quiet = be == &ts_unmap_kmod && (err == -ENOENT || err == -EACCES) && ts_config.verbose == 0;
+    bool usual = err == -ENOENT || err == -EACCES || err == -ENOSPC;
+    bool quiet = be == &ts_unmap_kmod && usual && ts_config.verbose == 0;
     if (!quiet)
       unmap_warn(what, be != &ts_unmap_kmod ? "the backend's init failed"
                        : err == -ENOENT    ? "/dev/tiershim not found (module not loaded)"
                        : err == -EACCES    ? "no permission on /dev/tiershim"
+                       : err == -ENOSPC    ? "no free slot on /dev/tiershim (this user's or all 256 are taken)"
                                            : "/dev/tiershim is not a tiershim module of this ABI");
   }
   if (be == NULL || err != 0) {

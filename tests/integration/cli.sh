@@ -134,4 +134,47 @@ printf '#!/bin/sh\necho should not run\n' >"$TMP/not-executable"
 chmod 644 "$TMP/not-executable"
 expect_rc noexec 126 --msg -- "$CLI" run -- "$TMP/not-executable" && it_pass "non-executable file -> 126: $(head -1 "$TMP/noexec.err")"
 grep -q 'should not run' "$TMP/noexec.out" && it_fail "non-executable file: expected it not run"
+
+# migrate --pid acts only on the process it opened (a pidfd): one that has
+# exited, reaped or not (a zombie keeps its pid, and /proc/PID/maps of a
+# zombie reads empty), is refused, never reported as migrated.
+node=$(sed 's/[-,].*//' /sys/devices/system/node/has_memory 2>/dev/null)
+if [ -n "$node" ]; then
+  sleep 0 & gone=$!
+  wait $gone
+  if expect_rc mig_reaped 1 -- "$CLI" migrate --pid $gone --to "$node"; then
+    grep -q "no such process: $gone" "$TMP/mig_reaped.err" && [ ! -s "$TMP/mig_reaped.out" ] \
+      && it_pass "migrate --pid of an exited, reaped pid -> 1: $(head -1 "$TMP/mig_reaped.err")" \
+      || { it_fail "migrate --pid of a reaped pid: expected 'no such process' and no summary"; it_show "$TMP/mig_reaped.err" stderr; }
+  fi
+  # a child that exits while its parent (now `sleep 5`) never waits for it
+  sh -c 'sleep 0 & echo $! >"$1"; exec sleep 5' sh "$TMP/zombie.pid" & zparent=$!
+  zpid=
+  for _ in $(seq 50); do
+    zpid=$(cat "$TMP/zombie.pid" 2>/dev/null)
+    [ -n "$zpid" ] && grep -q '^State:.*Z' "/proc/$zpid/status" 2>/dev/null && break
+    sleep 0.1
+  done
+  if [ -n "$zpid" ] && grep -q '^State:.*Z' "/proc/$zpid/status" 2>/dev/null; then
+    if expect_rc mig_zombie 1 -- "$CLI" migrate --pid "$zpid" --to "$node"; then
+      grep -q "process $zpid has exited" "$TMP/mig_zombie.err" && [ ! -s "$TMP/mig_zombie.out" ] \
+        && it_pass "migrate --pid of an exited, unreaped pid (zombie) -> 1: $(head -1 "$TMP/mig_zombie.err")" \
+        || { it_fail "migrate --pid of a zombie: expected 'has exited' and no summary"; it_show "$TMP/mig_zombie.err" stderr; }
+    else
+      it_show "$TMP/mig_zombie.out" stdout
+    fi
+  else
+    it_fail "could not make a zombie to migrate (pid '$zpid')"
+  fi
+  kill "$zparent" 2>/dev/null
+  wait "$zparent" 2>/dev/null
+  sleep 5 & live=$!
+  expect_rc mig_live 0 -- "$CLI" migrate --pid $live --to "$node" \
+    && grep -q "pid $live -> node $node" "$TMP/mig_live.out" \
+    && it_pass "migrate --pid of a live process -> 0: $(head -1 "$TMP/mig_live.out")"
+  kill $live 2>/dev/null
+  wait $live 2>/dev/null
+else
+  it_info "no /sys/devices/system/node/has_memory: migrate cases skipped"
+fi
 it_finish cli

@@ -7,7 +7,12 @@
 #    under TIERSHIM_VERBOSE); a missing plugin, a plugin of another ABI, a
 #    bad value: one warning each, the batch backend, a correct run;
 #  - a plugin backend is used, and its own count of released bytes agrees
-#    with tiershim's stats.
+#    with tiershim's stats;
+#  - as root (a privileged process, as under sudo -E or /etc/ld.so.preload):
+#    only a root-owned plugin that neither group nor others can write, in a
+#    directory likewise, and not through a symlink, is loaded; every other
+#    is refused with one warning (batch). The same plugin owned by nobody
+#    still loads in a process of nobody's.
 set -u
 . "$(dirname "$0")/it_lib.sh"
 LIB=$1 PROBE=$2 PLUGIN=$3 BAD=$4
@@ -108,5 +113,61 @@ run plugin TIERSHIM_UNMAP="$PLUGIN" -- churn && {
     && it_pass "plugin: used ($line), tiershim counted the same $(u plugin bytes) bytes" \
     || { it_fail "plugin: expected backend counting with matching bytes got '$line' vs $(u plugin bytes)"; it_show "$TMP/plugin.err" stderr; }
 }
+
+# ---- privileged processes: which plugin files are trusted ------------------------
+if [ "$(id -u)" -ne 0 ]; then
+  it_info "not root: the privileged plugin checks are not run"
+  it_finish unmap
+fi
+P=$TMP/plugins          # root:root 0755
+mkdir -m 755 "$P" "$P/gw-dir" && chmod 775 "$P/gw-dir"
+chmod 755 "$TMP"        # mktemp's 0700 would keep nobody out
+plug() { # plug NAME MODE [OWNER]: a copy of the counting plugin
+  cp "$PLUGIN" "$P/$1" && chmod "$2" "$P/$1" && chown "${3:-root:root}" "$P/$1"
+}
+plug good.so 644
+plug gw.so 664
+plug ww.so 646
+plug nobody.so 644 65534:65534
+cp "$PLUGIN" "$P/gw-dir/in.so" && chmod 644 "$P/gw-dir/in.so"
+ln -s good.so "$P/link.so"
+priv_ok=0 priv_no=0
+refused() { # refused NAME FILE WHY: one warning naming WHY, the batch backend
+  run "$1" TIERSHIM_UNMAP="$2" -- churn || return
+  if [ "$(u "$1" backend)" = batch ] && [ "$(warns "$1")" -eq 1 ] && grep -q "$3" "$TMP/$1.err" \
+     && ! grep -q '^unmap_plugin:' "$TMP/$1.err"; then
+    priv_no=$((priv_no + 1))
+  else
+    it_fail "root, $2: expected refused ($3), batch, one warning got backend $(u "$1" backend)"
+    it_show "$TMP/$1.err" stderr
+  fi
+}
+refused gw "$P/gw.so" 'writable by group or others'
+refused ww "$P/ww.so" 'writable by group or others'
+refused nobody "$P/nobody.so" 'not owned by root'
+refused gwdir "$P/gw-dir/in.so" 'its directory'
+refused link "$P/link.so" 'symlink'
+run good TIERSHIM_UNMAP="$P/good.so" -- churn && {
+  if [ "$(u good backend)" = counting ] && [ "$(warns good)" -eq 0 ] && grep -q '^unmap_plugin:' "$TMP/good.err"; then
+    priv_ok=1
+  else
+    it_fail "root, a root-owned 0644 plugin in a 0755 root directory: expected it used got $(u good backend)"
+    it_show "$TMP/good.err" stderr
+  fi
+}
+[ $priv_no -eq 5 ] && [ $priv_ok -eq 1 ] \
+  && it_pass "root: group/world-writable, nobody-owned, in a group-writable directory and symlinked plugins refused (5 warnings, batch); a root-owned 0644 one used"
+# not privileged: a user's own plugin is the user's business
+if command -v setpriv >/dev/null 2>&1; then
+  mkdir -m 777 "$TMP/nb"
+  # (LD_PRELOAD set after setpriv: setpriv itself runs as root)
+  setpriv --reuid=65534 --regid=65534 --clear-groups env LD_PRELOAD="$LIB" TIERSHIM_STATS="json:$TMP/nb/s.json" \
+    TIERSHIM_UNMAP="$P/nobody.so" TIERSHIM_RETAIN_MAX=32M "$PROBE" churn >"$TMP/nb.out" 2>"$TMP/nb.err"
+  if grep -qx ok "$TMP/nb.out" && grep -q '^unmap_plugin:' "$TMP/nb.err" && ! grep -q '^tiershim:' "$TMP/nb.err"; then
+    it_pass "as nobody (not privileged): nobody's own plugin is used"
+  else
+    it_fail "as nobody: expected nobody's plugin used without a warning"; it_show "$TMP/nb.err" stderr
+  fi
+fi
 
 it_finish unmap

@@ -53,6 +53,34 @@ Test(options, bad_sizes_keep_default_with_one_warning) {
   }
 }
 
+/* A space is no unit: "1 " once read as 1 << 50 (strchr finds the NUL
+ * that ' ' & ~0x20 becomes), so "0 " passed as 0 wherever 0 is allowed.
+ * Whatever the range, a malformed size is rejected as malformed. */
+Test(options, malformed_sizes_are_not_sizes) {
+  const char *bad[] = {"1 ", "0 ", " 1", "1 M", "0 B", "1MM", "1M ", "1\t", "1K\v",
+                       "18446744073709551616", "16777216T"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    size_t v = 7;
+    const char *why = ts_parse_size(bad[i], 0, SIZE_MAX, &v);
+    cr_assert_not_null(why, "'%s' parsed as %zu", bad[i], v);
+    cr_assert_eq(v, 7, "'%s' must leave the value alone", bad[i]);
+    cr_assert(strstr(why, "not a size") || strstr(why, "too large") || strstr(why, "not a number"),
+              "'%s': %s", bad[i], why);
+  }
+  const char *names[] = {"RETAIN_MAX", "MIGRATE_RATE", "VA", "PROFILE_MIN"};
+  for (size_t n = 0; n < sizeof names / sizeof names[0]; n++)
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+      char entry[96];
+      snprintf(entry, sizeof entry, "TIERSHIM_%s=%s", names[n], bad[i]);
+      ts_config_t cfg, def;
+      ts_config_defaults(&def);
+      capture_t cap;
+      cr_assert_eq(parse(&cfg, entry, &cap), 1, "'%s' should warn once", entry);
+      cr_assert_eq(memcmp(&cfg, &def, sizeof cfg), 0, "'%s' must keep every default", entry);
+      cr_assert(strstr(cap.text, "above the maximum") == NULL, "'%s': %s", entry, cap.text);
+    }
+}
+
 Test(options, good_values_apply) {
   ts_config_t cfg;
   capture_t cap;

@@ -3,10 +3,15 @@
  * reading files, the glob matcher, first-match-wins lookup and formatting. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "options.h"
@@ -387,6 +392,82 @@ Test(rules, load_failures) {
   cr_assert_eq(rs.n, 0);
   unlink(path);
   free(text);
+}
+
+Test(rules, load_refuses_a_fifo_without_blocking, .timeout = 10) {
+  char dir[] = "/tmp/ts-rules-XXXXXX";
+  cr_assert_not_null(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/fifo", dir);
+  cr_assert_eq(mkfifo(path, 0600), 0);
+  cr_assert_eq(ts_rules_load(path, &rs, errs, NERRS), -EINVAL); /* no writer: a blocking open would hang */
+  cr_assert_str_eq(errs[0].msg, "cannot read: not a regular file");
+  unlink(path);
+  rmdir(dir);
+}
+
+/* The type is checked on the descriptor the rules are read from. Checked
+ * on the path first, a path that became a FIFO between the check and the
+ * open blocked start-up until a writer came, and was then read as an empty
+ * rules file. A thread swaps a FIFO and a regular file under the path
+ * (RENAME_EXCHANGE) while rules are loaded from it, and opens the FIFO for
+ * writing each time to release a load blocked on it. */
+static char swap_path[64], swap_other[64];
+static atomic_bool swap_stop;
+static atomic_long swap_flips;
+
+static void *swapper(void *arg) {
+  (void)arg;
+  bool fifo_at_path = false;
+  while (!atomic_load(&swap_stop)) {
+    if (renameat2(AT_FDCWD, swap_path, AT_FDCWD, swap_other, RENAME_EXCHANGE) != 0) break;
+    fifo_at_path = !fifo_at_path;
+    atomic_fetch_add(&swap_flips, 1);
+    int fd = open(fifo_at_path ? swap_path : swap_other, O_WRONLY | O_NONBLOCK);
+    if (fd >= 0) close(fd); /* a reader had it open */
+  }
+  return NULL;
+}
+
+Test(rules, load_checks_the_file_it_reads, .timeout = 60) {
+  const char *good = "sym:llama_* tier=fast\n";
+  write_file(good, strlen(good));
+  strcpy(swap_path, path);
+  snprintf(swap_other, sizeof swap_other, "%s.fifo", swap_path);
+  cr_assert_eq(mkfifo(swap_other, 0600), 0);
+  /* twice: the file system takes it, and the regular file is back at the path */
+  if (renameat2(AT_FDCWD, swap_path, AT_FDCWD, swap_other, RENAME_EXCHANGE) != 0 ||
+      renameat2(AT_FDCWD, swap_path, AT_FDCWD, swap_other, RENAME_EXCHANGE) != 0) {
+    unlink(swap_path);
+    unlink(swap_other);
+    cr_skip_test("RENAME_EXCHANGE: %s", strerror(errno));
+  }
+  pthread_t t;
+  atomic_store(&swap_stop, false);
+  cr_assert_eq(pthread_create(&t, NULL, swapper, NULL), 0);
+  /* 1.5 s of loads (a few hundred thousand), or until one reads the FIFO */
+  int loaded = 0, refused = 0, empty = 0, other = 0;
+  struct timespec t0, now;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  do {
+    for (int i = 0; i < 1000; i++) {
+      int r = ts_rules_load(swap_path, &rs, errs, NERRS);
+      if (r == 0 && rs.n == 1) loaded++;
+      else if (r == -EINVAL) refused++;
+      else if (r == 0) empty++; /* read from the FIFO */
+      else other++;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &now);
+  } while (empty == 0 && (now.tv_sec - t0.tv_sec) * 1000000000L + (now.tv_nsec - t0.tv_nsec) < 1500000000L);
+  atomic_store(&swap_stop, true);
+  pthread_join(t, NULL);
+  unlink(swap_path);
+  unlink(swap_other);
+  cr_log_info("%ld flips: %d loaded, %d refused, %d read from the FIFO, %d other", atomic_load(&swap_flips),
+              loaded, refused, empty, other);
+  cr_assert_eq(empty, 0, "%d loads opened the FIFO and read it as an empty rules file", empty);
+  cr_assert_eq(other, 0);
+  cr_assert_gt(loaded, 0);
+  cr_assert_gt(refused, 0);
 }
 
 /* ---- glob ----------------------------------------------------------------- */

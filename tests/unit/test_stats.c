@@ -1,7 +1,9 @@
 /* Stats rendering (JSON read back), path expansion and the safe writer. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -158,6 +160,84 @@ Test(stats_file, refuses_fifo_and_other_owner) {
   struct stat st;
   cr_assert_eq(stat(other, &st), 0);
   cr_assert_eq(st.st_size, 6, "another user's file is untouched");
+}
+
+/* Files in tmpdir other than the ones named: a temporary left behind. */
+static int stray_files(const char *keep1, const char *keep2) {
+  DIR *d = opendir(tmpdir);
+  cr_assert_not_null(d);
+  int n = 0;
+  for (struct dirent *e; (e = readdir(d)) != NULL;) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    if ((keep1 && !strcmp(e->d_name, keep1)) || (keep2 && !strcmp(e->d_name, keep2))) continue;
+    cr_log_warn("stray file %s", e->d_name);
+    n++;
+  }
+  closedir(d);
+  return n;
+}
+
+static void put(const char *path, const char *text) {
+  int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+  cr_assert_geq(fd, 0);
+  cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+  close(fd);
+}
+
+/* A hard link to another file (/etc/shadow, planted in a shared directory)
+ * must not be written through, whoever owns the file. */
+Test(stats_file, refuses_hard_linked_target) {
+  char victim[128], path[128];
+  snprintf(victim, sizeof victim, "%s/victim", tmpdir);
+  snprintf(path, sizeof path, "%s/s.json", tmpdir);
+  put(victim, "keep");
+  cr_assert_eq(link(victim, path), 0);
+  cr_assert_eq(ts_stats_write_file(path, "x", 1), -EMLINK);
+  struct stat st;
+  cr_assert_eq(stat(victim, &st), 0);
+  cr_assert_eq(st.st_size, 4, "the other name's file is untouched");
+  cr_assert_eq(st.st_nlink, 2, "the link is left as it was");
+  cr_assert_eq(stray_files("victim", "s.json"), 0, "no temporary file left behind");
+}
+
+/* The report is written to a fresh file (mode 0600, whatever the umask)
+ * that replaces the target in one rename: a reader of the old file keeps
+ * its whole contents, and nothing is ever truncated in place. */
+Test(stats_file, replaces_with_a_fresh_0600_file) {
+  char path[128];
+  snprintf(path, sizeof path, "%s/s.json", tmpdir);
+  mode_t old_umask = umask(0);
+  cr_assert_eq(ts_stats_write_file(path, "first\n", 6), 0);
+  umask(old_umask);
+  struct stat st1, st2;
+  cr_assert_eq(stat(path, &st1), 0);
+  cr_assert_eq(st1.st_mode & 07777, 0600, "mode %o", st1.st_mode & 07777);
+  int old = open(path, O_RDONLY);
+  cr_assert_geq(old, 0);
+  cr_assert_eq(ts_stats_write_file(path, "second, longer\n", 15), 0);
+  cr_assert_eq(stat(path, &st2), 0);
+  cr_assert_neq(st1.st_ino, st2.st_ino, "replaced by a new file, not rewritten in place");
+  cr_assert_eq(st2.st_mode & 07777, 0600);
+  char buf[32] = {0};
+  cr_assert_eq(pread(old, buf, sizeof buf, 0), 6, "the old file was truncated");
+  cr_assert_str_eq(buf, "first\n");
+  close(old);
+  memset(buf, 0, sizeof buf);
+  int fd = open(path, O_RDONLY);
+  cr_assert_eq(read(fd, buf, sizeof buf), 15);
+  close(fd);
+  cr_assert_str_eq(buf, "second, longer\n");
+  cr_assert_eq(stray_files("s.json", NULL), 0, "no temporary file left behind");
+}
+
+Test(stats_file, refuses_a_directory_and_a_missing_directory) {
+  char path[160];
+  snprintf(path, sizeof path, "%s/d", tmpdir);
+  cr_assert_eq(mkdir(path, 0700), 0);
+  cr_assert_eq(ts_stats_write_file(path, "x", 1), -EINVAL);
+  snprintf(path, sizeof path, "%s/no/s.json", tmpdir);
+  cr_assert_eq(ts_stats_write_file(path, "x", 1), -ENOENT);
+  cr_assert_eq(stray_files("d", NULL), 0);
 }
 
 Test(stats, json_placement_object) {

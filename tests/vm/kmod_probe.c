@@ -11,6 +11,13 @@
  *   badargs     every invalid call fails with its errno and releases nothing
  *   fork        an inherited fd is refused (EPERM) in the child; reopening works
  *   slots       at most 256 files open at once (ENOSPC), then free again
+ *   uidcap N    (device mode 0666) uid 1000 opens exactly N files, then
+ *               ENOSPC; uid 1001 still opens; root is not capped; closing
+ *               frees the count
+ *   flags       prints luf=0|1 shootdowns=0|1 (no checks: kmod.sh loads the
+ *               module with luf_symbol=... and compares)
+ *   as UID CMD  runs CMD with uid and gid UID, no supplementary groups
+ *               (busybox's setpriv cannot change ids)
  *   threads     two threads release at once, separate and the same ranges
  *   shootdowns  a thread on CPU 1 keeps the mm live there while CPU 0
  *               releases with madvise and with RELEASE: flushes counted
@@ -29,6 +36,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <grp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -557,6 +565,64 @@ static int cmd_slots(void) {
   return failed;
 }
 
+/* ---- uidcap ----------------------------------------------------------------- */
+
+/* Opens /dev/tiershim as euid `uid` until it fails or `max` are open; the
+ * fds go to fds, *err gets the errno that stopped it (0: none). */
+static int open_as(uid_t uid, int *fds, int max, int *err) {
+  int n = 0;
+  *err = 0;
+  if (seteuid(uid) != 0) {
+    *err = errno;
+    return 0;
+  }
+  for (; n < max; n++) {
+    fds[n] = open(TS_KMOD_DEVICE, O_RDWR | O_CLOEXEC);
+    if (fds[n] < 0) {
+      *err = errno;
+      break;
+    }
+  }
+  if (seteuid(0) != 0) {
+    printf("FAIL: seteuid(0): %s\n", strerror(errno));
+    exit(1);
+  }
+  return n;
+}
+
+static void close_all(int *fds, int n) {
+  for (int i = 0; i < n; i++) close(fds[i]);
+}
+
+static int cmd_uidcap(int cap) {
+  static int a[300], b[4], r[300];
+  int ea, eb, er;
+  int na = open_as(1000, a, 256, &ea);
+  info("uid 1000: %d files open, then %s", na, ea ? strerror(ea) : "no error");
+  check(na == cap && ea == ENOSPC, "uid 1000 opens %d files (the cap), the next open fails with ENOSPC", cap);
+  int nb = open_as(1001, b, 1, &eb);
+  check(nb == 1, "uid 1001 still opens one (the cap is per uid): %s", eb ? strerror(eb) : "ok");
+  int want = 256 - na - nb < cap + 8 ? 256 - na - nb : cap + 8;
+  int nr = open_as(0, r, want, &er);
+  check(nr == want, "root opens %d more, beyond the cap (root is exempt): %d (%s)", want, nr,
+        er ? strerror(er) : "ok");
+  close_all(r, nr);
+  close_all(b, nb);
+  close_all(a, na);
+  na = open_as(1000, a, cap, &ea);
+  check(na == cap, "after closing them, uid 1000 opens %d again: %d", cap, na);
+  close_all(a, na);
+  return failed;
+}
+
+static int cmd_flags(void) {
+  int fd = dev_open();
+  struct ts_kmod_info i = kinfo(fd);
+  printf("luf=%d shootdowns=%d\n", !!(i.flags & TS_KMOD_F_LUF), !!(i.flags & TS_KMOD_F_SHOOTDOWNS));
+  close(fd);
+  return 0;
+}
+
 /* ---- threads -------------------------------------------------------------- */
 
 enum { T_ITERS = 3000, T_PAGES = 16 };
@@ -743,10 +809,21 @@ int main(int argc, char **argv) {
     int (*fn)(void);
   } cmds[] = { { "info", cmd_info },       { "release", cmd_release }, { "badargs", cmd_badargs },
                { "fork", cmd_fork },       { "slots", cmd_slots },     { "threads", cmd_threads },
-               { "shootdowns", cmd_shootdowns }, { "enoent", cmd_enoent } };
+               { "shootdowns", cmd_shootdowns }, { "enoent", cmd_enoent },  { "flags", cmd_flags } };
   setvbuf(stdout, NULL, _IOLBF, 0);
   for (size_t i = 0; argc == 2 && i < sizeof(cmds) / sizeof(cmds[0]); i++)
     if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn() ? 1 : 0;
-  fprintf(stderr, "usage: kmod_probe info|release|badargs|fork|slots|threads|shootdowns|enoent\n");
+  if (argc == 3 && !strcmp(argv[1], "uidcap")) return cmd_uidcap(atoi(argv[2])) ? 1 : 0;
+  if (argc >= 4 && !strcmp(argv[1], "as")) {
+    int id = atoi(argv[2]);
+    if (setgroups(0, NULL) != 0 || setgid((gid_t)id) != 0 || setuid((uid_t)id) != 0) {
+      perror("kmod_probe as");
+      return 2;
+    }
+    execvp(argv[3], argv + 3);
+    perror(argv[3]);
+    return 127;
+  }
+  fprintf(stderr, "usage: kmod_probe info|release|badargs|fork|slots|threads|shootdowns|enoent|flags|uidcap N|as UID CMD...\n");
   return 2;
 }

@@ -7,7 +7,8 @@
  * which kernel functions are called and why that is safe. Written for
  * Debian 12's 6.1 kernels (x86-64), using exported symbols only.
  *
- *   open()                 registers the opener's mm in a slot
+ *   open()                 registers the opener's mm in a slot (at most
+ *                          max_per_uid slots per effective uid, root exempt)
  *   TS_KMOD_IOC_INFO       ABI, flags (shootdown accounting, LUF), version
  *   TS_KMOD_IOC_RELEASE    validate a vector of ranges, then zap them all
  *                          under one mmap_read_lock (all or nothing)
@@ -30,6 +31,8 @@
 #include <linux/spinlock.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
+#include <linux/uidgid.h>
+#include <linux/cred.h>
 #include <linux/userfaultfd_k.h>
 
 #include "tiershim_uapi.h"
@@ -48,6 +51,17 @@ static ushort mode = 0600;
 module_param(mode, ushort, 0444);
 MODULE_PARM_DESC(mode, "permissions of /dev/tiershim (default 0600)");
 
+/*
+ * The table is shared by every user who may open the device. Without a cap
+ * per user, one user could hold all 256 slots (one per open file) and make
+ * everyone else's open fail. Root is exempt: it can unload the module
+ * anyway, and a root service with many worker processes is the common
+ * case for the kmod backend.
+ */
+static uint max_per_uid = 64;
+module_param(max_per_uid, uint, 0444);
+MODULE_PARM_DESC(max_per_uid, "open files (slots) per effective uid, root exempt (1..256, default 64)");
+
 static bool shootdowns = true;
 module_param(shootdowns, bool, 0444);
 MODULE_PARM_DESC(shootdowns,
@@ -61,6 +75,7 @@ MODULE_PARM_DESC(shootdowns,
  */
 struct ts_slot {
 	struct mm_struct *mm;	/* NULL: free */
+	kuid_t uid;		/* the opener's effective uid */
 	atomic64_t flushes;	/* shootdown rounds sent for mm */
 	atomic64_t targets;	/* CPUs they targeted, sender excluded */
 	atomic64_t releases;
@@ -156,9 +171,16 @@ static struct kprobe ts_flush_kp = {
  * LUF (Lazy Unmap Flush, Byungchul Park / SK hynix, not in mainline) has no
  * Kconfig symbol of its own in v10-v12 of the series: it rides on
  * CONFIG_ARCH_WANT_BATCHED_UNMAP_TLB_FLUSH, which every x86 kernel has. So
- * look for functions only the series adds. register_kprobe() resolves the
- * name through kallsyms (static functions too) and says -ENOENT when it is
- * not there; any other answer means the symbol exists.
+ * look for functions only the series adds, by registering a kprobe on
+ * each: register_kprobe() resolves the name through kallsyms (static
+ * functions too). Only a registration that succeeds counts. Its errors
+ * (kernel/kprobes.c, 6.1) say little about the symbol: -ENOENT when the
+ * lookup fails, but also when the symbol's module is going away;
+ * -EINVAL for a blacklisted or non-text address; -EILSEQ, -EBUSY, -ENOMEM;
+ * and -EOPNOTSUPP for every name when CONFIG_KPROBES is off. Counting all
+ * but -ENOENT as "present" reported LUF on any such kernel. A symbol that
+ * exists but cannot be probed is missed instead: the flag is a positive
+ * claim, made only when the kernel proved it.
  */
 static const char *const ts_luf_symbols[] = {
 	"luf_flush",			/* v10-v12, mm/rmap.c */
@@ -166,6 +188,10 @@ static const char *const ts_luf_symbols[] = {
 	"luf_takeoff_check_and_fold",	/* v12, the page allocator side */
 	"arch_tlbbatch_check_done",	/* v12, arch/x86/mm/tlb.c */
 };
+
+static char *luf_symbol;
+module_param(luf_symbol, charp, 0444);
+MODULE_PARM_DESC(luf_symbol, "one more symbol whose presence means LUF (a later version of the series)");
 
 static struct kprobe ts_probe_kp;
 
@@ -178,7 +204,9 @@ static bool ts_symbol_exists(const char *name)
 	ret = register_kprobe(&ts_probe_kp);
 	if (ret == 0)
 		unregister_kprobe(&ts_probe_kp);
-	return ret != -ENOENT;
+	else if (ret != -ENOENT)
+		pr_info("LUF: kprobe on %s: %d, not counted as present\n", name, ret);
+	return ret == 0;
 }
 
 static bool ts_luf_detect(void)
@@ -191,21 +219,36 @@ static bool ts_luf_detect(void)
 	for (i = 0; i < ARRAY_SIZE(ts_luf_symbols); i++)
 		if (ts_symbol_exists(ts_luf_symbols[i]))
 			return true;
-	return false;
+	return luf_symbol && *luf_symbol && ts_symbol_exists(luf_symbol);
 }
 
 /* ---- slots ------------------------------------------------------------------- */
 
-static struct ts_slot *ts_slot_claim(struct mm_struct *mm)
+/* Slots held by uid. Caller holds ts_slots_lock. */
+static unsigned int ts_slots_of(kuid_t uid)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < ts_nslots; i++)
+		if (ts_slots[i].mm && uid_eq(ts_slots[i].uid, uid))
+			n++;
+	return n;
+}
+
+/* A free slot for mm, or NULL: the table is full, or uid (unless root)
+ * holds max_per_uid slots already. */
+static struct ts_slot *ts_slot_claim(struct mm_struct *mm, kuid_t uid)
 {
 	struct ts_slot *s = NULL;
 	unsigned int i;
 
 	spin_lock(&ts_slots_lock);
-	for (i = 0; i < TS_SLOTS; i++) {
-		if (!ts_slots[i].mm) {
-			s = &ts_slots[i];
-			break;
+	if (uid_eq(uid, GLOBAL_ROOT_UID) || ts_slots_of(uid) < max_per_uid) {
+		for (i = 0; i < TS_SLOTS; i++) {
+			if (!ts_slots[i].mm) {
+				s = &ts_slots[i];
+				break;
+			}
 		}
 	}
 	if (s) {
@@ -214,6 +257,7 @@ static struct ts_slot *ts_slot_claim(struct mm_struct *mm)
 		atomic64_set(&s->releases, 0);
 		atomic64_set(&s->ranges, 0);
 		atomic64_set(&s->bytes, 0);
+		s->uid = uid;
 		mmgrab(mm);
 		/* Counters first, then the mm the kprobe matches on. */
 		smp_wmb();
@@ -435,7 +479,7 @@ static int ts_open(struct inode *inode, struct file *f)
 
 	if (!current->mm || (current->flags & PF_KTHREAD))
 		return -EPERM;
-	s = ts_slot_claim(current->mm);
+	s = ts_slot_claim(current->mm, current_euid());
 	if (!s)
 		return -ENOSPC;
 	f->private_data = s;
@@ -474,6 +518,10 @@ static int __init ts_init(void)
 		pr_err("mode=%#o: only permission bits (0..0777)\n", mode);
 		return -EINVAL;
 	}
+	if (max_per_uid < 1 || max_per_uid > TS_SLOTS) {
+		pr_err("max_per_uid=%u: 1..%u\n", max_per_uid, TS_SLOTS);
+		return -EINVAL;
+	}
 	ts_misc.mode = mode;
 	if (ts_luf_detect())
 		ts_flags |= TS_KMOD_F_LUF;
@@ -491,8 +539,8 @@ static int __init ts_init(void)
 			unregister_kprobe(&ts_flush_kp);
 		return ret;
 	}
-	pr_info("version %s: /dev/tiershim mode %#o, shootdowns %s, LUF %s\n",
-		TS_VERSION, mode, (ts_flags & TS_KMOD_F_SHOOTDOWNS) ? "counted" : "not counted",
+	pr_info("version %s: /dev/tiershim mode %#o, %u files per uid, shootdowns %s, LUF %s\n",
+		TS_VERSION, mode, max_per_uid, (ts_flags & TS_KMOD_F_SHOOTDOWNS) ? "counted" : "not counted",
 		(ts_flags & TS_KMOD_F_LUF) ? "detected" : "not detected");
 	return 0;
 }

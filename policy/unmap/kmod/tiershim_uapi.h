@@ -49,7 +49,9 @@ struct ts_kmod_range {
  *   -ENOMEM  no memory to copy a vector of more than 16 ranges
  *   -EINTR   a fatal signal came while waiting for the mmap lock
  * (open() of the device fails with -ENOSPC when 256 files are open at once,
- * system-wide, and with -EPERM in a kernel thread.) */
+ * system-wide, or when the caller's effective uid, root excepted, holds
+ * max_per_uid of them already (a module parameter, default 64); and with
+ * -EPERM in a kernel thread.) */
 struct ts_kmod_release {
   __u64 ranges;    /* in: user address of struct ts_kmod_range[n] */
   __u32 n;         /* in */

@@ -3,6 +3,9 @@
 # here) in the guest's Debian 6.1 kernel. Runs inside the VM (busybox sh).
 #  1. insmod + rmmod 100 times; /dev/tiershim is crw------- (mode 0600) each
 #     time; mode=0660 is honoured, mode=01777 refused, shootdowns=0 works
+#  1b. the per-uid slot cap (max_per_uid, default 64; root exempt) and
+#     the LUF report: only a symbol kprobes can register counts as present
+#     (luf_symbol= adds one to look for)
 #  2. kmod_probe: INFO, RELEASE semantics, the bad-argument suite, fork,
 #     the slot table, two threads at once
 #  3. shootdowns counted with a thread spinning on CPU 1 (figures printed)
@@ -51,6 +54,41 @@ insmod $KO shootdowns=0 && out=$($P info 2>&1) && rmmod tiershim
 sd0=no
 case $out in *"shootdowns=0"*) sd0=yes ;; esac
 vm_check "shootdowns=0 loads without shootdown accounting" [ $sd0 = yes ]
+
+# ---- 1b. per-uid cap, LUF report -------------------------------------------------------
+param() { cat /sys/module/tiershim/parameters/$1 2>/dev/null; }
+if insmod $KO mode=0666; then
+  vm_check "max_per_uid defaults to 64 (got '$(param max_per_uid)')" [ "$(param max_per_uid)" = 64 ]
+  vm_run "per-uid cap, default 64" $P uidcap 64
+  rmmod tiershim
+else
+  vm_fail "insmod mode=0666"
+fi
+if insmod $KO mode=0666 max_per_uid=8 2>/tmp/insmod.err; then
+  vm_run "per-uid cap, max_per_uid=8" $P uidcap 8
+  rmmod tiershim
+else
+  vm_fail "insmod max_per_uid=8: $(cat /tmp/insmod.err)"
+fi
+vm_check "max_per_uid=0 is refused" fails insmod $KO max_per_uid=0
+loaded && rmmod tiershim
+vm_check "max_per_uid=257 is refused" fails insmod $KO max_per_uid=257
+loaded && rmmod tiershim
+# luf_flags SYMBOL: the module loaded with luf_symbol=SYMBOL; prints luf=N
+luf_flags() {
+  insmod $KO luf_symbol="$1" 2>/tmp/insmod.err || { echo "insmod: $(cat /tmp/insmod.err)"; return; }
+  $P flags | sed -n 's/.*\(luf=[01]\).*/\1/p'
+  rmmod tiershim
+}
+vm_info "kallsyms: zap_page_range $(grep -c ' zap_page_range$' /proc/kallsyms), get_kprobe $(grep -c ' get_kprobe$' /proc/kallsyms)"
+l=$(luf_flags ts_no_such_symbol)
+vm_check "luf_symbol=ts_no_such_symbol: LUF not reported (got '$l')" [ "$l" = luf=0 ]
+l=$(luf_flags zap_page_range)
+vm_check "luf_symbol=zap_page_range (a symbol kprobes registers): LUF reported (got '$l')" [ "$l" = luf=1 ]
+# get_kprobe exists but is NOKPROBE_SYMBOL: register_kprobe says -EINVAL,
+# which proves nothing about the symbol kprobes would look for
+l=$(luf_flags get_kprobe)
+vm_check "luf_symbol=get_kprobe (kprobes refuses it, -EINVAL): LUF not reported (got '$l')" [ "$l" = luf=0 ]
 
 # ---- 2, 3. the module at work -------------------------------------------------------
 vm_check "insmod tiershim.ko" insmod $KO

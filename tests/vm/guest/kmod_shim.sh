@@ -8,6 +8,7 @@
 #  - the unmap churn probe and stress_threads run correct under kmod;
 #  - the same churn under munmap and batch, for the record: release calls
 #    per backend (the module counts shootdowns only for kmod);
+#  - a user at the module's per-uid cap gets batch, silently;
 #  - dmesg has no new warning; the module unloads.
 . /ts/lib.sh
 BAD_RE='WARNING|BUG|Oops|general protection'
@@ -59,6 +60,25 @@ LD_PRELOAD=$LIB TIERSHIM_UNMAP=kmod TIERSHIM_RETAIN_MAX=16M "$TS_BUILD/stress_th
 rc=$?
 vm_check "stress_threads 4 x 100000 under kmod (rc=$rc)" [ $rc -eq 0 ]
 [ $rc -eq 0 ] || vm_show /tmp/s.out output
+
+# A user at the module's per-uid cap (max_per_uid=1, one file held open):
+# the shim's open fails with ENOSPC and it uses batch, silently like
+# without the module; TIERSHIM_VERBOSE=1 says why.
+rmmod tiershim && insmod /ts/tiershim.ko mode=0666 max_per_uid=1
+mkdir -p /tmp/cap && chmod 777 /tmp/cap
+for v in 0 1; do
+  "$TS_BUILD/kmod_probe" as 1000 sh -c 'exec 3<>/dev/tiershim || exit 9
+    LD_PRELOAD=$1 TIERSHIM_UNMAP=kmod TIERSHIM_VERBOSE=$2 TIERSHIM_STATS=json:/tmp/cap/s$2.json "$3" churn' \
+    sh "$LIB" $v "$TS_BUILD/unmap_probe" >/tmp/cap/o$v 2>/tmp/cap/e$v
+  echo $? >/tmp/cap/rc$v
+done
+be=$(ukey /tmp/cap/s0.json backend)
+vm_check "uid 1000 at its cap: TIERSHIM_UNMAP=kmod runs on batch (got '$be', rc=$(cat /tmp/cap/rc0))" \
+  [ "$be" = batch -a "$(cat /tmp/cap/rc0)" = 0 ]
+vm_check "uid 1000 at its cap: nothing on stderr" [ ! -s /tmp/cap/e0 ]
+[ -s /tmp/cap/e0 ] && vm_show /tmp/cap/e0 stderr
+vm_check "uid 1000 at its cap, TIERSHIM_VERBOSE=1: the fallback says no free slot" grep -q 'no free slot' /tmp/cap/e1
+grep -q 'no free slot' /tmp/cap/e1 || vm_show /tmp/cap/e1 stderr
 
 bad1=$(dmesg | grep -cE "$BAD_RE")
 vm_check "no new WARNING/BUG/Oops in dmesg ($bad0 before, $bad1 after)" [ "$bad1" -eq "$bad0" ]
