@@ -31,7 +31,8 @@
  *                  them, with every allocation function
  *                  [tst-malloc-thread-fail]
  *   mallinfo       mallinfo2 follows allocation and freeing; mallinfo is
- *                  mallinfo2 truncated to int  [tst-mallinfo2]
+ *                  mallinfo2 truncated to int; so does malloc_stats' total
+ *                  [tst-mallinfo2]
  *
  * Output: "PASS: ..." / "FAIL: ..." / "INFO: ..." lines. Exit 0 when every
  * check passed.
@@ -1139,6 +1140,30 @@ static void *mi_thread_alloc(void *arg) {
   return NULL;
 }
 
+/* malloc_stats' "in use bytes" of its "Total (incl. mmap)" section (the
+ * output goes to fd 2, which is pointed at a file for the call). */
+static long stats_total_in_use(void) {
+  fflush(stderr);
+  FILE *f = tmpfile();
+  if (f == NULL) IT_DIE("tmpfile: %s", strerror(errno));
+  int saved = dup(2);
+  dup2(fileno(f), 2);
+  malloc_stats();
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  rewind(f);
+  char line[128];
+  long v = -1;
+  bool total = false;
+  while (fgets(line, sizeof line, f)) {
+    if (strncmp(line, "Total", 5) == 0) total = true;
+    if (total && sscanf(line, "in use bytes = %ld", &v) == 1) break;
+  }
+  fclose(f);
+  return v;
+}
+
 static void case_mallinfo(void) {
   struct mallinfo2 a, b, c;
   IT_CHECK(sizeof a.arena == sizeof(size_t), "mallinfo2: expected size_t fields");
@@ -1210,6 +1235,20 @@ static void case_mallinfo(void) {
               in_use(&c));
   }
   for (int i = 1; i < 20; i++) free(k[i]);
+
+  /* malloc_stats: the total in use follows 10 x 1 MiB */
+  long s0 = stats_total_in_use();
+  void *l[10];
+  for (int i = 0; i < 10; i++) l[i] = malloc(1 << 20);
+  long s1 = stats_total_in_use();
+  for (int i = 0; i < 10; i++) free(l[i]);
+  long s2 = stats_total_in_use();
+  if (s0 >= 0 && s1 >= s0 + (10l << 20) && s2 + (10l << 20) <= s1 + (64l << 10))
+    SAY("PASS: malloc_stats: total in use bytes %ld -> %ld -> %ld with 10 x 1 MiB live, then freed",
+        s0, s1, s2);
+  else
+    IT_FAIL("malloc_stats: expected \"in use bytes\" of the total to rise by >= 10 MiB with 10 x "
+            "1 MiB live and fall back got %ld -> %ld -> %ld", s0, s1, s2);
 
   /* mallinfo is mallinfo2 converted to int (glibc assigns field by field) */
   void *big = malloc(3u << 20); /* something in every figure */
