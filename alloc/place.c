@@ -106,10 +106,16 @@ static void zero_blocks(uintptr_t a, size_t len, bool dirty) {
  * memory holds data, and zapped memory is zero unless the program wrote to
  * it after it gave it back (a use after munmap or free): the same stray
  * write would have faulted without tiershim, so it must not show through. */
+uint64_t place_zero_checks, place_pressure_releases;
+
 void place_zero_grant(const ts_grant_t *g, uintptr_t a, size_t len) {
   if (g->unmapped) return;
-  if (g->dirty) zero_blocks(a, len, true);
-  else if (g->zapped) zero_blocks(a, len, false);
+  if (g->dirty) {
+    zero_blocks(a, len, true);
+  } else if (g->zapped) {
+    __atomic_fetch_add(&place_zero_checks, 1, __ATOMIC_RELAXED);
+    zero_blocks(a, len, false);
+  }
 }
 
 bool place_commit_to(place_region_t *pr, uintptr_t need) {
@@ -431,6 +437,12 @@ static void place_stats_hook(ts_stats_placement_t *o) {
   o->thp_advise_fail = ts_thp_stats.advise_fail;
   o->heap_thp_bytes = ts_thp_stats.heap_advised_bytes;
   o->heap_thp_fail = ts_thp_stats.heap_advise_fail;
+  o->zero_checks = __atomic_load_n(&place_zero_checks, __ATOMIC_RELAXED);
+  o->sparse_bytes = __atomic_load_n(&ts_thp_stats.sparse_bytes, __ATOMIC_RELAXED);
+  o->pressure_releases = __atomic_load_n(&place_pressure_releases, __ATOMIC_RELAXED);
+  o->frugal = place_frugal;
+  o->reentered_deferred = __atomic_load_n(&ts_defer_pushed, __ATOMIC_RELAXED);
+  o->reentered_refused = __atomic_load_n(&ts_defer_refused, __ATOMIC_RELAXED);
   ts_procfs_window_t w;
   ts_procfs_window(lo, lo + len, &w);
   o->region_rss_bytes = w.rss_bytes;

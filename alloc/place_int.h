@@ -77,6 +77,7 @@ extern place_region_t place_mid, place_pmd;
  * PROT_NONE (they stop counting in VmData and Committed_AS). */
 extern bool place_frugal;
 extern bool place_off_mlock; /* mlockall(MCL_FUTURE): nothing new is placed */
+extern uint64_t place_zero_checks, place_pressure_releases; /* stats */
 
 static inline uintptr_t place_align_up(uintptr_t a, size_t al) { return (a + al - 1) & ~(uintptr_t)(al - 1); }
 static inline place_region_t *place_region_of(uintptr_t a) { return a < place_mid.r.limit ? &place_mid : &place_pmd; }

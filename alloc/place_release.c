@@ -279,6 +279,15 @@ static size_t decommit_free_locked(place_region_t *pr) {
   return done;
 }
 
+/* The process's mapped address space (VmSize), from /proc/self/statm. */
+static uint64_t mapped_bytes(void) {
+  char text[64];
+  if (ts_prim_read_file("/proc/self/statm", text, sizeof text) <= 0) return UINT64_MAX;
+  uint64_t pages = 0;
+  for (const char *p = text; *p >= '0' && *p <= '9'; p++) pages = pages * 10 + (uint64_t)(*p - '0');
+  return pages * PAGE;
+}
+
 /* A system call failed for want of memory (ENOMEM): whatever the window
  * keeps that the program does not use goes back now (retained and
  * committed memory decommitted, the never-used tail of the reservation
@@ -291,15 +300,20 @@ bool ts_place_pressure(size_t len) {
   uint64_t as_limit = ts_prim_rlimit(RLIMIT_AS);
   if (as_limit != UINT64_MAX || ts_prim_rlimit(RLIMIT_DATA) != UINT64_MAX) place_frugal = true;
   size_t done = decommit_free_locked(&mid) + decommit_free_locked(&pmd);
-  /* Under RLIMIT_AS the reservation itself counts: the pmd region's
-   * untouched tail, the window's top, is given back for good (the mid
-   * region's tail is inside the window and stays). */
+  /* Under RLIMIT_AS the reservation itself counts. A limit set before the
+   * window was reserved sized it (a quarter at most); one set later, below
+   * what is mapped already, leaves the program no room at all: then the pmd
+   * region's untouched tail, the window's top, is given back for good (the
+   * mid region's tail is inside the window and stays). A limit the program
+   * set above its mapped size is its budget, window included. */
   uintptr_t cut = align_up(pmd.committed > pmd.r.top ? pmd.committed : pmd.r.top, PMD);
-  if (as_limit != UINT64_MAX && cut < pmd.r.limit && ts_prim_munmap((void *)cut, pmd.r.limit - cut) == 0) {
+  if (as_limit != UINT64_MAX && as_limit < mapped_bytes() && cut < pmd.r.limit &&
+      ts_prim_munmap((void *)cut, pmd.r.limit - cut) == 0) {
     done += pmd.r.limit - cut;
     pmd.r.limit = cut;
     __atomic_store_n(&ts_place_span, cut - ts_place_lo, __ATOMIC_RELEASE);
   }
   place_exit();
+  if (done) __atomic_fetch_add(&place_pressure_releases, 1, __ATOMIC_RELAXED);
   return done != 0;
 }

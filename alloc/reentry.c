@@ -4,7 +4,7 @@
 __thread unsigned ts_busy __attribute__((tls_model("initial-exec")));
 __thread ts_defer_q_t ts_defer_q __attribute__((tls_model("initial-exec")));
 void (*ts_defer_hook)(const ts_defer_op_t *op);
-uint64_t ts_defer_refused;
+uint64_t ts_defer_pushed, ts_defer_refused;
 
 /* The slot is reserved before it is filled: a handler nested in this one
  * takes the next slot. Nothing drains while a push is half done, since
@@ -19,6 +19,7 @@ bool ts_defer_push(ts_defer_kind_t kind, uintptr_t addr, size_t len, int arg) {
   __atomic_signal_fence(__ATOMIC_SEQ_CST);
   ts_defer_q.op[i] = (ts_defer_op_t){.kind = kind, .arg = arg, .addr = addr, .len = len};
   __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  __atomic_fetch_add(&ts_defer_pushed, 1, __ATOMIC_RELAXED);
   return true;
 }
 

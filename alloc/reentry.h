@@ -84,7 +84,8 @@ static inline bool ts_defer_room(unsigned k) { return ts_defer_q.n + k <= TS_DEF
 /* Queues an op: async-signal-safe; false when the queue is full. */
 bool ts_defer_push(ts_defer_kind_t kind, uintptr_t addr, size_t len, int arg);
 
-/* Ops that found the queue full (the call then failed with ENOMEM). */
-extern uint64_t ts_defer_refused;
+/* Ops queued, and ops that found the queue full (the call then failed
+ * with ENOMEM, or a free stayed allocated). */
+extern uint64_t ts_defer_pushed, ts_defer_refused;
 
 #endif

@@ -227,7 +227,10 @@ static void blocks_advise(uintptr_t addr, size_t len, bool (*pick)(uint8_t), int
 
 static bool pick_advised(uint8_t s) { return (s & 3) == BLK_FAULT && !(s & BLK_NOHUGE); }
 static bool pick_nohuge(uint8_t s) { return (s & BLK_NOHUGE) != 0; }
-static uint8_t set_sparse(uint8_t s) { return (uint8_t)(BLK_IDLE | BLK_NOHUGE); }
+static uint8_t set_sparse(uint8_t s) {
+  __atomic_fetch_add(&ts_thp_stats.sparse_bytes, PMD, __ATOMIC_RELAXED);
+  return (uint8_t)(BLK_IDLE | BLK_NOHUGE);
+}
 static uint8_t set_unsparse(uint8_t s) { return BLK_FAULT; }
 
 /* A range that may be used sparsely: its whole blocks that would get

@@ -25,6 +25,7 @@ typedef struct ts_thp_stats_s {
   uint64_t advise_ok, advise_fail;       /* MADV_HUGEPAGE */
   uint64_t collapse_ok, collapse_fail, collapse_bytes, collapse_skipped;
   uint64_t heap_advised_bytes, heap_advise_fail; /* the small-object heap's mappings */
+  uint64_t sparse_bytes;                         /* advised NOHUGEPAGE: may be used sparsely */
 } ts_thp_stats_t;
 
 extern ts_thp_stats_t ts_thp_stats;

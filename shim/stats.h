@@ -20,6 +20,7 @@ typedef struct ts_stats_placement_s {
   uint64_t collapse_ok, collapse_fail, collapse_bytes, thp_advise_ok, thp_advise_fail;
   uint64_t heap_thp_bytes, heap_thp_fail;
   uint64_t region_rss_bytes, region_huge_bytes, region_live_bytes, region_committed_bytes;
+  uint64_t zero_checks, sparse_bytes, pressure_releases, frugal, reentered_deferred, reentered_refused;
 } ts_stats_placement_t;
 
 /* Set by the shim at init; NULL in programs without the placement engine

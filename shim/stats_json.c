@@ -210,6 +210,9 @@ static void json_placement(ts_buf_t *b, const ts_stats_placement_t *p) {
       {"region_huge_bytes", p->region_huge_bytes}, {"region_live_bytes", p->region_live_bytes},
       {"region_committed_bytes", p->region_committed_bytes},
       {"heap_thp_bytes", p->heap_thp_bytes},   {"heap_thp_fail", p->heap_thp_fail},
+      {"zero_checks", p->zero_checks},         {"sparse_bytes", p->sparse_bytes},
+      {"pressure_releases", p->pressure_releases}, {"frugal", p->frugal},
+      {"reentered_deferred", p->reentered_deferred}, {"reentered_refused", p->reentered_refused},
   };
   for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
     ts_buf_puts(b, ",\n    ");
