@@ -325,8 +325,6 @@ static void account(const ts_migrate_req_t *q, const ts_migrate_result_t *o) {
   for (int i = 0; i < TS_MIG_NERR; i++) mig_add(&mig_totals.err[i], o->err[i]);
 }
 
-bool (*ts_migrate_threads_ok)(void);
-
 static void start_worker(mig_worker_t *w) {
   sigset_t all, old;
   sigfillset(&all);
@@ -347,7 +345,6 @@ int ts_migrate(const ts_mrange_t *r, size_t n, const ts_migrate_req_t *q, ts_mig
   int nw = q->threads > TS_MIG_THREADS_MAX ? TS_MIG_THREADS_MAX : q->threads;
   uint64_t chunks = (total + CHUNK - 1) / CHUNK;
   if ((uint64_t)nw > chunks) nw = chunks > 0 ? (int)chunks : 1; /* idle workers cost a thread each */
-  if (ts_migrate_threads_ok && !ts_migrate_threads_ok()) nw = 1; /* the shim: see migrate.h */
   size_t bytes = (sizeof(mig_worker_t) + sizeof(mig_buf_t)) * (size_t)nw;
   ts_prim_ptr_t m = ts_prim_mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m.err) return out->error = -ENOMEM;

@@ -72,9 +72,4 @@ typedef struct ts_mig_totals_s {
 
 void ts_mig_totals(ts_mig_totals_t *out);
 
-/* Set by the shim: may workers be started now? A program that is
- * single-threaded stays so (shim/thread.c); the request then runs on the
- * calling thread. NULL (the CLI): always. */
-extern bool (*ts_migrate_threads_ok)(void);
-
 #endif

@@ -109,7 +109,6 @@ static void *promote_main(void *arg) {
 }
 
 static void promote_start(void) {
-  if (!ts_may_add_threads()) return; /* want_start stays: a later kick starts it */
   ts_lock(&promote_lock);
   if (!started) {
     started = ts_thread_start_internal(promote_main, 256 * 1024);

@@ -51,6 +51,7 @@ static int thp_mode = TS_THP_OFF;
 static const char *thp_why = "not initialised";
 static bool thp_stall_possible;  /* defrag makes fault-time compaction synchronous */
 static bool thp_collapse_ok;     /* the kernel knows MADV_COLLAPSE */
+static bool thp_explicit;        /* TIERSHIM_THP=collapse, or a rule's thp=collapse */
 static uintptr_t thp_base;
 static uint8_t *thp_blocks;
 static size_t thp_nblocks;
@@ -90,6 +91,7 @@ void ts_thp_mode_init(void) {
   thp_stall_possible = defrag == 0 || defrag == 1 || defrag == 3; /* always, madvise, defer+madvise */
   thp_collapse_ok = probe_collapse();
   thp_mode = ts_config.thp;
+  thp_explicit = thp_mode == TS_THP_COLLAPSE;
   if (enabled == 2 || enabled < 0) {
     thp_mode = TS_THP_OFF;
     thp_why = enabled < 0 ? "no THP support in this kernel" : "THP disabled (enabled=never)";
@@ -117,11 +119,14 @@ void ts_thp_init(uintptr_t window, size_t window_len) {
 int ts_thp_effective(void) { return thp_mode; }
 const char *ts_thp_reason(void) { return thp_why; }
 
-/* The collapse thread exists, or may be started (shim/thread.c: not while
- * the program is single-threaded). */
-static bool collapse_usable(void) {
-  return thp_collapse_ok && (__atomic_load_n(&thp_thread_started, __ATOMIC_ACQUIRE) || ts_may_add_threads());
+/* May the collapse thread start now? tiershim's default never makes a
+ * single-threaded program multi-threaded (shim/thread.c); a mode or rule
+ * that asks for collapses by name does. */
+static bool collapse_may_start(void) {
+  return __atomic_load_n(&thp_thread_started, __ATOMIC_ACQUIRE) || thp_explicit || ts_may_add_threads();
 }
+
+static bool collapse_usable(void) { return thp_collapse_ok && collapse_may_start(); }
 
 static bool collapse_wanted(void) {
   return thp_blocks != NULL && thp_collapse_ok && (thp_mode == TS_THP_COLLAPSE || thp_mode == TS_THP_AUTO);
@@ -374,8 +379,7 @@ static void collapse_kick(void) {
   __atomic_fetch_add(&thp_grants, 1, __ATOMIC_SEQ_CST);
   if (__atomic_load_n(&thp_thread_started, __ATOMIC_ACQUIRE) && !__atomic_load_n(&thp_sleeping, __ATOMIC_SEQ_CST))
     return;
-  if (!__atomic_load_n(&thp_thread_started, __ATOMIC_ACQUIRE) && !ts_may_add_threads())
-    return; /* pending blocks wait for the program's first thread */
+  if (!collapse_may_start()) return; /* pending blocks wait for the program's first thread */
   ts_lock(&thp_lock);
   if (!thp_thread_started) collapse_start();
   pthread_cond_signal(&thp_wake);
@@ -404,6 +408,7 @@ void ts_thp_rule(uintptr_t addr, size_t len, int action) {
   case TS_THP_RULE_RESET: advice = thp_mode == TS_THP_FAULT ? MADV_HUGEPAGE : MADV_NOHUGEPAGE; break;
   case TS_THP_RULE_COLLAPSE:
     if (!thp_collapse_ok || thp_blocks == NULL) return;
+    thp_explicit = true;
     blocks_set(lo, hi - lo, 0xF, BLK_PENDING);
     collapse_kick();
     return;

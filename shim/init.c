@@ -26,7 +26,6 @@
 #include "thp.h"
 #include "tierpol.h"
 #include "promote.h"
-#include "migrate.h"
 #include "unmap.h"
 #include "profile.h"
 
@@ -71,7 +70,6 @@ static void init_run(void) {
   ts_mmap_init();
   ts_tier_init();
   ts_promote_init();
-  ts_migrate_threads_ok = ts_may_add_threads;
   if (ts_config.enable) ts_thp_mode_init();
   ts_profile_init();
   ts_fork_install();
