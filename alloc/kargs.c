@@ -33,8 +33,12 @@ uintptr_t ts_kargs_task_size(void) {
   static uintptr_t task;
   uintptr_t t = __atomic_load_n(&task, __ATOMIC_RELAXED);
   if (t == 0) {
-    t = ts_prim_munmap((void *)((uintptr_t)1 << 47), PAGE) == 0 ? ((uintptr_t)1 << 56) - PAGE
-                                                                 : ((uintptr_t)1 << 47) - PAGE;
+    /* A page mapped at 2^47 means 5-level tables; else the munmap probe
+     * has nothing there to unmap. */
+    void *at = (void *)((uintptr_t)1 << 47);
+    unsigned char v;
+    bool la57 = ts_prim_mincore(at, PAGE, &v) == 0 || ts_prim_munmap(at, PAGE) == 0;
+    t = la57 ? ((uintptr_t)1 << 56) - PAGE : ((uintptr_t)1 << 47) - PAGE;
     __atomic_store_n(&task, t, __ATOMIC_RELAXED);
   }
   return t;
