@@ -1,7 +1,7 @@
 /* Huge pages for the regions; see thp.h.
  *
- * Collapse candidates are tracked as one state byte per 2 MiB block of the
- * window (32 KiB for the default 64 GiB window): the collapse thread scans
+ * Collapse candidates are tracked as one 16-bit state per 2 MiB block of the
+ * window (64 KiB for the default 64 GiB window): the collapse thread scans
  * the array instead of keeping a queue, so granting never blocks and a
  * block is never queued twice. */
 #define _GNU_SOURCE
@@ -29,7 +29,7 @@
 #define BUDDY_FREE_MIN ((uint64_t)1 << 30)  /* free 2 MiB blocks that make a fault cheap */
 #define BUDDY_RECHECK_NS (100 * 1000000ull)
 #define RESIDENT_MIN 448                     /* of 512 pages: "populated" */
-#define ATTEMPTS_MAX 31                      /* scans before a block is given up (5 bits) */
+#define ATTEMPTS_MAX 60                      /* scans before a block is given up */
 #define SCAN_PERIOD_MS 10
 #define COLLAPSE_PER_SCAN 256               /* then the next period */
 #define COLLAPSE_PAUSE_NS 20000             /* between two collapses */
@@ -37,9 +37,9 @@
 
 ts_thp_stats_t ts_thp_stats;
 
-/* Block states: the low 2 bits; bit 2 (BLK_NOHUGE) says tiershim advised
- * the block MADV_NOHUGEPAGE (a sparse range: ts_thp_sparse), which must be
- * undone; the top 5 bits count attempts. */
+/* Block states (16 bits a block): the low 2 bits; bit 2 (BLK_NOHUGE) says
+ * tiershim advised the block MADV_NOHUGEPAGE (a sparse range:
+ * ts_thp_sparse), which must be undone; the bits above count attempts. */
 enum { BLK_IDLE = 0, BLK_FAULT = 1, BLK_PENDING = 2, BLK_DONE = 3 };
 #define BLK_NOHUGE 4u
 #define BLK_ATTEMPT 8u
@@ -53,7 +53,7 @@ static bool thp_stall_possible;  /* defrag makes fault-time compaction synchrono
 static bool thp_collapse_ok;     /* the kernel knows MADV_COLLAPSE */
 static bool thp_explicit;        /* TIERSHIM_THP=collapse, or a rule's thp=collapse */
 static uintptr_t thp_base;
-static uint8_t *thp_blocks;
+static uint16_t *thp_blocks;
 static size_t thp_nblocks;
 
 static pthread_mutex_t thp_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -111,9 +111,9 @@ void ts_thp_init(uintptr_t window, size_t window_len) {
   ts_thp_mode_init();
   thp_base = window;
   thp_nblocks = window_len / PMD;
-  ts_prim_ptr_t m = ts_prim_mmap(NULL, thp_nblocks, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ts_prim_ptr_t m = ts_prim_mmap(NULL, thp_nblocks * sizeof *thp_blocks, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   thp_blocks = m.err ? NULL : m.addr;
-  if (thp_blocks) ts_tier_bind_hot(thp_blocks, thp_nblocks);
+  if (thp_blocks) ts_tier_bind_hot(thp_blocks, thp_nblocks * sizeof *thp_blocks);
 }
 
 int ts_thp_effective(void) { return thp_mode; }
@@ -160,17 +160,17 @@ static void collapse_kick(void);
 
 /* Moves the blocks of [addr, addr+len) whose state is in from_mask to `to`;
  * the NOHUGE mark stays unless `to` carries its own (a fresh mapping). */
-static void blocks_set_ex(uintptr_t addr, size_t len, uint8_t from_mask, uint8_t to, bool keep_mark) {
+static void blocks_set_ex(uintptr_t addr, size_t len, uint8_t from_mask, uint16_t to, bool keep_mark) {
   if (thp_blocks == NULL || len == 0) return;
   size_t first = (addr - thp_base) / PMD, last = (addr + len - 1 - thp_base) / PMD;
   for (size_t b = first; b <= last && b < thp_nblocks; b++) {
-    uint8_t s = __atomic_load_n(&thp_blocks[b], __ATOMIC_RELAXED);
+    uint16_t s = __atomic_load_n(&thp_blocks[b], __ATOMIC_RELAXED);
     if ((from_mask >> (s & 3)) & 1)
-      __atomic_store_n(&thp_blocks[b], (uint8_t)(to | (keep_mark ? (s & BLK_NOHUGE) : 0)), __ATOMIC_RELAXED);
+      __atomic_store_n(&thp_blocks[b], (uint16_t)(to | (keep_mark ? (s & BLK_NOHUGE) : 0)), __ATOMIC_RELAXED);
   }
 }
 
-static void blocks_set(uintptr_t addr, size_t len, uint8_t from_mask, uint8_t to) {
+static void blocks_set(uintptr_t addr, size_t len, uint8_t from_mask, uint16_t to) {
   blocks_set_ex(addr, len, from_mask, to, true);
 }
 
@@ -210,7 +210,7 @@ void ts_thp_unmapped(uintptr_t addr, size_t len) { blocks_set_ex(addr, len, 0xF,
 
 /* Runs of whole blocks of [addr, addr+len) that `pick` selects get
  * `advice`, and `set` applied; a run is one madvise (one VMA change). */
-static void blocks_advise(uintptr_t addr, size_t len, bool (*pick)(uint8_t), int advice, uint8_t (*set)(uint8_t)) {
+static void blocks_advise(uintptr_t addr, size_t len, bool (*pick)(uint16_t), int advice, uint16_t (*set)(uint16_t)) {
   if (thp_blocks == NULL) return;
   uintptr_t lo = (addr + PMD - 1) & ~(uintptr_t)(PMD - 1), hi = (addr + len) & ~(uintptr_t)(PMD - 1);
   for (uintptr_t a = lo; a < hi;) {
@@ -220,7 +220,7 @@ static void blocks_advise(uintptr_t addr, size_t len, bool (*pick)(uint8_t), int
     while (e < hi && pick(thp_blocks[(e - thp_base) / PMD])) e += PMD;
     if (ts_prim_madvise((void *)a, e - a, advice) == 0) {
       for (uintptr_t x = a; x < e; x += PMD) {
-        uint8_t *p = &thp_blocks[(x - thp_base) / PMD];
+        uint16_t *p = &thp_blocks[(x - thp_base) / PMD];
         __atomic_store_n(p, set(*p), __ATOMIC_RELAXED);
       }
     } else {
@@ -230,13 +230,13 @@ static void blocks_advise(uintptr_t addr, size_t len, bool (*pick)(uint8_t), int
   }
 }
 
-static bool pick_advised(uint8_t s) { return (s & 3) == BLK_FAULT && !(s & BLK_NOHUGE); }
-static bool pick_nohuge(uint8_t s) { return (s & BLK_NOHUGE) != 0; }
-static uint8_t set_sparse(uint8_t s) {
+static bool pick_advised(uint16_t s) { return (s & 3) == BLK_FAULT && !(s & BLK_NOHUGE); }
+static bool pick_nohuge(uint16_t s) { return (s & BLK_NOHUGE) != 0; }
+static uint16_t set_sparse(uint16_t s) {
   __atomic_fetch_add(&ts_thp_stats.sparse_bytes, PMD, __ATOMIC_RELAXED);
-  return (uint8_t)(BLK_IDLE | BLK_NOHUGE);
+  return (uint16_t)(BLK_IDLE | BLK_NOHUGE);
 }
-static uint8_t set_unsparse(uint8_t s) { return BLK_FAULT; }
+static uint16_t set_unsparse(uint16_t s) { return BLK_FAULT; }
 
 /* A range that may be used sparsely: its whole blocks that would get
  * fault-time huge pages are advised MADV_NOHUGEPAGE (a huge page per
@@ -269,21 +269,21 @@ static bool block_populated(uintptr_t a) {
 
 /* One block: collapse it if populated; otherwise count an attempt. */
 static void collapse_block(size_t b) {
-  uint8_t s0 = __atomic_load_n(&thp_blocks[b], __ATOMIC_RELAXED), s = s0;
+  uint16_t s0 = __atomic_load_n(&thp_blocks[b], __ATOMIC_RELAXED), s = s0;
   if ((s & 3) != BLK_PENDING) return;
   uintptr_t a = thp_base + b * PMD;
-  uint8_t next;
+  uint16_t next;
   if (!block_populated(a)) {
-    next = BLK_ATTEMPTS(s) + 1 >= ATTEMPTS_MAX ? (uint8_t)(BLK_IDLE | (s & BLK_NOHUGE)) : (uint8_t)(s + BLK_ATTEMPT);
+    next = BLK_ATTEMPTS(s) + 1 >= ATTEMPTS_MAX ? (uint16_t)(BLK_IDLE | (s & BLK_NOHUGE)) : (uint16_t)(s + BLK_ATTEMPT);
     if ((next & 3) == BLK_IDLE) ts_thp_stats.collapse_skipped++;
   } else if (ts_thp_collapse_hook && !ts_thp_collapse_hook(a)) {
-    next = (uint8_t)(BLK_DONE | (s & BLK_NOHUGE)); /* MAP_POPULATE/MAP_LOCKED pages: left as they are */
+    next = (uint16_t)(BLK_DONE | (s & BLK_NOHUGE)); /* MAP_POPULATE/MAP_LOCKED pages: left as they are */
     ts_thp_stats.collapse_skipped++;
   } else {
     int saved = errno;
     /* a dense block of a sparse range: its advice first (MADV_COLLAPSE
      * refuses VM_NOHUGEPAGE), so it stays huge once rebuilt */
-    if ((s & BLK_NOHUGE) && ts_prim_madvise((void *)a, PMD, MADV_HUGEPAGE) == 0) s &= (uint8_t)~BLK_NOHUGE;
+    if ((s & BLK_NOHUGE) && ts_prim_madvise((void *)a, PMD, MADV_HUGEPAGE) == 0) s &= (uint16_t)~BLK_NOHUGE;
     int r = ts_prim_madvise((void *)a, PMD, MADV_COLLAPSE);
     errno = saved;
     bool transient = r == -EAGAIN || r == -EBUSY || r == -ENOMEM;
@@ -292,7 +292,7 @@ static void collapse_block(size_t b) {
       __atomic_add_fetch(&ts_thp_stats.collapse_bytes, PMD, __ATOMIC_RELAXED);
       next = BLK_DONE;
     } else if (transient && BLK_ATTEMPTS(s) + 1 < 8) {
-      next = (uint8_t)(s + BLK_ATTEMPT);
+      next = (uint16_t)(s + BLK_ATTEMPT);
     } else {
       __atomic_add_fetch(&ts_thp_stats.collapse_fail, 1, __ATOMIC_RELAXED);
       next = BLK_DONE;
