@@ -26,8 +26,11 @@
 
 #include <mimalloc.h>
 
+#include <sys/resource.h>
+
 #include "bootstrap.h"
 #include "counters.h"
+#include "kargs.h"
 #include "large.h"
 #include "msg.h"
 #include "place.h"
@@ -117,9 +120,20 @@ static inline void *alloc_core(size_t size, size_t align, bool zero) {
 static inline void gate_open_alloc(ts_tcounters_t *t);
 static inline void gate_open_free(ts_tcounters_t *t);
 
+/* No object may be larger than PTRDIFF_MAX (glibc's checked_request2size),
+ * nor than the address space the process may have: the kernel refuses such
+ * a mapping at once, while mimalloc would first collect its heap and map a
+ * segment anew (about 100 us a refusal; glibc's tst-malloc-too-large makes
+ * 100,000s of them under RLIMIT_AS). */
+static bool size_impossible(size_t size, size_t align) {
+  if (size > PTRDIFF_MAX || align > PTRDIFF_MAX - size) return true;
+  if (size + align < ((size_t)1 << 40)) return false;
+  return size + align > ts_kargs_task_size() || size + align > ts_prim_rlimit(RLIMIT_AS);
+}
+
 static __attribute__((noinline)) void *alloc_entry(size_t size, size_t align, bool zero) {
   ts_count(TS_CTR_MALLOC);
-  if (ts_unlikely(size > PTRDIFF_MAX)) { /* as glibc: no object may be that large */
+  if (ts_unlikely(size_impossible(size, align))) {
     errno = ENOMEM;
     return NULL;
   }
@@ -272,7 +286,7 @@ static void *realloc_slow(void *p, size_t size) {
     return NULL;
   }
   ts_count(TS_CTR_MALLOC);
-  if (ts_unlikely(size > PTRDIFF_MAX)) { /* as glibc: p is left as it was */
+  if (ts_unlikely(size_impossible(size, 0))) { /* as glibc: p is left as it was */
     errno = ENOMEM;
     return NULL;
   }
