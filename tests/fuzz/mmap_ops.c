@@ -713,49 +713,64 @@ static bool valid_advice(int adv) {
   return false;
 }
 
-/* Whether the kernel answers from the arguments alone, before it looks at
- * any mapping (an error, or 0 for an empty range): then the call changes
- * nothing, wherever it points. */
-static bool arg_rejected(const op_t *op, const vals_t *v) {
+/* What the kernel answers from the arguments alone, before it looks at any
+ * mapping, in the order it checks them: 0 when the call goes on to the
+ * mappings, else the errno (RET0 for an empty range, which returns 0).
+ * Such a call changes nothing, wherever it points. */
+#define RET0 1000
+static int arg_verdict(const op_t *op, const vals_t *v) {
   uint64_t a = v->a, l = v->l;
   switch (op->kind) {
   case O_MUNMAP: /* do_vmi_munmap */
-    return a % PG || a > TS || l > TS - a || PA(l) == 0;
+    return a % PG || a > TS || l > TS - a || PA(l) == 0 ? EINVAL : 0;
   case O_MPROTECT: { /* do_mprotect_pkey */
     int grows = op->prot & (PROT_GROWSDOWN | PROT_GROWSUP);
-    return grows == (PROT_GROWSDOWN | PROT_GROWSUP) || a % PG || l == 0 || a + PA(l) <= a ||
-           (op->prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | 0x8 | PROT_GROWSDOWN | PROT_GROWSUP));
+    if (grows == (PROT_GROWSDOWN | PROT_GROWSUP) || a % PG) return EINVAL;
+    if (l == 0) return RET0;
+    if (a + PA(l) <= a) return ENOMEM;
+    if (op->prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | 0x8 | PROT_GROWSDOWN | PROT_GROWSUP)) return EINVAL;
+    return 0;
   }
   case O_MADVISE: /* is_valid_madvise, then an empty range */
-    return !valid_advice(op->adv) || a % PG || (l && PA(l) == 0) || a + PA(l) <= a;
+    if (!valid_advice(op->adv) || a % PG || (l && PA(l) == 0) || a + PA(l) < a) return EINVAL;
+    return PA(l) == 0 ? RET0 : 0;
   case O_MLOCK: case O_MUNLOCK: { /* apply_vma_lock_flags: end < start, end == start */
     uint64_t s = a & ~(PG - 1), len = PA(l + (a & (PG - 1)));
-    return s + len <= s;
+    return s + len < s ? EINVAL : s + len == s ? RET0 : 0;
   }
   case O_FIXED: case O_NOREP: /* do_mmap, __get_unmapped_area */
-    return l == 0 || PA(l) == 0 || PA(l) > TS || a % PG || a > TS - PA(l);
+    if (l == 0) return EINVAL;
+    if (PA(l) == 0 || PA(l) > TS || a > TS - PA(l)) return ENOMEM;
+    return a % PG ? EINVAL : 0;
   case O_HINT: case O_MAP: case O_SLOT:
-    return l == 0 || PA(l) == 0 || PA(l) > TS;
+    if (l == 0) return EINVAL;
+    return PA(l) == 0 || PA(l) > TS ? ENOMEM : 0;
   case O_MREMAP: { /* check_mremap_params, then mremap_to's own checks */
     int f = op->rflags;
-    if (f & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) return true;
-    if (a % PG || PA(v->l2) == 0) return true;
-    if (PA(v->l2) > TS) return true; /* "is the new length silly?" (seen on 6.18: EINVAL before EFAULT) */
+    if (f & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) return EINVAL;
+    if (a % PG || PA(v->l2) == 0) return EINVAL;
+    if (PA(v->l2) > TS) return EINVAL; /* "is the new length silly?" (6.18: EINVAL before EFAULT) */
     if (f & (MREMAP_FIXED | MREMAP_DONTUNMAP)) {
-      if (v->t % PG || !(f & MREMAP_MAYMOVE)) return true;
-      if ((f & MREMAP_DONTUNMAP) && l != v->l2) return true;
-      if (PA(v->l2) > TS || v->t > TS - PA(v->l2)) return true;
+      if (v->t % PG || !(f & MREMAP_MAYMOVE)) return EINVAL;
+      if ((f & MREMAP_DONTUNMAP) && l != v->l2) return EINVAL;
+      if (v->t > TS - PA(v->l2)) return EINVAL;
     }
-    return false;
+    return 0;
   }
   default:
-    return false;
+    return 0;
   }
 }
 
+/* Whether the op's address is a constant (no A<k>/E<k>): only then may the
+ * decisions below look at its value (the zones), which is otherwise where
+ * the area happened to land. An area-relative address outside its area is
+ * unknown ground, wherever that is. */
+static bool addr_absolute;
+
 static bool harmless_advice(int adv) { return adv == MADV_NORMAL || adv == MADV_WILLNEED; }
-static bool in_low(uint64_t a, uint64_t e) { return a < e && e <= LOW_EMPTY; }
-static bool known_empty(uint64_t a) { return a < LOW_EMPTY || a >= TS; }
+static bool in_low(uint64_t a, uint64_t e) { return addr_absolute && a < e && e <= LOW_EMPTY; }
+static bool known_empty(uint64_t a) { return addr_absolute && (a < LOW_EMPTY || a >= TS); }
 
 /* Walks pages [i0, i1) of AR: 1 if it meets a hole (the kernel stops
  * there), 0 if it runs off the end without one, -1 if it meets an unknown
@@ -787,7 +802,7 @@ static const char *stops_inside(const area_t *ar, uint64_t s, uint64_t e) {
  * that certain? Yes for one the model knows, a known-empty zone, or 1 GiB
  * or more the model does not cover (never all mapped). */
 static const char *harmless_certain(const area_t *ar, uint64_t s, uint64_t e) {
-  if (s < LOW_EMPTY || e > TS) return "";
+  if (addr_absolute && (s < LOW_EMPTY || e > TS)) return "";
   uint64_t lo = ar ? area_lo(ar) : 0, hi = ar ? area_hi(ar) : 0;
   uint64_t ilo = s > lo ? s : lo, ihi = e < hi ? e : hi;
   uint64_t outside = e - s - (ilo < ihi ? ihi - ilo : 0);
@@ -924,25 +939,27 @@ static void run_op(const op_t *op, const char *line, area_t **dump1, area_t **du
     printf(" = skip bad expression\n");
     return;
   }
-  bool rejected = arg_rejected(op, &real);
+  int verdict = arg_verdict(op, &real);
+  bool rejected = verdict != 0;
   if (ar || tar) {
-    bool first = false;
+    int first = 0;
     for (int i = 0; i < NWORLD; i++) {
       eval_all(op, ar, tar, i, &w);
-      bool r = arg_rejected(op, &w);
+      int r = arg_verdict(op, &w);
       if (i == 0) first = r;
       if (r != first) {
         printf(" = skip valid or not depending on the address\n");
         return;
       }
     }
-    if (first != rejected) { /* the real address is outside the sampled range */
+    if (first != verdict) { /* the real address is outside the sampled range */
       printf(" = skip the mappings are not where they were expected\n");
       contradiction("area at %#lx, outside the sampled range", (unsigned long)(ar ? ar->base : tar->base));
       return;
     }
   }
   const vals_t *v = &real;
+  addr_absolute = k < 0;
   bool may_create = op->kind == O_SLOT || op->kind == O_MAP || op->kind == O_HINT ||
                     (op->kind == O_MREMAP && (op->rflags & MREMAP_MAYMOVE));
   if (may_create && nareas >= MAXAREA) {
@@ -1031,7 +1048,7 @@ static void run_op(const op_t *op, const char *line, area_t **dump1, area_t **du
     uint64_t e = h + PA(l);
     size_t i0 = 0, i1 = 0;
     bool inside = !rejected && h != 0 && span_in(ar, h, e, &i0, &i1);
-    bool ignored = h == 0 || e > TS || e < h; /* no hint, or one the kernel cannot honour */
+    bool ignored = addr_absolute && (h == 0 || e > TS || e < h); /* no hint, or one the kernel cannot honour */
     if (!rejected) {
       if (inside && any_st(ar, i0, i1, P_UNK)) why = "unknown page";
       else if (!inside && !ignored) why = "hint outside the area";
@@ -1156,8 +1173,8 @@ static void run_op(const op_t *op, const char *line, area_t **dump1, area_t **du
     if (!rejected && !overlap) {
       if (!o_in && !known_empty(a)) why = "source outside the areas";
       else if (o_st == P_UNK) why = "unknown page at the source";
-      else if (dun && !fixed && t != 0 && t < TS) why = "a hint for the moved range";
-      else if (fixed && o_st == P_MAP) { /* the target is unmapped first */
+      else if (dun && !fixed && (expr_area(op->t) >= 0 || (t != 0 && t < TS))) why = "a hint for the moved range";
+      else if (fixed) { /* unmapped first; and where it may overlap the source depends on the layout */
         if (!tar || !span_in(tar, t, t + newl, &t0, &t1)) why = "target leaves its area";
         else if (any_st(tar, t0, t1, P_UNK)) why = "unknown page at the target";
       }
@@ -1195,6 +1212,8 @@ static void run_op(const op_t *op, const char *line, area_t **dump1, area_t **du
         }
         if (!*why && predict != 1 && !fixed && (f & MREMAP_MAYMOVE) && newp <= GUARD)
           why = "small enough to land in a guard";
+        if (!*why && predict == 0 && !(f & MREMAP_MAYMOVE))
+          why = "grows in place or fails, as the neighbours allow";
       }
     }
     if (*why) break;
@@ -1224,6 +1243,18 @@ static void run_op(const op_t *op, const char *line, area_t **dump1, area_t **du
       *dump2 = tar;
       return;
     }
+    if (predict == 0) {
+      /* grown in place or moved, as the neighbours allowed: modelled the
+       * same either way (the output says neither), so both runs agree: a
+       * new floating area, the old range unknown */
+      placed(newp);
+      area_t *na = area_new(false, r, newp);
+      if (!na) return;
+      moved_pages(ar, s0, oldp, newp, na, 0, false);
+      for (size_t i = s0; i < s1; i++) ar->pg[i].st = P_UNK;
+      *dump2 = na;
+      return;
+    }
     if (same && !dun) {
       if (newp <= oldp) {
         for (size_t i = s0 + newp; i < s1; i++) ar->pg[i].st = P_HOLE;
@@ -1231,13 +1262,8 @@ static void run_op(const op_t *op, const char *line, area_t **dump1, area_t **du
       }
       size_t need = s0 + newp;
       if (need > ar->np) {
-        if (ar->slot || need > MAXPAGES) {
-          contradiction("mremap grew in place past the area");
-          return;
-        }
-        for (size_t i = ar->np; i < need; i++) ar->pg[i].st = P_HOLE;
-        ar->np = ar->n = need;
-        placed(newp - oldp); /* it took space nobody knew */
+        contradiction("mremap grew in place past the area");
+        return;
       }
       page_t last = ar->pg[s1 - 1];
       for (size_t i = s1; i < need; i++) {
