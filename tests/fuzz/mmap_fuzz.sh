@@ -16,20 +16,25 @@
 #                    left out); default "strict release"
 #   --env "V=X ..."  more environment for the shim runs (TIERSHIM_THP=off, ...)
 #   --mlock          programs with mlock/munlock too (not interposed yet)
-#   --program FILE   run one program (a reproducer) in each mode, show the diff
-#   --timeout S      per run (default 5); a run past it is a hang
-#   --continue N     after a finding, drop the op where it showed and run the
-#                    rest again, up to N times per program and mode (default
-#                    3): one known bug does not hide the others
-#   --max-findings N stop after N findings (default: no limit)
+#   --program FILE   run one program (a reproducer) in each mode, show and
+#                    minimise what differs
+#   --timeout S      per run (default 10); a run past it is a hang
+#   --op-timeout S   per op under the shim (default 2): an op still running
+#                    after S seconds is a hang
+#   --continue N     after a new finding, drop the op where it showed and run
+#                    the rest again, up to N times per program and mode
+#                    (default 3): one bug does not hide the others
+#   --max-findings N stop after N different findings (kind and op; default:
+#                    no limit)
 #   --no-minimize    save findings as they are
+#   --minimize-limit N  runs per minimisation at most (default 400)
 #   --check-plain    run each program twice without the shim: the outputs
 #                    must be identical (the driver is deterministic)
 #   --out DIR        default build/fuzz/mmap
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
 LIB= BIN= sweep=0 seeds=1-20 secs= ops=150 modes="strict release" extra_env= mlock= program=
-timeout_s=5 minimize=1 check_plain=0 out=$root/build/fuzz/mmap cont=3 max_findings=0
+timeout_s=10 op_timeout=2 minimize=1 check_plain=0 out=$root/build/fuzz/mmap cont=3 max_findings=0 min_limit=400
 while (($#)); do
   case $1 in
     --lib) LIB=$2; shift 2 ;;
@@ -43,12 +48,14 @@ while (($#)); do
     --mlock) mlock=--mlock; shift ;;
     --program) program=$2; shift 2 ;;
     --timeout) timeout_s=$2; shift 2 ;;
+    --op-timeout) op_timeout=$2; shift 2 ;;
     --no-minimize) minimize=0; shift ;;
     --continue) cont=$2; shift 2 ;;
+    --minimize-limit) min_limit=$2; shift 2 ;;
     --max-findings) max_findings=$2; shift 2 ;;
     --check-plain) check_plain=1; shift ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
     *) echo "mmap_fuzz: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -71,15 +78,16 @@ classify() {
   local mode=$1 prog=$2 p=$3 rc op line last
   OPIDX=
   # shellcheck disable=SC2046
-  timeout -k 2 "$timeout_s" "$BIN" --run "$prog" $(mode_args "$mode") >"$p.plain" 2>"$p.plain.err"
+  { timeout -k 2 "$timeout_s" "$BIN" --run "$prog" $(mode_args "$mode") >"$p.plain" 2>"$p.plain.err"; } 2>/dev/null
   rc=$?
   if ((rc != 0)); then
     VERDICT=harness SIG="harness:plain-rc$rc"
     return
   fi
+  # (the braces keep bash's "Segmentation fault" job message out of the log)
   # shellcheck disable=SC2046,SC2086
-  timeout -k 2 "$timeout_s" env $(mode_env "$mode") $extra_env LD_PRELOAD="$LIB" \
-    "$BIN" --run "$prog" --shim $(mode_args "$mode") >"$p.shim" 2>"$p.shim.err"
+  { timeout -k 2 "$timeout_s" env $(mode_env "$mode") $extra_env LD_PRELOAD="$LIB" \
+    "$BIN" --run "$prog" --shim --op-timeout "$op_timeout" $(mode_args "$mode") >"$p.shim" 2>"$p.shim.err"; } 2>/dev/null
   rc=$?
   last=$(grep '^#' "$p.shim" | tail -n 1)
   op=$(echo "$last" | awk '{print $2}')
@@ -118,18 +126,30 @@ classify() {
   VERDICT=diff SIG="diff:$op:$what"
 }
 
-# ddmin over the op lines of PROG: the smallest program (1-minimal) whose
-# finding has signature WANT. Leaves it in $tmp/min.txt.
+# The smallest program (1-minimal, within the run limit) whose finding has
+# signature WANT, from PROG whose finding showed at op AT: the ops after AT
+# go first (they cannot matter), then everything but the mappings' creation
+# and op AT is tried, then ddmin over what is left. Leaves $tmp/min.txt.
 minimise() {
-  local mode=$1 prog=$2 want=$3
+  local mode=$1 prog=$2 want=$3 at=$4
   local -a ops cand
   mapfile -t ops < <(grep -v '^[[:space:]]*\(#\|$\)' "$prog")
   local n=2 len i chunk tries=0 reduced
-  while (( ${#ops[@]} >= 2 )); do
+  if [[ $at =~ ^[0-9]+$ ]] && ((at < ${#ops[@]})); then
+    ops=("${ops[@]:0:at+1}")
+    cand=()
+    for ((i = 0; i < at; i++)); do [[ ${ops[i]} == slot* || ${ops[i]} == map* ]] && cand+=("${ops[i]}"); done
+    cand+=("${ops[at]}")
+    printf '%s\n' "${cand[@]}" >"$tmp/cand.txt"
+    tries=1
+    classify "$mode" "$tmp/cand.txt" "$tmp/c"
+    [[ $SIG == "$want" ]] && ops=("${cand[@]}")
+  fi
+  while (( ${#ops[@]} >= 2 && tries < min_limit )); do
     len=${#ops[@]}
     chunk=$(( (len + n - 1) / n ))
     reduced=0
-    for ((i = 0; i < len; i += chunk)); do
+    for ((i = 0; i < len && tries < min_limit; i += chunk)); do
       cand=("${ops[@]:0:i}" "${ops[@]:i+chunk}")
       ((${#cand[@]})) || continue
       printf '%s\n' "${cand[@]}" >"$tmp/cand.txt"
@@ -151,7 +171,7 @@ minimise() {
   MIN_TRIES=$tries
 }
 
-findings=0 programs=0 ops_run=0 skipped=0 harness=0
+findings=0 distinct=0 programs=0 ops_run=0 skipped=0 harness=0
 declare -A seen
 report() { # report MODE SEED PROG TAG
   local mode=$1 seed=$2 prog=$3 dir
@@ -170,16 +190,22 @@ report() { # report MODE SEED PROG TAG
   fi
   findings=$((findings + 1))
   echo "FINDING: $mode seed $seed: $sig at op #$OPIDX (program: $dir/program.txt)"
-  if ((minimize && first)); then
-    minimise "$mode" "$prog" "$sig"
-    cp "$tmp/min.txt" "$dir/min.txt"
-    classify "$mode" "$dir/min.txt" "$dir/min"
-    echo "  minimised to $(wc -l <"$dir/min.txt") ops in $MIN_TRIES runs: $dir/min.txt"
-    sed 's/^/  | /' "$dir/min.txt"
-    show "$mode" "$dir/min"
-  elif ((!first)); then
-    echo "  (same signature as an earlier finding: not minimised)"
+  if ((!first)); then
+    echo "  (seen before: not shown again)"
+    return
   fi
+  distinct=$((distinct + 1))
+  show "$mode" "$tmp/r"
+  ((minimize)) || return
+  local verdict=$VERDICT
+  minimise "$mode" "$prog" "$sig" "$OPIDX"
+  cp "$tmp/min.txt" "$dir/min.txt"
+  classify "$mode" "$dir/min.txt" "$dir/min"
+  echo "  minimised to $(wc -l <"$dir/min.txt") ops in $MIN_TRIES runs ($dir/min.txt):"
+  sed 's/^/  | /' "$dir/min.txt"
+  [[ $SIG == "$sig" ]] || echo "  (the minimised program gives $SIG)"
+  show "$mode" "$dir/min"
+  VERDICT=$verdict
 }
 
 # show MODE PREFIX: the difference, or how the shim run ended
@@ -188,9 +214,9 @@ show() {
   case $VERDICT in
     diff)
       echo "  kernel (-) vs tiershim (+), first difference:"
-      diff -u "$p.pf" "$p.sf" | sed -n '4,$p' | head -n 24 | sed 's/^/    /' ;;
+      diff -U 2 "$p.pf" "$p.sf" | sed -n '4,$p' | head -n 16 | sed 's/^/    /' ;;
     hang)
-      echo "  tiershim run killed after ${timeout_s}s in: $(grep '^#' "$p.shim" | tail -n 1)"
+      echo "  tiershim: no answer: $(grep '^#' "$p.shim" | tail -n 1)"
       echo "  kernel: $(grep -F "$(grep '^#' "$p.shim" | tail -n 1 | sed 's/ = .*//')" "$p.plain" | head -n 1)" ;;
     crash)
       echo "  tiershim run died ($SIG) in: $(grep '^#' "$p.shim" | tail -n 1)"
@@ -223,28 +249,31 @@ one_program() { # one_program SEED PROG
       [[ $VERDICT == same ]] && break
       verdict=$VERDICT idx=$OPIDX tag=$seed
       ((round)) && tag=$seed+$round
+      local before=$distinct
       report "$mode" "$seed" "$tmp/cur.txt" "$tag" # (minimising overwrites VERDICT, OPIDX)
-      ((max_findings && findings >= max_findings)) && return
+      ((max_findings && distinct >= max_findings)) && return
+      # go on past a new finding only: a known one would hide the same way again
       [[ $verdict == harness || -z $idx ]] && break
+      ((distinct > before)) || break
       sed -i "$((idx + 1))d" "$tmp/cur.txt" # drop the op where it showed, run the rest again
     done
   done
 }
 
 start=$SECONDS
-if [[ -n $program ]]; then
+if [[ -n $program ]]; then # one reproducer: each mode, minimised unless --no-minimize
   for mode in $modes; do
     classify "$mode" "$program" "$tmp/r"
-    echo "$mode: $VERDICT ${SIG}"
-    show "$mode" "$tmp/r"
-    [[ $VERDICT == same ]] || findings=$((findings + 1))
+    echo "$mode: $VERDICT${SIG:+ $SIG}"
+    [[ $VERDICT == same ]] && continue
+    report "$mode" program "$program" program
   done
   exit $((findings > 0))
 fi
 # shellcheck disable=SC2086
 if ((sweep)); then
   for ((chunk = 0; ; chunk++)); do
-    ((max_findings && findings >= max_findings)) && break
+    ((max_findings && distinct >= max_findings)) && break
     "$BIN" --gen "sweep$chunk" $mlock >"$tmp/prog.txt" || break
     one_program "sweep$chunk" "$tmp/prog.txt"
   done
@@ -253,7 +282,7 @@ fi
 if [[ -n $secs ]]; then
   seed=$(( $(date +%s) % 1000000 * 1000 ))
   echo "mmap_fuzz: ${secs}s from seed $seed, modes: $modes"
-  while (( SECONDS - start < secs )) && ! ((max_findings && findings >= max_findings)); do
+  while (( SECONDS - start < secs )) && ! ((max_findings && distinct >= max_findings)); do
     "$BIN" --gen "$seed" --ops "$ops" $mlock >"$tmp/prog.txt"
     one_program "$seed" "$tmp/prog.txt"
     seed=$((seed + 1))
@@ -262,13 +291,13 @@ else
   lo=${seeds%-*} hi=${seeds#*-}
   ((lo == 0 && hi == 0)) && hi=-1
   for ((seed = lo; seed <= hi; seed++)); do
-    ((max_findings && findings >= max_findings)) && break
+    ((max_findings && distinct >= max_findings)) && break
     "$BIN" --gen "$seed" --ops "$ops" $mlock >"$tmp/prog.txt"
     one_program "$seed" "$tmp/prog.txt"
   done
 fi
 echo "mmap_fuzz: $programs programs, $ops_run ops run ($skipped skipped as unsafe or ambiguous) in $((SECONDS - start))s," \
-  "modes: $modes; $findings findings, $harness harness errors"
+  "modes: $modes; $findings findings ($distinct different), $harness harness errors"
 for s in "${!seen[@]}"; do echo "  $s: ${seen[$s]}"; done | sort
 ((findings || harness)) && exit 1
 exit 0

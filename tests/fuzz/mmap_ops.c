@@ -3,7 +3,8 @@
  *   mmap_ops --gen SEED [--ops N] [--mlock]     print a random op program
  *   mmap_ops --gen sweepN [--mlock]             chunk N of the systematic sweep
  *   mmap_ops --bytes FILE [--ops N] [--mlock]   the same, drawing FILE's bytes
- *   mmap_ops --run FILE [--shim] [--release]    execute an op program
+ *   mmap_ops --run FILE [--shim] [--release] [--op-timeout S]
+ *                                               execute an op program
  *
  * An op program is text, one operation a line (tests/fuzz/mmap_fuzz.md has
  * the grammar). Operands are expressions over "areas" (the mappings the
@@ -58,6 +59,8 @@
  *              not probed ("..") and the /proc/self/maps lines start with
  *              "~ " (left out of the comparison). Use it for both runs.
  *   --mlock    the generator emits mlock/munlock too (not interposed yet).
+ *   --op-timeout S  under --shim, an op still running after S seconds
+ *              (default 2) prints "= HANG" and the driver exits 124.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -478,6 +481,18 @@ static uint64_t word_of(uint64_t tag, int which) { return mix64(tag * 2 + (uint6
 static sigjmp_buf probe_jb;
 static volatile sig_atomic_t probe_armed, probe_sig;
 
+/* --shim: an op that has not returned after op_timeout seconds is a hang
+ * (the shim spinning, or deadlocked): say so and exit 124, as timeout(1)
+ * would, without waiting for the runner's limit. stdout was flushed before
+ * the call, so write(2) is all the handler needs. */
+static unsigned op_timeout = 2;
+static void on_alarm(int sig) {
+  static const char msg[] = " = HANG\n";
+  (void)sig;
+  if (write(1, msg, sizeof msg - 1) < 0) _exit(124);
+  _exit(124);
+}
+
 static void on_fault(int sig) {
   if (probe_armed) {
     probe_armed = 0;
@@ -682,20 +697,25 @@ typedef struct {
   uint64_t a, l, l2, t;
 } vals_t;
 
-static uint64_t world_base(int world, const area_t *ar) {
+#define NWORLD2 65 /* per axis, when the source and the target are two areas */
+
+static uint64_t world_base(int world, int nworld, const area_t *ar) {
   if (world < 0) return ar->base;
   uint64_t lo = 4 * GIB, hi = TS - (128UL << 20) - (ar->np + 2 * FENCE) * PG;
-  return (lo + (hi - lo) / (NWORLD - 1) * (uint64_t)world) & ~(PG - 1);
+  return (lo + (hi - lo) / (uint64_t)(nworld - 1) * (uint64_t)world) & ~(PG - 1);
 }
 
 static bool eval_all(const op_t *op, const area_t *ar, const area_t *tar, int world, vals_t *v) {
   env_t env = {0, 0, 0}, tenv = {0, 0, 0};
+  /* one area: WORLD picks its base; two: WORLD is a point of a grid */
+  bool two = ar && tar && ar != tar;
+  int wa = two && world >= 0 ? world / NWORLD2 : world, wt = two && world >= 0 ? world % NWORLD2 : world;
   if (ar) {
-    env.A = world_base(world, ar);
+    env.A = world_base(wa, two ? NWORLD2 : NWORLD, ar);
     env.E = env.A + ar->n * PG;
   }
   if (tar) {
-    tenv.A = world_base(world, tar);
+    tenv.A = world_base(wt, two ? NWORLD2 : NWORLD, tar);
     tenv.E = tenv.A + tar->n * PG;
   }
   memset(v, 0, sizeof *v);
@@ -942,8 +962,8 @@ static void run_op(const op_t *op, const char *line, area_t **dump1, area_t **du
   int verdict = arg_verdict(op, &real);
   bool rejected = verdict != 0;
   if (ar || tar) {
-    int first = 0;
-    for (int i = 0; i < NWORLD; i++) {
+    int first = 0, nw = ar && tar && ar != tar ? NWORLD2 * NWORLD2 : NWORLD;
+    for (int i = 0; i < nw; i++) {
       eval_all(op, ar, tar, i, &w);
       int r = arg_verdict(op, &w);
       if (i == 0) first = r;
@@ -1551,6 +1571,7 @@ static int run_program(char *text) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGSEGV, &sa, NULL);
   sigaction(SIGBUS, &sa, NULL);
+  signal(SIGALRM, on_alarm);
   read_maps();
   if (!maps_empty(0, LOW_EMPTY)) die("something is mapped below 16 MiB: the low zone is not empty");
   for (char *line = text; *line;) {
@@ -1566,7 +1587,9 @@ static int run_program(char *text) {
         printf("#%d %s = skip malformed\n", cur_op, line);
       } else {
         compact();
+        if (shim_mode) alarm(op_timeout);
         run_op(&op, line, &d1, &d2);
+        if (shim_mode) alarm(0);
         normalize();
         if (d1 && d1->live) dump(d1);
         if (d2 && d2 != d1 && d2->live) dump(d2);
@@ -1596,6 +1619,7 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--mlock") == 0) with_mlock = true;
     else if (strcmp(argv[i], "--shim") == 0) shim_mode = true;
     else if (strcmp(argv[i], "--release") == 0) release_mode = true;
+    else if (strcmp(argv[i], "--op-timeout") == 0 && i + 1 < argc) op_timeout = (unsigned)atoi(argv[++i]);
     else die("usage: mmap_ops --gen SEED | --bytes FILE [--ops N] [--mlock] | --run FILE [--shim] [--release]");
   }
   setvbuf(stdout, out_buf, _IOFBF, sizeof out_buf);
