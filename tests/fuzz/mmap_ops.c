@@ -760,7 +760,9 @@ static int arg_verdict(const op_t *op, const vals_t *v) {
   }
   case O_FIXED: case O_NOREP: /* do_mmap, __get_unmapped_area */
     if (l == 0) return EINVAL;
-    if (PA(l) == 0 || PA(l) > TS || a > TS - PA(l)) return ENOMEM;
+    if (PA(l) == 0 || PA(l) > TS) return ENOMEM;
+    if (a >= (uint64_t)-4095) return (int)-(int64_t)a; /* IS_ERR_VALUE(addr): ~0 is EPERM */
+    if (a > TS - PA(l)) return ENOMEM;
     return a % PG ? EINVAL : 0;
   case O_HINT: case O_MAP: case O_SLOT:
     if (l == 0) return EINVAL;
@@ -772,7 +774,7 @@ static int arg_verdict(const op_t *op, const vals_t *v) {
     if (PA(v->l2) > TS) return EINVAL; /* "is the new length silly?" (6.18: EINVAL before EFAULT) */
     if (f & (MREMAP_FIXED | MREMAP_DONTUNMAP)) {
       if (v->t % PG || !(f & MREMAP_MAYMOVE)) return EINVAL;
-      if ((f & MREMAP_DONTUNMAP) && l != v->l2) return EINVAL;
+      if ((f & MREMAP_DONTUNMAP) && PA(l) != PA(v->l2)) return EINVAL; /* 6.18 compares them rounded */
       if (v->t > TS - PA(v->l2)) return EINVAL;
     }
     return 0;
@@ -845,9 +847,22 @@ static const char *confined(const area_t *ar, uint64_t s, uint64_t e) {
   return "";
 }
 
+static int predicted; /* the op's arg_verdict: what a rejected call must answer */
+
+/* A call the driver made because it is rejected on its arguments alone
+ * must answer exactly that (0 for RET0, else -1 with that errno): anything
+ * else means the prediction that let it run is wrong. */
+static void check_rejected(bool failed, int err) {
+  if (!predicted) return;
+  if (predicted == RET0 ? failed : (!failed || err != predicted))
+    contradiction("predicted %s from the arguments, got %s", predicted == RET0 ? "0" : errname(predicted),
+                  failed ? errname(err) : "success");
+}
+
 static void print_int(int r, int e) {
   if (r == 0) printf(" = 0\n");
   else printf(" = %d %s\n", r, errname(e));
+  check_rejected(r != 0, e);
 }
 
 static page_t tmp_pages[MAXPAGES];
@@ -980,6 +995,7 @@ static void run_op(const op_t *op, const char *line, area_t **dump1, area_t **du
   }
   const vals_t *v = &real;
   addr_absolute = k < 0;
+  predicted = verdict;
   bool may_create = op->kind == O_SLOT || op->kind == O_MAP || op->kind == O_HINT ||
                     (op->kind == O_MREMAP && (op->rflags & MREMAP_MAYMOVE));
   if (may_create && nareas >= MAXAREA) {
@@ -1006,6 +1022,7 @@ static void run_op(const op_t *op, const char *line, area_t **dump1, area_t **du
     void *p = mmap(NULL, slot ? total * PG : l, slot ? PROT_READ | PROT_WRITE : op->prot,
                    slot ? MAP_PRIVATE | MAP_ANONYMOUS : xmmap_flags(op), -1, 0);
     int e = errno;
+    check_rejected(p == MAP_FAILED, e);
     if (p == MAP_FAILED) {
       printf(" = MAP_FAILED %s\n", errname(e));
       return;
@@ -1047,6 +1064,7 @@ static void run_op(const op_t *op, const char *line, area_t **dump1, area_t **du
     errno = 0;
     void *p = mmap((void *)a, l, op->prot, flags, -1, 0);
     int err = errno;
+    check_rejected(p == MAP_FAILED, err);
     size_t i0, i1;
     if (p == MAP_FAILED) {
       printf(" = MAP_FAILED %s\n", errname(err));
@@ -1081,6 +1099,7 @@ static void run_op(const op_t *op, const char *line, area_t **dump1, area_t **du
     errno = 0;
     void *p = mmap((void *)a, l, op->prot, xmmap_flags(op), -1, 0);
     int err = errno;
+    check_rejected(p == MAP_FAILED, err);
     if (p == MAP_FAILED) {
       printf(" = MAP_FAILED %s\n", errname(err));
       return;
@@ -1241,6 +1260,7 @@ static void run_op(const op_t *op, const char *line, area_t **dump1, area_t **du
     errno = 0;
     void *p = mremap((void *)a, l, v->l2, f, (void *)t);
     int err = errno;
+    check_rejected(p == MAP_FAILED, err);
     if (p == MAP_FAILED) {
       printf(" = MAP_FAILED %s\n", errname(err));
       if (!rejected && !overlap && fixed && o_st == P_MAP && tar && span_in(tar, t, t + newl, &t0, &t1)) {
