@@ -21,9 +21,10 @@
 #   --timeout S      per run (default 10); a run past it is a hang
 #   --op-timeout S   per op under the shim (default 2): an op still running
 #                    after S seconds is a hang
-#   --continue N     after a new finding, drop the op where it showed and run
-#                    the rest again, up to N times per program and mode
-#                    (default 3): one bug does not hide the others
+#   --continue N     after a finding, drop the op where it showed and run the
+#                    rest again, up to N times per program and mode (default
+#                    3): one bug does not hide the others
+#   --new-only       go on past new findings only (the quick ctest run)
 #   --max-findings N stop after N different findings (kind and op; default:
 #                    no limit)
 #   --no-minimize    save findings as they are
@@ -34,7 +35,7 @@
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
 LIB= BIN= sweep=0 seeds=1-20 secs= ops=150 modes="strict release" extra_env= mlock= program=
-timeout_s=10 op_timeout=2 minimize=1 check_plain=0 out=$root/build/fuzz/mmap cont=3 max_findings=0 min_limit=400
+timeout_s=10 op_timeout=2 minimize=1 check_plain=0 out=$root/build/fuzz/mmap cont=3 new_only=0 max_findings=0 min_limit=400
 while (($#)); do
   case $1 in
     --lib) LIB=$2; shift 2 ;;
@@ -51,11 +52,12 @@ while (($#)); do
     --op-timeout) op_timeout=$2; shift 2 ;;
     --no-minimize) minimize=0; shift ;;
     --continue) cont=$2; shift 2 ;;
+    --new-only) new_only=1; shift ;;
     --minimize-limit) min_limit=$2; shift 2 ;;
     --max-findings) max_findings=$2; shift 2 ;;
     --check-plain) check_plain=1; shift ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,39p' "$0"; exit 0 ;;
     *) echo "mmap_fuzz: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -118,12 +120,21 @@ classify() {
   op=$(echo "$last" | awk '{print $2}')
   OPIDX=${last%% *}
   OPIDX=${OPIDX#\#}
-  local what=pages
+  # the signature: the op, what differs, and the answers (kernel/shim), e.g.
+  # diff:madvise:EINVAL/0 or diff:munmap:EINVAL:pages
+  local what=pages kres sres
+  kres=$(echo "$last" | sed 's/.* = //; s/-1 //; s/MAP_FAILED //; s/ /_/g')
   case $(sed -n "${line}p" "$p.pf") in
     '#'*) what=result ;;
     *maps:*) what=maps ;;
   esac
-  VERDICT=diff SIG="diff:$op:$what"
+  if [[ $what == result ]]; then
+    sres=$(sed -n "${line}p" "$p.sf" | sed 's/.* = //; s/-1 //; s/MAP_FAILED //; s/ /_/g')
+    SIG="diff:$op:$kres/$sres"
+  else
+    SIG="diff:$op:$kres:$what"
+  fi
+  VERDICT=diff
 }
 
 # The smallest program (1-minimal, within the run limit) whose finding has
@@ -252,9 +263,8 @@ one_program() { # one_program SEED PROG
       local before=$distinct
       report "$mode" "$seed" "$tmp/cur.txt" "$tag" # (minimising overwrites VERDICT, OPIDX)
       ((max_findings && distinct >= max_findings)) && return
-      # go on past a new finding only: a known one would hide the same way again
       [[ $verdict == harness || -z $idx ]] && break
-      ((distinct > before)) || break
+      ((new_only && distinct == before)) && break
       sed -i "$((idx + 1))d" "$tmp/cur.txt" # drop the op where it showed, run the rest again
     done
   done
