@@ -848,6 +848,10 @@ static const char *confined(const area_t *ar, uint64_t s, uint64_t e) {
 }
 
 static int predicted; /* the op's arg_verdict: what a rejected call must answer */
+/* The op may reach beyond the area it names (a constant address, arguments
+ * the kernel rejects, a range leaving the area): every area is shown after
+ * it, since the shim might have touched any of them. */
+static bool dump_all;
 
 /* A call the driver made because it is rejected on its arguments alone
  * must answer exactly that (0 for RET0, else -1 with that errno): anything
@@ -996,6 +1000,12 @@ static void run_op(const op_t *op, const char *line, area_t **dump1, area_t **du
   const vals_t *v = &real;
   addr_absolute = k < 0;
   predicted = verdict;
+  {
+    size_t i0, i1;
+    uint64_t s0 = real.a & ~(PG - 1), e0 = real.a + PA(real.l);
+    bool creates = op->kind == O_SLOT || op->kind == O_MAP;
+    dump_all = !creates && (rejected || !ar || e0 < s0 || !span_in(ar, s0, e0, &i0, &i1));
+  }
   bool may_create = op->kind == O_SLOT || op->kind == O_MAP || op->kind == O_HINT ||
                     (op->kind == O_MREMAP && (op->rflags & MREMAP_MAYMOVE));
   if (may_create && nareas >= MAXAREA) {
@@ -1004,7 +1014,7 @@ static void run_op(const op_t *op, const char *line, area_t **dump1, area_t **du
   }
   uint64_t a = v->a, l = v->l;
   const char *why = "";
-  *dump1 = ar;
+  *dump1 = ar ? ar : tar ? tar : nareas ? &areas[0] : NULL; /* (with dump_all: every area) */
 
   switch (op->kind) {
   /* ---- new mappings ---- */
@@ -1518,10 +1528,10 @@ static void gen_program(src_t *r, int nops, bool with_mlock) {
  * length (and the ones relative to a slot's handle A0 and its end E0),
  * SWEEP_CHUNK ops a program. After each op the handle is mapped afresh. */
 #define SWEEP_CHUNK 200
-static const char *SWEEP_OPS[] = {"munmap %s %s", "mprotect %s %s none", "mprotect %s %s rw",
-                                  "madvise %s %s dontneed", "madvise %s %s normal", "madvise %s %s bad",
-                                  "mremap %s %s %s may", "mremap %s %s 1p 0", "mremap %s 1p %s may",
-                                  "mlock %s %s"};
+static const char *SWEEP_OPS[] = {"munmap @ L", "mprotect @ L none", "mprotect @ L rw",
+                                  "madvise @ L dontneed", "madvise @ L normal", "madvise @ L bad",
+                                  "mremap @ L L may", "mremap @ L 1p 0", "mremap @ 1p L may",
+                                  "mlock @ L"}; /* @ the address, L the length */
 static const char *SWEEP_REL_ADDR[] = {"A0", "A0+1", "A0+4095", "A0+1p", "A0-1p", "E0-1p", "E0", "A0-1T", "A0-64G"};
 static const char *SWEEP_REL_LEN[] = {"1p", "E0-a", "E0-a+1p", "E0-a+64G", "E0-a+128G", "E0-a+1T"};
 #define NSWEEP_OPS (sizeof SWEEP_OPS / sizeof *SWEEP_OPS)
@@ -1543,7 +1553,9 @@ static bool gen_sweep(long chunk, bool with_mlock) {
         if (i < lo || i >= hi) continue;
         if (!any) printf("# mmap_ops sweep chunk %ld\nslot 64p\nslot 496p\nmap 100p rw -\n", chunk);
         any = true;
-        snprintf(line, sizeof line, SWEEP_OPS[o], a, l, l);
+        size_t n = 0;
+        for (const char *c = SWEEP_OPS[o]; *c && n < sizeof line - 100; c++)
+          n += (size_t)snprintf(line + n, sizeof line - n, "%s", *c == '@' ? a : *c == 'L' ? l : (char[2]){*c, 0});
         printf("%s\nfixed A0 E0-a rw -\n", line);
       }
     }
@@ -1607,12 +1619,18 @@ static int run_program(char *text) {
         printf("#%d %s = skip malformed\n", cur_op, line);
       } else {
         compact();
+        dump_all = false;
         if (shim_mode) alarm(op_timeout);
         run_op(&op, line, &d1, &d2);
         if (shim_mode) alarm(0);
         normalize();
-        if (d1 && d1->live) dump(d1);
-        if (d2 && d2 != d1 && d2->live) dump(d2);
+        if (dump_all && (d1 || d2)) {
+          for (unsigned i = 0; i < nareas; i++)
+            if (areas[i].live) dump(&areas[i]);
+        } else {
+          if (d1 && d1->live) dump(d1);
+          if (d2 && d2 != d1 && d2->live) dump(d2);
+        }
       }
       fflush(stdout);
       if (!shim_mode && model_errors) {
