@@ -123,13 +123,13 @@ classify() {
   # the signature: the op, what differs, and the answers (kernel/shim), e.g.
   # diff:madvise:EINVAL/0 or diff:munmap:EINVAL:pages
   local what=pages kres sres
-  kres=$(echo "$last" | sed 's/.* = //; s/-1 //; s/MAP_FAILED //; s/ /_/g')
+  kres=$(echo "$last" | sed 's/.* = //; s/-1 //; s/MAP_FAILED //; s/ /_/g; s/[0-9][0-9]*_/N_/g')
   case $(sed -n "${line}p" "$p.pf") in
     '#'*) what=result ;;
     *maps:*) what=maps ;;
   esac
   if [[ $what == result ]]; then
-    sres=$(sed -n "${line}p" "$p.sf" | sed 's/.* = //; s/-1 //; s/MAP_FAILED //; s/ /_/g')
+    sres=$(sed -n "${line}p" "$p.sf" | sed 's/.* = //; s/-1 //; s/MAP_FAILED //; s/ /_/g; s/[0-9][0-9]*_/N_/g')
     SIG="diff:$op:$kres/$sres"
   else
     SIG="diff:$op:$kres:$what"
