@@ -91,31 +91,41 @@ classify() {
   { timeout -k 2 "$timeout_s" env $(mode_env "$mode") $extra_env LD_PRELOAD="$LIB" \
     "$BIN" --run "$prog" --shim --op-timeout "$op_timeout" $(mode_args "$mode") >"$p.shim" 2>"$p.shim.err"; } 2>/dev/null
   rc=$?
-  last=$(grep '^#' "$p.shim" | tail -n 1)
-  op=$(echo "$last" | awk '{print $2}')
-  OPIDX=${last%% *}
-  OPIDX=${OPIDX#\#}
-  if ((rc == 137 || rc == 124)); then
-    VERDICT=hang SIG="hang:$op"
-    return
-  fi
-  if ((rc != 0)); then
-    VERDICT=crash
-    if ((rc > 128)); then SIG="crash:sig$((rc - 128)):$op"; else SIG="crash:rc$rc:$op"; fi
-    return
-  fi
   if [[ $mode == release ]]; then
-    grep -v '^~ ' "$p.plain" >"$p.pf" && grep -v '^~ ' "$p.shim" >"$p.sf"
+    grep -v '^~ ' "$p.plain" >"$p.pf"; grep -v '^~ ' "$p.shim" >"$p.sf"
   else
-    cp "$p.plain" "$p.pf" && cp "$p.shim" "$p.sf"
+    cp "$p.plain" "$p.pf"; cp "$p.shim" "$p.sf"
   fi
-  if cmp -s "$p.pf" "$p.sf"; then
+  # the first line that differs (none when the shim's output stops early)
+  line=$(cmp "$p.pf" "$p.sf" 2>/dev/null | sed -n 's/.* line \([0-9]*\).*/\1/p')
+  if ((rc != 0)); then
+    last=$(grep '^#' "$p.shim" | tail -n 1)
+    op=$(echo "$last" | awk '{print $2}')
+    OPIDX=${last%% *}
+    OPIDX=${OPIDX#\#}
+    local at
+    at=$(grep -n '^#' "$p.sf" | tail -n 1 | cut -d: -f1)
+    if [[ -z $line || -z $at ]] || ((line >= at)); then # nothing differed before it
+      if ((rc == 137 || rc == 124)); then
+        VERDICT=hang SIG="hang:$op"
+      elif ((rc > 128)); then
+        VERDICT=crash SIG="crash:sig$((rc - 128)):$op"
+      else
+        VERDICT=crash SIG="crash:rc$rc:$op"
+      fi
+      return
+    fi
+  elif [[ -z $line ]] && cmp -s "$p.pf" "$p.sf"; then
     VERDICT=same SIG=
     return
   fi
+  if [[ -z $line ]]; then # one output is a prefix of the other: the first line only one has
+    local np ns
+    np=$(wc -l <"$p.pf") ns=$(wc -l <"$p.sf")
+    line=$(( (np < ns ? np : ns) + 1 ))
+  fi
   # the op whose output differs first, and what differs: its result, the
   # probed pages, or the maps view
-  line=$(cmp "$p.pf" "$p.sf" 2>/dev/null | sed -n 's/.* line \([0-9]*\).*/\1/p')
   last=$(head -n "$line" "$p.pf" | grep '^#' | tail -n 1)
   op=$(echo "$last" | awk '{print $2}')
   OPIDX=${last%% *}
