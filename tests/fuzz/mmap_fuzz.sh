@@ -6,7 +6,9 @@
 # finding. Its program is saved and minimised (delta debugging over the op
 # lines) in OUT/<mode>-<seed>/. Exits 1 when anything was found.
 #
-#   --sweep          first the systematic sweep (mmap_ops --gen sweepN: every
+#   --corpus DIR     first replay every DIR/*.txt (committed reproducers, each
+#                    run in each mode, not minimised: they are already small)
+#   --sweep          then the systematic sweep (mmap_ops --gen sweepN: every
 #                    op with every hostile address and length), then the seeds
 #   --seeds A-B      seeds A..B (default 1-20; 0-0: none)
 #   --time SECS      instead of --seeds: new seeds until SECS have passed
@@ -34,12 +36,13 @@
 #   --out DIR        default build/fuzz/mmap
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
-LIB= BIN= sweep=0 seeds=1-20 secs= ops=150 modes="strict release" extra_env= mlock= program=
+LIB= BIN= corpus= sweep=0 seeds=1-20 secs= ops=150 modes="strict release" extra_env= mlock= program=
 timeout_s=10 op_timeout=2 minimize=1 check_plain=0 out=$root/build/fuzz/mmap cont=3 new_only=0 max_findings=0 min_limit=400
 while (($#)); do
   case $1 in
     --lib) LIB=$2; shift 2 ;;
     --bin) BIN=$2; shift 2 ;;
+    --corpus) corpus=$2; shift 2 ;;
     --sweep) sweep=1; shift ;;
     --seeds) seeds=$2; shift 2 ;;
     --time) secs=$2; shift 2 ;;
@@ -57,7 +60,7 @@ while (($#)); do
     --max-findings) max_findings=$2; shift 2 ;;
     --check-plain) check_plain=1; shift ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,39p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,41p' "$0"; exit 0 ;;
     *) echo "mmap_fuzz: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -289,6 +292,23 @@ if [[ -n $program ]]; then # one reproducer: each mode, minimised unless --no-mi
     report "$mode" program "$program" program
   done
   exit $((findings > 0))
+fi
+if [[ -n $corpus ]]; then # the reproducers: every one, whatever --max-findings says
+  for f in "$corpus"/*.txt; do
+    programs=$((programs + 1))
+    for mode in $modes; do
+      classify "$mode" "$f" "$tmp/r"
+      ops_run=$((ops_run + $(grep -c '^#' "$tmp/r.plain")))
+      [[ $VERDICT == same ]] && continue
+      unset "seen[$SIG]" # show each reproducer's difference
+      saved_min=$minimize minimize=0
+      report "$mode" "$(basename "$f" .txt)" "$f" "corpus-$(basename "$f" .txt)"
+      minimize=$saved_min
+    done
+  done
+  echo "mmap_fuzz: corpus $corpus: $programs programs, $findings findings"
+  distinct=0 # the cap counts from here
+  for s in "${!seen[@]}"; do unset "seen[$s]"; done
 fi
 # shellcheck disable=SC2086
 if ((sweep)); then
