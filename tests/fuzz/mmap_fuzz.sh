@@ -36,7 +36,7 @@
 #   --out DIR        default build/fuzz/mmap
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
-LIB= BIN= corpus= sweep=0 seeds=1-20 secs= ops=150 modes="strict release" extra_env= mlock= program=
+LIB='' BIN='' corpus='' sweep=0 seeds=1-20 secs='' ops=150 modes="strict release" extra_env='' mlock='' program=
 timeout_s=10 op_timeout=2 minimize=1 check_plain=0 out=$root/build/fuzz/mmap cont=3 new_only=0 max_findings=0 min_limit=400
 while (($#)); do
   case $1 in
@@ -147,7 +147,7 @@ classify() {
   else
     SIG="diff:$op:$kres:$what"
   fi
-  VERDICT=diff
+  VERDICT='diff'
 }
 
 # The smallest program (1-minimal, within the run limit) whose finding has
@@ -156,31 +156,31 @@ classify() {
 # and op AT is tried, then ddmin over what is left. Leaves $tmp/min.txt.
 minimise() {
   local mode=$1 prog=$2 want=$3 at=$4
-  local -a ops cand
-  mapfile -t ops < <(grep -v '^[[:space:]]*\(#\|$\)' "$prog")
+  local -a lines cand
+  mapfile -t lines < <(grep -v '^[[:space:]]*\(#\|$\)' "$prog")
   local n=2 len i chunk tries=0 reduced
-  if [[ $at =~ ^[0-9]+$ ]] && ((at < ${#ops[@]})); then
-    ops=("${ops[@]:0:at+1}")
+  if [[ $at =~ ^[0-9]+$ ]] && ((at < ${#lines[@]})); then
+    lines=("${lines[@]:0:at+1}")
     cand=()
-    for ((i = 0; i < at; i++)); do [[ ${ops[i]} == slot* || ${ops[i]} == map* ]] && cand+=("${ops[i]}"); done
-    cand+=("${ops[at]}")
+    for ((i = 0; i < at; i++)); do [[ ${lines[i]} == slot* || ${lines[i]} == map* ]] && cand+=("${lines[i]}"); done
+    cand+=("${lines[at]}")
     printf '%s\n' "${cand[@]}" >"$tmp/cand.txt"
     tries=1
     classify "$mode" "$tmp/cand.txt" "$tmp/c"
-    [[ $SIG == "$want" ]] && ops=("${cand[@]}")
+    [[ $SIG == "$want" ]] && lines=("${cand[@]}")
   fi
-  while (( ${#ops[@]} >= 2 && tries < min_limit )); do
-    len=${#ops[@]}
+  while (( ${#lines[@]} >= 2 && tries < min_limit )); do
+    len=${#lines[@]}
     chunk=$(( (len + n - 1) / n ))
     reduced=0
     for ((i = 0; i < len && tries < min_limit; i += chunk)); do
-      cand=("${ops[@]:0:i}" "${ops[@]:i+chunk}")
+      cand=("${lines[@]:0:i}" "${lines[@]:i+chunk}")
       ((${#cand[@]})) || continue
       printf '%s\n' "${cand[@]}" >"$tmp/cand.txt"
       tries=$((tries + 1))
       classify "$mode" "$tmp/cand.txt" "$tmp/c"
       if [[ $SIG == "$want" ]]; then
-        ops=("${cand[@]}")
+        lines=("${cand[@]}")
         n=$(( n > 2 ? n - 1 : 2 ))
         reduced=1
         break
@@ -191,7 +191,7 @@ minimise() {
       n=$(( 2 * n < len ? 2 * n : len ))
     fi
   done
-  printf '%s\n' "${ops[@]}" >"$tmp/min.txt"
+  printf '%s\n' "${lines[@]}" >"$tmp/min.txt"
   MIN_TRIES=$tries
 }
 
