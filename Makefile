@@ -98,7 +98,8 @@ test-sanitize: deps
 	clang -O1 -g -fsanitize=thread tests/stress/stress.c -o build-tsan/stress-tsan -lpthread
 	TSAN_OPTIONS=halt_on_error=1:exitcode=66 build-tsan/stress-tsan -f 0 4 20000 # TSan: no threads after fork
 
-# libFuzzer targets (clang, ASan + UBSan), 5 minutes each: tests/fuzz/run.sh.
+# libFuzzer targets (clang, ASan + UBSan) and the differential mmap-family
+# fuzzer (tests/fuzz/mmap_fuzz.md), 5 minutes each: tests/fuzz/run.sh.
 fuzz: deps
 	@command -v clang >/dev/null || $(SUDO) apt-get install -y clang
 	bash tests/fuzz/run.sh
