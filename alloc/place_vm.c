@@ -115,6 +115,7 @@ void *ts_place_mmap_at(void *addr, size_t len, int prot, int flags, int fd, off_
   uintptr_t a = (uintptr_t)addr;
   if (len == 0 || len > ts_place_span) return NULL;
   len = align_up(len, PAGE);
+  if (!(flags & MAP_FIXED_NOREPLACE)) a = align_up(a, PAGE), addr = (void *)a; /* a hint: PAGE_ALIGN */
   if (a % PAGE || a < ts_place_lo || a + len > ts_place_lo + ts_place_span) return NULL;
   place_enter();
   place_region_t *pr = region_of(a);
@@ -290,16 +291,59 @@ static void *mremap_kernel(uintptr_t o, size_t old_len, size_t new_len, int flag
   return r.addr;
 }
 
-/* The kernel's checks (mm/mremap.c), in its order, before anything else. */
-static int mremap_args(uintptr_t o, size_t *old_len, size_t *new_len, int flags) {
+/* Records split where the kernel's mapping is one (an madvise or mlock
+ * that changed nothing the kernel keeps apart, a taint mark): the record
+ * of x's mapping that holds `end`, or x when none continues it so far. */
+static bool same_mapping(uint32_t a, uint32_t b) {
+  const uint32_t kept = 0xffffu | TAG_DONTFORK | TAG_PINNED; /* kind, prot, VMA flags we know of */
+  return TAG_KIND(a) == TAG_MMAP && (a & kept) == (b & kept);
+}
+
+static const ts_range_t *mapping_piece_locked(place_region_t *pr, const ts_range_t *x, uintptr_t end) {
+  const ts_range_t *y = x;
+  while (end > y->addr + y->len) {
+    const ts_range_t *n = ts_region_find(&pr->r, y->addr + y->len);
+    if (n == NULL || n->addr != y->addr + y->len || !same_mapping(x->tag, n->tag)) return x;
+    y = n;
+  }
+  return y;
+}
+
+/* A shrink whose old range runs past its mapping: the kernel unmaps the
+ * destination (MREMAP_FIXED), then the whole tail, holes and other
+ * mappings included, then moves what is left. So do we, through munmap,
+ * which knows what in the tail is the program's. */
+static void *mremap_shrink_across(uintptr_t o, size_t old_len, size_t new_len, int flags, void *new_addr) {
+  int r = (flags & MREMAP_FIXED) ? ts_place_munmap(new_addr, new_len) : 0;
+  if (r == 0) r = ts_place_munmap((void *)(o + new_len), old_len - new_len);
+  if (r) {
+    errno = -r;
+    return MAP_FAILED;
+  }
+  if (!(flags & MREMAP_FIXED)) return (void *)o;
+  return ts_place_mremap((void *)o, new_len, new_len, flags, new_addr);
+}
+
+/* The kernel's checks (mm/mremap.c check_mremap_params, 6.16+), in its
+ * order, before anything is looked up. */
+static int mremap_args(uintptr_t o, size_t *old_len, size_t *new_len, int flags, uintptr_t new_addr) {
   const int known = MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP;
   if (flags & ~known) return -EINVAL;
-  if ((flags & MREMAP_FIXED) && !(flags & MREMAP_MAYMOVE)) return -EINVAL;
-  if ((flags & MREMAP_DONTUNMAP) && (!(flags & MREMAP_MAYMOVE) || *old_len != *new_len)) return -EINVAL;
   if (o % PAGE) return -EINVAL;
+  if ((flags & MREMAP_FIXED) && !(flags & MREMAP_MAYMOVE)) return -EINVAL;
+  if ((flags & MREMAP_DONTUNMAP) && !(flags & MREMAP_MAYMOVE)) return -EINVAL;
   *old_len = (*old_len + PAGE - 1) & ~(PAGE - 1); /* wraps to 0 as the kernel's PAGE_ALIGN */
   *new_len = (*new_len + PAGE - 1) & ~(PAGE - 1);
-  return *new_len == 0 ? -EINVAL : 0;
+  if (*new_len == 0) return -EINVAL;
+  uintptr_t task = ts_kargs_task_size();
+  if (*new_len > task) return -EINVAL;
+  if (!(flags & (MREMAP_FIXED | MREMAP_DONTUNMAP))) return 0;
+  /* a specific new address */
+  if (new_addr > task - *new_len) return -EINVAL;
+  if (new_addr % PAGE) return -EINVAL;
+  if ((flags & MREMAP_DONTUNMAP) && *old_len != *new_len) return -EINVAL;
+  if (o + *old_len > new_addr && new_addr + *new_len > o) return -EINVAL; /* overlap */
+  return 0;
 }
 
 /* Grows x's mapping in place when the space after it is free: the kernel
@@ -327,7 +371,7 @@ static bool mremap_grow_locked(place_region_t *pr, const ts_range_t *x, uintptr_
 
 void *ts_place_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr) {
   uintptr_t o = (uintptr_t)old;
-  int err = mremap_args(o, &old_len, &new_len, flags);
+  int err = mremap_args(o, &old_len, &new_len, flags, (uintptr_t)new_addr);
   if (err) {
     errno = -err;
     return MAP_FAILED;
@@ -337,10 +381,29 @@ void *ts_place_mremap(void *old, size_t old_len, size_t new_len, int flags, void
   place_enter();
   place_region_t *pr = region_of(o);
   const ts_range_t *x = ts_place_owns(old) ? ts_region_find(&pr->r, o) : NULL;
-  if (old_len == 0 || x == NULL || !PROGRAM_OWNED(x->tag) || o + old_len > x->addr + x->len) {
+  if (x == NULL || !PROGRAM_OWNED(x->tag)) { /* no mapping at the address */
     place_exit();
-    errno = x == NULL || !PROGRAM_OWNED(x->tag) ? EFAULT : old_len == 0 ? EINVAL : EFAULT;
+    errno = EFAULT;
     return MAP_FAILED;
+  }
+  if (old_len == new_len && !(flags & (MREMAP_FIXED | MREMAP_DONTUNMAP))) {
+    place_exit(); /* nothing to do: the kernel answers before it looks further */
+    return old;
+  }
+  /* A shrink may cross mappings and holes: the tail is unmapped, and only
+   * what moves (new_len, MREMAP_FIXED) must lie within the one mapping
+   * (mm/mremap.c: a shrink in place is checked for nothing more). */
+  bool shrink = new_len < old_len;
+  size_t keep = !shrink ? old_len : (flags & MREMAP_FIXED) ? new_len : 0;
+  x = mapping_piece_locked(pr, x, o + keep);
+  if (old_len == 0 || o + keep > x->addr + x->len) {
+    place_exit();
+    errno = old_len == 0 ? EINVAL : EFAULT; /* not within one mapping of the program's */
+    return MAP_FAILED;
+  }
+  if (shrink && o + old_len > x->addr + x->len) {
+    place_exit();
+    return mremap_shrink_across(o, old_len, new_len, flags, new_addr);
   }
   uint32_t tag = x->tag;
   int prot = TAG_KIND(tag) == TAG_MMAP ? TAG_PROT(tag) : PROT_READ | PROT_WRITE;
@@ -408,6 +471,11 @@ static int upto_hole(uintptr_t a, uintptr_t end, const upto_hole_t *u) {
   return s.hi < s.end ? u->call(s.hi, s.end - s.hi, u->arg) : 0;
 }
 
+static int first_piece(const ts_range_t *piece, void *arg) {
+  *(uintptr_t *)arg = piece->addr;
+  return 1;
+}
+
 static int call_mprotect(uintptr_t a, size_t len, const void *arg) {
   const int *pp = arg; /* {prot, pkey} */
   return pp[1] == -1 ? ts_prim_mprotect((void *)a, len, pp[0]) : ts_prim_pkey_mprotect((void *)a, len, pp[0], pp[1]);
@@ -420,10 +488,19 @@ int ts_place_mprotect(void *addr, size_t len, int prot, int pkey) {
   int args = ts_kargs_mprotect(a, len, prot, &end);
   if (args != 0) return args < 0 ? args : 0;
   if ((prot & (PROT_GROWSDOWN | PROT_GROWSUP)) && ts_place_owns(addr)) {
-    place_enter(); /* placed mappings never grow down: the kernel's EINVAL, or ENOMEM on a hole */
-    bool hole = first_hole_locked(a, a + PAGE) == a;
+    /* Placed mappings never grow: the kernel's EINVAL, once it has found the
+     * mapping it starts from (GROWSDOWN: the first one in the range; UP:
+     * the one at the start), or ENOMEM when there is none. */
+    place_enter();
+    uintptr_t hole = first_hole_locked(a, a + PAGE), first = end;
+    if ((prot & PROT_GROWSDOWN) && hole == a) {
+      uintptr_t h;
+      walk_owned_locked(a, end < ts_place_lo + ts_place_span ? end : ts_place_lo + ts_place_span, first_piece,
+                        &first, &h);
+    }
     place_exit();
-    return hole ? -ENOMEM : -EINVAL;
+    if (prot & PROT_GROWSDOWN) return hole != a || first < end ? -EINVAL : -ENOMEM;
+    return hole == a ? -ENOMEM : -EINVAL;
   }
   int pp[2] = {prot, pkey};
   upto_hole_t u = {call_mprotect, pp, 0, true, prot};
