@@ -2,6 +2,7 @@
  * path; see place.h, and place_int.h for the invariants and the other
  * files. */
 #define _GNU_SOURCE
+#include "meta.h"
 #include "place_int.h"
 
 #include <errno.h>
@@ -168,17 +169,20 @@ bool place_reserve_locked(void) {
   while (as_limit != UINT64_MAX && va > as_limit / 4) va /= 2;
   size_t va_min = place_frugal ? VA_MIN_FRUGAL : VA_MIN;
   ts_prim_ptr_t m = {NULL, ENOMEM};
+  /* tiershim's metadata area (meta.h) follows the window: 1/32 of it */
   for (; va >= va_min; va /= 2) {
-    m = ts_prim_mmap(NULL, va + PMD, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    m = ts_prim_mmap(NULL, va + va / 32 + PMD, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m.err == 0) break;
   }
   if (m.err) {
     place_why = "off: cannot reserve address space (RLIMIT_AS?)";
     return false;
   }
-  uintptr_t raw = (uintptr_t)m.addr, base = align_up(raw, PMD);
+  size_t meta = va / 32;
+  uintptr_t raw = (uintptr_t)m.addr, base = align_up(raw, PMD), end = base + va + meta;
   if (base > raw) ts_prim_munmap((void *)raw, base - raw);
-  if (raw + va + PMD > base + va) ts_prim_munmap((void *)(base + va), raw + va + PMD - base - va);
+  if (raw + va + meta + PMD > end) ts_prim_munmap((void *)end, raw + va + meta + PMD - end);
+  ts_meta_init(base + va, meta);
   /* Both page-granular: programs split mappings at page granularity (partial
    * munmap, mprotect); the pmd region's alignment is asked per allocation. */
   ts_region_init(&mid.r, base, va / 2, PAGE);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "meta.h"
 #include "prim.h"
 #include "tierpol.h"
 
@@ -24,18 +25,21 @@ static bool rvec_reserve(ts_rvec_t *v, size_t n) {
   size_t old_bytes = v->cap * sizeof(ts_range_t);
   size_t bytes = old_bytes ? old_bytes * 2 : RVEC_MIN_BYTES;
   while (bytes / sizeof(ts_range_t) < n) bytes *= 2;
-  ts_prim_ptr_t r = (v->v == NULL)
-      ? ts_prim_mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-      : ts_prim_mremap(v->v, old_bytes, bytes, MREMAP_MAYMOVE, NULL);
-  if (r.err != 0) return false;
-  if (v->v == NULL) ts_tier_bind_hot(r.addr, bytes); /* a move keeps the policy */
-  v->v = r.addr;
+  /* A copy, not mremap: a move would open a hole among our metadata (meta.h) */
+  ts_range_t *nv = ts_meta_map(bytes);
+  if (nv == NULL) return false;
+  ts_tier_bind_hot(nv, bytes);
+  if (v->v) {
+    memcpy(nv, v->v, v->n * sizeof(ts_range_t));
+    ts_meta_unmap(v->v, old_bytes);
+  }
+  v->v = nv;
   v->cap = bytes / sizeof(ts_range_t);
   return true;
 }
 
 static void rvec_free(ts_rvec_t *v) {
-  if (v->v) ts_prim_munmap(v->v, v->cap * sizeof(ts_range_t));
+  if (v->v) ts_meta_unmap(v->v, v->cap * sizeof(ts_range_t));
   v->v = NULL;
   v->n = v->cap = 0;
 }

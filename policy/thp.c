@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "meta.h"
 #include "options.h"
 #include "prim.h"
 #include "shim.h"
@@ -111,8 +112,7 @@ void ts_thp_init(uintptr_t window, size_t window_len) {
   ts_thp_mode_init();
   thp_base = window;
   thp_nblocks = window_len / PMD;
-  ts_prim_ptr_t m = ts_prim_mmap(NULL, thp_nblocks * sizeof *thp_blocks, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  thp_blocks = m.err ? NULL : m.addr;
+  thp_blocks = ts_meta_map((thp_nblocks * sizeof *thp_blocks + 4095) & ~(size_t)4095);
   if (thp_blocks) ts_tier_bind_hot(thp_blocks, thp_nblocks * sizeof *thp_blocks);
 }
 
