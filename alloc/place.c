@@ -364,7 +364,8 @@ static void *mmap_plain(const ts_grant_t *g, size_t len, bool sparse) {
 /* Anything else is the program's own call at our address, with its prot
  * and flags exactly; on unmap the range must be reset (tainted). */
 static void *mmap_own(const ts_grant_t *g, place_region_t *pr, size_t len, int prot, int flags) {
-  uint32_t tag = MMAP_TAG(prot) | TAG_TAINTED | ((flags & (MAP_POPULATE | MAP_LOCKED)) ? TAG_PINNED : 0);
+  uint32_t tag = MMAP_TAG(prot) | TAG_TAINTED | ((flags & (MAP_POPULATE | MAP_LOCKED)) ? TAG_PINNED : 0) |
+                 ((flags & MAP_LOCKED) ? TAG_MLOCKED : 0);
   place_enter();
   ts_grant_t g2;
   ts_region_free(&pr->r, g->addr, len, TS_FREE_DIRTY);

@@ -60,6 +60,9 @@ enum { TAG_MALLOC = 1, TAG_MMAP = 2, TAG_RELEASING = 3, TAG_FOREIGN = 4 };
 /* Zeroed memory big enough to be used sparsely: no fault-time huge pages
  * (policy/thp.c); its blocks get their advice back when it is freed. */
 #define TAG_SPARSE (1u << 19)
+/* VM_LOCKED: mlock, MAP_LOCKED; munlock clears it (the kernel merges the
+ * pieces back, so mremap must see one mapping again). */
+#define TAG_MLOCKED (1u << 20)
 #define PROGRAM_OWNED(t) (TAG_KIND(t) == TAG_MALLOC || TAG_KIND(t) == TAG_MMAP || TAG_KIND(t) == TAG_FOREIGN)
 #define PROGRAM_KINDS ((1u << TAG_MALLOC) | (1u << TAG_MMAP) | (1u << TAG_FOREIGN))
 

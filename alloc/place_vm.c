@@ -115,7 +115,7 @@ void *ts_place_mmap_at(void *addr, size_t len, int prot, int flags, int fd, off_
   uintptr_t a = (uintptr_t)addr;
   if (len == 0 || len > ts_place_span) return NULL;
   len = align_up(len, PAGE);
-  if (!(flags & MAP_FIXED_NOREPLACE)) a = align_up(a, PAGE), addr = (void *)a; /* a hint: PAGE_ALIGN */
+  if (!(flags & MAP_FIXED_NOREPLACE)) a &= ~(PAGE - 1), addr = (void *)a; /* a hint: rounded down, as the kernel does */
   if (a % PAGE || a < ts_place_lo || a + len > ts_place_lo + ts_place_span) return NULL;
   place_enter();
   place_region_t *pr = region_of(a);
@@ -295,7 +295,7 @@ static void *mremap_kernel(uintptr_t o, size_t old_len, size_t new_len, int flag
  * that changed nothing the kernel keeps apart, a taint mark): the record
  * of x's mapping that holds `end`, or x when none continues it so far. */
 static bool same_mapping(uint32_t a, uint32_t b) {
-  const uint32_t kept = 0xffffu | TAG_DONTFORK | TAG_PINNED; /* kind, prot, VMA flags we know of */
+  const uint32_t kept = 0xffffu | TAG_DONTFORK | TAG_MLOCKED; /* kind, prot, VMA flags we know of */
   return TAG_KIND(a) == TAG_MMAP && (a & kept) == (b & kept);
 }
 
@@ -378,9 +378,14 @@ void *ts_place_mremap(void *old, size_t old_len, size_t new_len, int flags, void
   }
   if (!ts_place_touches(old, old_len ? old_len : 1)) /* only the destination is ours */
     return mremap_kernel(o, old_len, new_len, flags, new_addr, PROT_READ | PROT_WRITE);
+  if (!ts_place_owns(old)) { /* the kernel's mapping, a range reaching into the window */
+    if (new_len >= old_len) return mremap_kernel(o, old_len, new_len, flags, new_addr, PROT_READ | PROT_WRITE);
+    ts_prim_ptr_t at = ts_prim_mremap(old, PAGE, PAGE, 0, NULL); /* a no-op: is a mapping there? */
+    return at.err ? mremap_result(at) : mremap_shrink_across(o, old_len, new_len, flags, new_addr);
+  }
   place_enter();
   place_region_t *pr = region_of(o);
-  const ts_range_t *x = ts_place_owns(old) ? ts_region_find(&pr->r, o) : NULL;
+  const ts_range_t *x = ts_region_find(&pr->r, o);
   if (x == NULL || !PROGRAM_OWNED(x->tag)) { /* no mapping at the address */
     place_exit();
     errno = EFAULT;
@@ -439,6 +444,7 @@ typedef struct {
   int (*call)(uintptr_t a, size_t len, const void *arg); /* the kernel's call on [a, a+len) */
   const void *arg;
   uint32_t taint;      /* flag bits for the pieces it changed */
+  uint32_t clear;      /* flag bits it took off them */
   bool retag_prot;     /* placed mmaps' records carry the new protection */
   int prot;
 } upto_hole_t;
@@ -447,7 +453,9 @@ static int retag_piece(const ts_range_t *piece, void *arg) {
   const upto_hole_t *u = arg;
   if (u->retag_prot && TAG_KIND(piece->tag) == TAG_MMAP)
     retag_locked(piece, MMAP_TAG(u->prot) | (piece->tag & ~0xffffu) | TAG_TAINTED | u->taint);
-  else
+  else if (u->clear && (piece->tag & u->clear) && TAG_KIND(piece->tag) == TAG_MMAP)
+    retag_locked(piece, piece->tag & ~u->clear);
+  else if (u->taint)
     taint_piece(piece, &(uint32_t){TAG_TAINTED | u->taint});
   return 0;
 }
@@ -460,7 +468,7 @@ static int upto_hole(uintptr_t a, uintptr_t end, const upto_hole_t *u) {
     place_enter();
     uintptr_t hole = first_hole_locked(s.lo, s.hi);
     r = hole > s.lo ? u->call(s.lo, hole - s.lo, u->arg) : 0;
-    if (r == 0 && (u->taint || u->retag_prot)) {
+    if (r == 0 && (u->taint || u->clear || u->retag_prot)) {
       uintptr_t h;
       walk_owned_locked(s.lo, hole, retag_piece, (void *)u, &h);
     }
@@ -503,7 +511,7 @@ int ts_place_mprotect(void *addr, size_t len, int prot, int pkey) {
     return hole == a ? -ENOMEM : -EINVAL;
   }
   int pp[2] = {prot, pkey};
-  upto_hole_t u = {call_mprotect, pp, 0, true, prot};
+  upto_hole_t u = {call_mprotect, pp, 0, 0, true, prot};
   return upto_hole(a, end, &u);
 }
 
@@ -520,7 +528,8 @@ int ts_place_mlock(void *addr, size_t len, unsigned flags, bool unlock) {
   int args = ts_kargs_mlock(&a, len, &end);
   if (args != 0) return args < 0 ? args : 0;
   unsigned f = unlock ? ~0u : flags;
-  upto_hole_t u = {call_mlock, &f, unlock ? 0 : TAG_TAINTED | TAG_PINNED, false, 0};
+  upto_hole_t u = {call_mlock, &f, unlock ? 0 : TAG_TAINTED | TAG_PINNED | TAG_MLOCKED, unlock ? TAG_MLOCKED : 0,
+                   false, 0};
   return upto_hole(a, end, &u);
 }
 
@@ -603,7 +612,7 @@ long ts_place_mbind(void *addr, unsigned long len, int mode, const unsigned long
     place_exit();
     if (hole) return -EFAULT;
   }
-  upto_hole_t u = {call_mbind, &m, TAG_TAINTED, false, 0};
+  upto_hole_t u = {call_mbind, &m, TAG_TAINTED, 0, false, 0};
   return upto_hole(a, end, &u);
 }
 
