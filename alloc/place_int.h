@@ -30,6 +30,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/mman.h>
 
 #include "place.h"
 #include "reentry.h"
@@ -47,7 +48,8 @@
 enum { TAG_MALLOC = 1, TAG_MMAP = 2, TAG_RELEASING = 3, TAG_FOREIGN = 4 };
 #define TAG_KIND(t) ((t) & 0xffu)
 #define TAG_PROT(t) ((int)(((t) >> 8) & 0xffu))
-#define MMAP_TAG(prot) (TAG_MMAP | ((uint32_t)(prot) << 8))
+/* the protection the kernel keeps in the VMA (PROT_SEM and the like set nothing) */
+#define MMAP_TAG(prot) (TAG_MMAP | ((uint32_t)((prot) & (PROT_READ | PROT_WRITE | PROT_EXEC)) << 8))
 /* The program changed the range's VMA (prot, pkey, lock, policy, advice
  * with flags, guard markers) or mapped it with flags of its own: when it
  * is unmapped or freed it is replaced by a fresh mapping, never kept. */

@@ -17,7 +17,7 @@
 #                    release (the default MUNMAP: holes not probed, maps lines
 #                    left out); default "strict release"
 #   --env "V=X ..."  more environment for the shim runs (TIERSHIM_THP=off, ...)
-#   --mlock          programs with mlock/munlock too (not interposed yet)
+#   --mlock          programs with mlock/munlock too (the ctest run has it)
 #   --program FILE   run one program (a reproducer) in each mode, show and
 #                    minimise what differs
 #   --timeout S      per run (default 10); a run past it is a hang

@@ -58,7 +58,7 @@
  *              readable by design, so pages the model holds unmapped are
  *              not probed ("..") and the /proc/self/maps lines start with
  *              "~ " (left out of the comparison). Use it for both runs.
- *   --mlock    the generator emits mlock/munlock too (not interposed yet).
+ *   --mlock    the generator emits mlock/munlock too.
  *   --op-timeout S  under --shim, an op still running after S seconds
  *              (default 2) prints "= HANG" and the driver exits 124.
  */

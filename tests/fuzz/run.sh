@@ -44,7 +44,7 @@ for t in "${targets[@]}"; do
       { echo "fuzz: mmap: build failed (log: $out/build_mmap.log)"; rc=1; continue; }
     echo "fuzz: mmap for ${secs}s"
     if ! bash "$root/tests/fuzz/mmap_fuzz.sh" --lib "$build/libtiershim.so" --bin "$build/tests/integration/mmap_ops" \
-        --sweep --continue 20 --time "$secs" --out "$out/mmap" >"$out/fuzz_mmap.log" 2>&1; then
+        --sweep --mlock --continue 20 --time "$secs" --out "$out/mmap" >"$out/fuzz_mmap.log" 2>&1; then
       echo "fuzz: mmap FOUND A DIFFERENCE (log: $out/fuzz_mmap.log, programs: $out/mmap/)"; rc=1
     fi
     grep '^mmap_fuzz:' "$out/fuzz_mmap.log" | tail -n 1 | sed "s/^/fuzz: $t: /"
