@@ -367,9 +367,11 @@ static long rss_kb(void) {
   return rss * (long)(PG / 1024);
 }
 
+/* This thread's faults: tiershim's own threads (the collapse thread under
+ * THP=collapse) fault on their own memory, which says nothing about ours. */
 static long minflt(void) {
   struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
+  getrusage(RUSAGE_THREAD, &ru);
   return ru.ru_minflt;
 }
 
