@@ -453,10 +453,11 @@ static int retag_piece(const ts_range_t *piece, void *arg) {
   const upto_hole_t *u = arg;
   if (u->retag_prot && TAG_KIND(piece->tag) == TAG_MMAP)
     retag_locked(piece, MMAP_TAG(u->prot) | (piece->tag & ~0xffffu) | TAG_TAINTED | u->taint);
-  else if (u->clear && (piece->tag & u->clear) && TAG_KIND(piece->tag) == TAG_MMAP)
-    retag_locked(piece, piece->tag & ~u->clear);
-  else if (u->taint)
+  else if (u->clear) { /* munlock: only what it took off */
+    if ((piece->tag & u->clear) && TAG_KIND(piece->tag) == TAG_MMAP) retag_locked(piece, piece->tag & ~u->clear);
+  } else {
     taint_piece(piece, &(uint32_t){TAG_TAINTED | u->taint});
+  }
   return 0;
 }
 

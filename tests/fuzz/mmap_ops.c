@@ -81,6 +81,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "it_common.h"
+
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
@@ -149,23 +151,6 @@ static bool lookup(const name_t *t, const char *s, int *v) {
   return false;
 }
 
-static const char *errname(int e) {
-  static char buf[16];
-  switch (e) {
-  case EINVAL: return "EINVAL";
-  case ENOMEM: return "ENOMEM";
-  case EFAULT: return "EFAULT";
-  case EEXIST: return "EEXIST";
-  case EAGAIN: return "EAGAIN";
-  case EPERM: return "EPERM";
-  case EACCES: return "EACCES";
-  case EBADF: return "EBADF";
-  case EOVERFLOW: return "EOVERFLOW";
-  case EBUSY: return "EBUSY";
-  case 0: return "errno0";
-  default: snprintf(buf, sizeof buf, "errno%d", e); return buf;
-  }
-}
 
 /* ---- random source: a seed, or the bytes of a file ---------------------- */
 
@@ -860,13 +845,13 @@ static bool dump_all;
 static void check_rejected(bool failed, int err) {
   if (!predicted) return;
   if (predicted == RET0 ? failed : (!failed || err != predicted))
-    contradiction("predicted %s from the arguments, got %s", predicted == RET0 ? "0" : errname(predicted),
-                  failed ? errname(err) : "success");
+    contradiction("predicted %s from the arguments, got %s", predicted == RET0 ? "0" : it_errname(predicted),
+                  failed ? it_errname(err) : "success");
 }
 
 static void print_int(int r, int e) {
   if (r == 0) printf(" = 0\n");
-  else printf(" = %d %s\n", r, errname(e));
+  else printf(" = %d %s\n", r, it_errname(e));
   check_rejected(r != 0, e);
 }
 
@@ -1043,7 +1028,7 @@ static void run_op(const op_t *op, const char *line, area_t **dump1, area_t **du
     int e = errno;
     check_rejected(p == MAP_FAILED, e);
     if (p == MAP_FAILED) {
-      printf(" = MAP_FAILED %s\n", errname(e));
+      printf(" = MAP_FAILED %s\n", it_errname(e));
       return;
     }
     if ((uintptr_t)p % PG) {
@@ -1086,7 +1071,7 @@ static void run_op(const op_t *op, const char *line, area_t **dump1, area_t **du
     check_rejected(p == MAP_FAILED, err);
     size_t i0, i1;
     if (p == MAP_FAILED) {
-      printf(" = MAP_FAILED %s\n", errname(err));
+      printf(" = MAP_FAILED %s\n", it_errname(err));
       if (!rejected && op->kind == O_FIXED && span_in(ar, a, e, &i0, &i1))
         for (size_t i = i0; i < i1; i++) ar->pg[i].st = P_UNK; /* the old mapping may be gone */
       return;
@@ -1120,7 +1105,7 @@ static void run_op(const op_t *op, const char *line, area_t **dump1, area_t **du
     int err = errno;
     check_rejected(p == MAP_FAILED, err);
     if (p == MAP_FAILED) {
-      printf(" = MAP_FAILED %s\n", errname(err));
+      printf(" = MAP_FAILED %s\n", it_errname(err));
       return;
     }
     bool at = h != 0 && (uintptr_t)p == h;
@@ -1281,7 +1266,7 @@ static void run_op(const op_t *op, const char *line, area_t **dump1, area_t **du
     int err = errno;
     check_rejected(p == MAP_FAILED, err);
     if (p == MAP_FAILED) {
-      printf(" = MAP_FAILED %s\n", errname(err));
+      printf(" = MAP_FAILED %s\n", it_errname(err));
       if (!rejected && !overlap && fixed && o_st == P_MAP && tar && span_in(tar, t, t + newl, &t0, &t1)) {
         for (size_t i = t0; i < t1; i++) tar->pg[i].st = P_UNK; /* unmapped before the failure? */
         if (src_in && newl < oldl)

@@ -73,18 +73,6 @@
 
 static const size_t PGSZ = 4096;
 
-static const char *en(int e) {
-  static char buf[32];
-  switch (e) {
-  case 0: return "0";
-  case EINVAL: return "EINVAL";
-  case ENOMEM: return "ENOMEM";
-  case EFAULT: return "EFAULT";
-  case EEXIST: return "EEXIST";
-  case EPERM: return "EPERM";
-  default: snprintf(buf, sizeof buf, "errno%d", e); return buf;
-  }
-}
 
 static void *xmap(size_t len) {
   void *p = mmap(NULL, len, RW, PA, -1, 0);
@@ -666,7 +654,7 @@ static void case_vmaflags(void) {
         continue;
       }
       char label[96];
-      snprintf(label, sizeof label, "%s %zuK: changed %s", changes[c].name, len >> 10, r == 0 ? "ok" : en(errno));
+      snprintf(label, sizeof label, "%s %zuK: changed %s", changes[c].name, len >> 10, r == 0 ? "ok" : it_errname(errno));
       munmap(p, len);
       void *q = xmap(len); /* reuses the range where tiershim places it */
       describe(label, q, len);
@@ -710,9 +698,9 @@ static void case_dontfork(void) {
     IT_CHECK(live < 0 || live - child == (long)len,
              "dontfork: the child's live placed bytes: expected %ld (the parent's less %zu) got %ld", live - (long)len,
              len, child);
-    SAY("child: mprotect of the missing range: %s", mprotect(a, len, PROT_READ) == 0 ? "0" : en(errno));
-    SAY("child: madvise WILLNEED of it: %s", madvise(a, len, MADV_WILLNEED) == 0 ? "0" : en(errno));
-    SAY("child: mlock of it: %s", mlock(a, len) == 0 ? "0" : en(errno));
+    SAY("child: mprotect of the missing range: %s", mprotect(a, len, PROT_READ) == 0 ? "0" : it_errname(errno));
+    SAY("child: madvise WILLNEED of it: %s", madvise(a, len, MADV_WILLNEED) == 0 ? "0" : it_errname(errno));
+    SAY("child: mlock of it: %s", mlock(a, len) == 0 ? "0" : it_errname(errno));
     unsigned char *s = mmap(a, len, RW, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     SAY("child: a shared mapping hinted there lands there: %s", s == a ? "yes" : "no");
     if (s != MAP_FAILED) memset(s, 9, len);
@@ -738,7 +726,7 @@ static void case_dontfork(void) {
 
 /* Only calls that are harmless in a run without the shim: invalid, or
  * acting on nothing (a range that starts in a hole), or WILLNEED. */
-static void bad(const char *what, int r) { SAY("%s: %d %s", what, r, r ? en(errno) : ""); }
+static void bad(const char *what, int r) { SAY("%s: %d %s", what, r, r ? it_errname(errno) : ""); }
 
 static void case_badargs(void) {
   static const size_t lens[] = {SIZE_MAX, SIZE_MAX - 4095, (size_t)PTRDIFF_MAX + 1};
@@ -765,29 +753,29 @@ static void case_badargs(void) {
     int r;
     errno = 0;
     r = madvise(p, far[i], MADV_WILLNEED);
-    SAY("madvise(p, %zuG, WILLNEED): %d %s", far[i] >> 30, r, r ? en(errno) : "");
+    SAY("madvise(p, %zuG, WILLNEED): %d %s", far[i] >> 30, r, r ? it_errname(errno) : "");
     errno = 0;
     r = mprotect(p, far[i], PROT_READ | PROT_WRITE);
-    SAY("mprotect(p, %zuG, RW): %d %s", far[i] >> 30, r, r ? en(errno) : "");
+    SAY("mprotect(p, %zuG, RW): %d %s", far[i] >> 30, r, r ? it_errname(errno) : "");
     errno = 0;
     r = mlock(p + KB(448), far[i]);
-    SAY("mlock(hole, %zuG): %d %s", far[i] >> 30, r, r ? en(errno) : "");
+    SAY("mlock(hole, %zuG): %d %s", far[i] >> 30, r, r ? it_errname(errno) : "");
     errno = 0;
     r = munlock(p + KB(448), far[i]);
-    SAY("munlock(hole, %zuG): %d %s", far[i] >> 30, r, r ? en(errno) : "");
+    SAY("munlock(hole, %zuG): %d %s", far[i] >> 30, r, r ? it_errname(errno) : "");
   }
   errno = 0;
   int r = munmap(p, SIZE_MAX - (uintptr_t)p + 1);
-  SAY("munmap(p, to the top of the address space): %d %s", r, r ? en(errno) : "");
+  SAY("munmap(p, to the top of the address space): %d %s", r, r ? it_errname(errno) : "");
   errno = 0;
   r = munmap(p + 1, KB(4));
-  SAY("munmap(p + 1, 4K): %d %s", r, r ? en(errno) : "");
+  SAY("munmap(p + 1, 4K): %d %s", r, r ? it_errname(errno) : "");
   errno = 0;
   void *q = mremap(p, SIZE_MAX, KB(8), 0);
-  SAY("mremap(p, SIZE_MAX, 8K): %s", q == MAP_FAILED ? en(errno) : "ok");
+  SAY("mremap(p, SIZE_MAX, 8K): %s", q == MAP_FAILED ? it_errname(errno) : "ok");
   errno = 0;
   q = mremap(p, KB(8), SIZE_MAX, MREMAP_MAYMOVE);
-  SAY("mremap(p, 8K, SIZE_MAX): %s", q == MAP_FAILED ? en(errno) : "ok");
+  SAY("mremap(p, 8K, SIZE_MAX): %s", q == MAP_FAILED ? it_errname(errno) : "ok");
   SAY("still alive, p reads %d", p[0]);
   munmap(p, KB(448));
 }

@@ -26,6 +26,20 @@
 extern "C" {
 #endif
 
+/* An errno's name ("EINVAL"; "0" for none): what the programs print to be
+ * compared with the kernel's run, never a number that varies by libc. The
+ * last eight results stay valid, for several in one printf. */
+static inline const char *it_errname(int e) {
+  static __thread char buf[8][24];
+  static __thread int i;
+  if (e == 0) return "0";
+  const char *name = strerrorname_np(e);
+  if (name != NULL) return name;
+  i = (i + 1) % 8;
+  snprintf(buf[i], sizeof buf[i], "errno%d", e);
+  return buf[i];
+}
+
 typedef int (*it_stats_get_fn)(tiershim_stats_t *);
 typedef int (*it_enabled_fn)(void);
 typedef const char *(*it_version_fn)(void);

@@ -78,26 +78,6 @@ static const char *yesno(int b) { return b ? "yes" : "no"; }
 
 /* ---- names ---------------------------------------------------------------- */
 
-static const char *en(int e) {
-  static char buf[8][24];
-  static int i;
-  switch (e) {
-  case 0: return "0";
-  case EINVAL: return "EINVAL";
-  case ENOMEM: return "ENOMEM";
-  case EFAULT: return "EFAULT";
-  case EEXIST: return "EEXIST";
-  case EAGAIN: return "EAGAIN";
-  case EPERM: return "EPERM";
-  case EACCES: return "EACCES";
-  case EBADF: return "EBADF";
-  case EOPNOTSUPP: return "EOPNOTSUPP";
-  default:
-    i = (i + 1) % 8;
-    snprintf(buf[i], sizeof buf[i], "errno%d", e);
-    return buf[i];
-  }
-}
 
 /* "0" or "-1/ERRNO" for an int-returning call; errno captured by the caller */
 static const char *ir(int r, int e) {
@@ -105,7 +85,7 @@ static const char *ir(int r, int e) {
   static int i;
   if (r == 0) return "0";
   i = (i + 1) % 8;
-  snprintf(buf[i], sizeof buf[i], "%d/%s", r, en(e));
+  snprintf(buf[i], sizeof buf[i], "%d/%s", r, it_errname(e));
   return buf[i];
 }
 
@@ -601,12 +581,12 @@ static void c_munmap_einval(void) {
   fill(p, 0, MB(2), 31);
   CALL(r, e, munmap(p + 1, PG));
   SAY("munmap unaligned address: %s", ir(r, e));
-  IT_CHECK(r == -1 && e == EINVAL, "munmap(p+1): %d %s", r, en(e));
+  IT_CHECK(r == -1 && e == EINVAL, "munmap(p+1): %d %s", r, it_errname(e));
   CALL(r, e, munmap(p + KB(4) + 100, KB(64)));
   SAY("munmap unaligned address (inside): %s", ir(r, e));
   CALL(r, e, munmap(p, 0));
   SAY("munmap length 0: %s", ir(r, e));
-  IT_CHECK(r == -1 && e == EINVAL, "munmap(p, 0): %d %s", r, en(e));
+  IT_CHECK(r == -1 && e == EINVAL, "munmap(p, 0): %d %s", r, it_errname(e));
   CALL(r, e, munmap(p, SIZE_MAX & ~(PG - 1)));
   SAY("munmap huge length: %s", ir(r, e));
   int intact = check(p, 0, MB(2), 31);
@@ -674,7 +654,7 @@ static void c_mremap(void) {
       INFO("mremap grow in place %s->%s: ENOMEM", sz(from), sz(to));
     } else {
       outcome_ok = 0;
-      INFO("mremap grow in place %s->%s: %s", sz(from), sz(to), q == MAP_FAILED ? en(e) : "moved");
+      INFO("mremap grow in place %s->%s: %s", sz(from), sz(to), q == MAP_FAILED ? it_errname(e) : "moved");
     }
     int nb_ok = check(nb, 0, from, 60 + i);
     IT_CHECK(outcome_ok && nb_ok, "mremap grow in place %s->%s", sz(from), sz(to));
@@ -697,9 +677,9 @@ static void c_mremap(void) {
     int ok = q == p && check(p, 0, keep, 70 + i) && all_zero(p + keep, len - keep) &&
              is_ok(PW(p + len - 1));
     IT_CHECK(ok, "mremap grow into own freed tail %s->%s: %s", sz(keep), sz(len),
-             q == MAP_FAILED ? en(e) : "");
+             q == MAP_FAILED ? it_errname(e) : "");
     SAY("mremap grow into own freed tail %s->%s: %s", sz(keep), sz(len),
-        q == MAP_FAILED ? en(e) : ok ? "grew, kept, tail zero" : "WRONG");
+        q == MAP_FAILED ? it_errname(e) : ok ? "grew, kept, tail zero" : "WRONG");
     xunmap(q == MAP_FAILED ? p : q, q == MAP_FAILED ? keep : len);
   }
 
@@ -708,12 +688,12 @@ static void c_mremap(void) {
   p = xmap(MB(4), RW, PA);
   fill(p, 0, MB(4), 80);
   CALL(q, e, mremap(p, MB(2), MB(3), 0));
-  SAY("mremap grow head of a mapping without MAYMOVE: %s", q == MAP_FAILED ? en(e) : "succeeded");
+  SAY("mremap grow head of a mapping without MAYMOVE: %s", q == MAP_FAILED ? it_errname(e) : "succeeded");
   IT_CHECK(q == MAP_FAILED && e == ENOMEM, "mremap grow head no MAYMOVE");
   CALL(q, e, mremap(p, MB(2), MB(3), MREMAP_MAYMOVE));
   if (q == MAP_FAILED) {
-    SAY("mremap grow head of a mapping with MAYMOVE: %s", en(e));
-    IT_FAIL("mremap grow head MAYMOVE: %s", en(e));
+    SAY("mremap grow head of a mapping with MAYMOVE: %s", it_errname(e));
+    IT_FAIL("mremap grow head MAYMOVE: %s", it_errname(e));
     xunmap(p, MB(4));
   } else {
     int ok = q != p && check(q, 0, MB(2), 80) && all_zero(q + MB(2), MB(1)) &&
@@ -736,8 +716,8 @@ static void c_mremap(void) {
     fill(p, 0, from, 90 + i);
     CALL(q, e, mremap(p, from, to, MREMAP_MAYMOVE));
     if (q == MAP_FAILED) {
-      SAY("mremap MAYMOVE %s->%s: %s", sz(from), sz(to), en(e));
-      IT_FAIL("mremap MAYMOVE %s->%s: %s", sz(from), sz(to), en(e));
+      SAY("mremap MAYMOVE %s->%s: %s", sz(from), sz(to), it_errname(e));
+      IT_FAIL("mremap MAYMOVE %s->%s: %s", sz(from), sz(to), it_errname(e));
       xunmap(p, from);
       continue;
     }
@@ -764,7 +744,7 @@ static void c_mremap(void) {
     CALL(q, e, mremap(src, from, to, MREMAP_MAYMOVE | MREMAP_FIXED, dst));
     int ok = q == dst && check(dst, 0, from, 110 + i) && all_zero(dst + from, to - from) &&
              check(dst, to, MB(4), 120 + i) && GONE(src) && GONE(src + from - 1);
-    IT_CHECK(ok, "mremap FIXED %s->%s: %s", sz(from), sz(to), q == MAP_FAILED ? en(e) : "");
+    IT_CHECK(ok, "mremap FIXED %s->%s: %s", sz(from), sz(to), q == MAP_FAILED ? it_errname(e) : "");
     SAY("mremap FIXED %s->%s onto own 4M mapping: at-destination=%s moved-intact, "
         "grown-part-zero, rest-of-destination-kept, source-faults: %s layout-dst %s",
         sz(from), sz(to), yesno(q == dst), yesno(ok), layout(dst, MB(4), NULL));
@@ -776,39 +756,39 @@ static void c_mremap(void) {
   unsigned char *d = xmap(MB(2), RW, PA);
   fill(p, 0, MB(2), 130);
   CALL(q, e, mremap(p, MB(1), MB(1), MREMAP_FIXED, d));
-  SAY("mremap FIXED without MAYMOVE: %s", q == MAP_FAILED ? en(e) : "succeeded");
+  SAY("mremap FIXED without MAYMOVE: %s", q == MAP_FAILED ? it_errname(e) : "succeeded");
   CALL(q, e, mremap(p, MB(1), MB(1), MREMAP_FIXED | MREMAP_MAYMOVE, p + KB(512)));
-  SAY("mremap FIXED overlapping source: %s", q == MAP_FAILED ? en(e) : "succeeded");
+  SAY("mremap FIXED overlapping source: %s", q == MAP_FAILED ? it_errname(e) : "succeeded");
   CALL(q, e, mremap(p, MB(1), MB(1), MREMAP_FIXED | MREMAP_MAYMOVE, d + 100));
-  SAY("mremap FIXED unaligned destination: %s", q == MAP_FAILED ? en(e) : "succeeded");
+  SAY("mremap FIXED unaligned destination: %s", q == MAP_FAILED ? it_errname(e) : "succeeded");
   SAY("mremap FIXED errors left the source intact: %s", yesno(check(p, 0, MB(2), 130)));
   xunmap(d, MB(2));
 
   /* other errors */
   CALL(q, e, mremap(p + 1, PG, 2 * PG, MREMAP_MAYMOVE));
-  SAY("mremap unaligned old address: %s", q == MAP_FAILED ? en(e) : "succeeded");
+  SAY("mremap unaligned old address: %s", q == MAP_FAILED ? it_errname(e) : "succeeded");
   CALL(q, e, mremap(p, MB(2), 0, MREMAP_MAYMOVE));
-  SAY("mremap new length 0: %s", q == MAP_FAILED ? en(e) : "succeeded");
+  SAY("mremap new length 0: %s", q == MAP_FAILED ? it_errname(e) : "succeeded");
   CALL(q, e, mremap(p, 0, MB(1), MREMAP_MAYMOVE));
-  SAY("mremap old length 0 (private): %s", q == MAP_FAILED ? en(e) : "succeeded");
+  SAY("mremap old length 0 (private): %s", q == MAP_FAILED ? it_errname(e) : "succeeded");
   if (q != MAP_FAILED) xunmap(q, MB(1));
   CALL(q, e, mremap(p, MB(2), MB(2), MREMAP_DONTUNMAP)); /* needs MAYMOVE */
-  SAY("mremap DONTUNMAP without MAYMOVE: %s", q == MAP_FAILED ? en(e) : "succeeded");
+  SAY("mremap DONTUNMAP without MAYMOVE: %s", q == MAP_FAILED ? it_errname(e) : "succeeded");
   CALL(q, e, mremap(p, MB(2), MB(4), 0x80)); /* unknown flag */
-  SAY("mremap unknown flag: %s", q == MAP_FAILED ? en(e) : "succeeded");
+  SAY("mremap unknown flag: %s", q == MAP_FAILED ? it_errname(e) : "succeeded");
   xunmap(p, MB(2));
   CALL(q, e, mremap(p, MB(2), MB(4), MREMAP_MAYMOVE)); /* p was just unmapped */
-  SAY("mremap of an unmapped range: %s", q == MAP_FAILED ? en(e) : "succeeded");
+  SAY("mremap of an unmapped range: %s", q == MAP_FAILED ? it_errname(e) : "succeeded");
   IT_CHECK(q == MAP_FAILED && e == EFAULT, "mremap of an unmapped range: %s",
-           q == MAP_FAILED ? en(e) : "succeeded");
+           q == MAP_FAILED ? it_errname(e) : "succeeded");
   if (q != MAP_FAILED) xunmap(q, MB(4));
   p = xmap(MB(4), RW, PA);
   fill(p, 0, MB(4), 131);
   mprotect(p + MB(2), MB(2), PROT_READ);
   CALL(q, e, mremap(p, MB(4), MB(8), MREMAP_MAYMOVE)); /* spans two VMAs */
-  SAY("mremap of a range spanning two mappings: %s", q == MAP_FAILED ? en(e) : "succeeded");
+  SAY("mremap of a range spanning two mappings: %s", q == MAP_FAILED ? it_errname(e) : "succeeded");
   CALL(q, e, mremap(p, MB(6), MB(8), MREMAP_MAYMOVE)); /* runs past the mapping */
-  SAY("mremap of a range running past the mapping: %s", q == MAP_FAILED ? en(e) : "succeeded");
+  SAY("mremap of a range running past the mapping: %s", q == MAP_FAILED ? it_errname(e) : "succeeded");
   SAY("mremap failures left the mapping intact: %s", yesno(check(p, 0, MB(4), 131)));
   xunmap(p, MB(4));
 
@@ -832,7 +812,7 @@ static void c_mremap(void) {
     SAYU("mremap MAYMOVE grow an inner part: layout %s", layout(p, MB(4), NULL));
     xunmap(q, MB(2));
   } else {
-    SAY("mremap MAYMOVE grow an inner part: %s", en(e));
+    SAY("mremap MAYMOVE grow an inner part: %s", it_errname(e));
   }
   IT_CHECK(ok, "mremap MAYMOVE inner part");
   xunmap(p, MB(4));
@@ -849,7 +829,7 @@ static void c_mremap(void) {
     SAY("mremap DONTUNMAP: skipped (kernel without MREMAP_DONTUNMAP)");
     xunmap(p, KB(1536));
   } else if (q == MAP_FAILED) {
-    SAY("mremap DONTUNMAP: %s", en(e));
+    SAY("mremap DONTUNMAP: %s", it_errname(e));
     xunmap(p, KB(1536));
   } else {
     int moved = q != p && check(q, 0, KB(1536), 140);
@@ -860,7 +840,7 @@ static void c_mremap(void) {
         "layout-old %s",
         yesno(moved), yesno(oldz), yesno(oldw), layout(p, KB(1536), NULL));
     CALL(d, e, mremap(p, KB(1536), MB(2), MREMAP_MAYMOVE | MREMAP_DONTUNMAP, NULL));
-    SAY("mremap DONTUNMAP with a different new length: %s", d == MAP_FAILED ? en(e) : "succeeded");
+    SAY("mremap DONTUNMAP with a different new length: %s", d == MAP_FAILED ? it_errname(e) : "succeeded");
     if (d != MAP_FAILED) xunmap(d, MB(2));
     xunmap(q, KB(1536));
     /* new_address as a hint: a free range (made by a PROT_NONE mapping, which
@@ -870,13 +850,13 @@ static void c_mremap(void) {
     unsigned char *h = xmap(MB(8), PROT_NONE, PA);
     xunmap(h, MB(8));
     CALL(q, e, mremap(p, KB(1536), KB(1536), MREMAP_MAYMOVE | MREMAP_DONTUNMAP, h + MB(2)));
-    SAY("mremap DONTUNMAP with a free hint: %s", q == MAP_FAILED ? en(e) : q == h + MB(2) ? "at the hint" : "elsewhere");
+    SAY("mremap DONTUNMAP with a free hint: %s", q == MAP_FAILED ? it_errname(e) : q == h + MB(2) ? "at the hint" : "elsewhere");
     if (q != MAP_FAILED) {
       IT_CHECK(check(q, 0, KB(1536), 141), "DONTUNMAP with hint: contents");
       xunmap(q, KB(1536));
     }
     CALL(q, e, mremap(p, KB(1536), KB(1536), MREMAP_MAYMOVE | MREMAP_DONTUNMAP, (void *)1));
-    SAY("mremap DONTUNMAP with an unaligned hint: %s", q == MAP_FAILED ? en(e) : "succeeded");
+    SAY("mremap DONTUNMAP with an unaligned hint: %s", q == MAP_FAILED ? it_errname(e) : "succeeded");
     if (q != MAP_FAILED) xunmap(q, KB(1536));
     xunmap(p, KB(1536));
   }
@@ -896,20 +876,20 @@ static void c_mremap_seq(void) {
     fill(p, 0, l0, 150 + i);
     CALL(q, e, mremap(p, l0, l1, MREMAP_MAYMOVE));
     if (q == MAP_FAILED) {
-      SAY("mremap sequence from %s: grow %s", sz(l0), en(e));
-      IT_FAIL("mremap sequence grow: %s", en(e));
+      SAY("mremap sequence from %s: grow %s", sz(l0), it_errname(e));
+      IT_FAIL("mremap sequence grow: %s", it_errname(e));
       xunmap(p, l0);
       continue;
     }
     fill(q, l0, l1, 160 + i);
     int a = check(q, 0, l0, 150 + i);
     CALL(q2, e, mremap(q, l1, l2, 0));
-    const char *shrink = q2 == MAP_FAILED ? en(e) : q2 == q ? "in place" : "MOVED";
+    const char *shrink = q2 == MAP_FAILED ? it_errname(e) : q2 == q ? "in place" : "MOVED";
     if (q2 == MAP_FAILED) q2 = q, l2 = l1;
     int b = check(q2, 0, l2 < l0 ? l2 : l0, 150 + i);
     unsigned char *q3;
     CALL(q3, e, mremap(q2, l2, l3, MREMAP_MAYMOVE));
-    const char *regrow = q3 == MAP_FAILED ? en(e) : "ok";
+    const char *regrow = q3 == MAP_FAILED ? it_errname(e) : "ok";
     if (q3 == MAP_FAILED) q3 = q2, l3 = l2;
     int c = check(q3, 0, l2 < l0 ? l2 : l0, 150 + i) && all_zero(q3 + l2, l3 - l2);
     int r1, e1;
@@ -930,15 +910,15 @@ static void c_mremap_seq(void) {
   fill(p, 0, MB(8), 170);
   xunmap(p + MB(2), MB(6));
   CALL(q, e, mremap(p, MB(2), MB(4), 0));
-  const char *g1 = q == p ? "in place" : q == MAP_FAILED ? en(e) : "MOVED";
+  const char *g1 = q == p ? "in place" : q == MAP_FAILED ? it_errname(e) : "MOVED";
   CALL(q, e, mremap(p, MB(4), MB(8), 0));
-  const char *g2 = q == p ? "in place" : q == MAP_FAILED ? en(e) : "MOVED";
+  const char *g2 = q == p ? "in place" : q == MAP_FAILED ? it_errname(e) : "MOVED";
   unsigned char *dst = xmap(MB(8), RW, PA);
   CALL(q, e, mremap(p, MB(8), MB(8), MREMAP_MAYMOVE | MREMAP_FIXED, dst));
   int ok = q == dst && check(dst, 0, MB(2), 170) && all_zero(dst + MB(2), MB(6)) && GONE(p);
   SAY("mremap grow in place twice (2M->4M %s, 4M->8M %s) then MREMAP_FIXED the whole 8M: %s "
       "moved-intact=%s",
-      g1, g2, q == MAP_FAILED ? en(e) : "ok", yesno(ok));
+      g1, g2, q == MAP_FAILED ? it_errname(e) : "ok", yesno(ok));
   IT_CHECK(ok, "grow twice then FIXED");
   if (q == MAP_FAILED) xunmap(p, MB(8));
   xunmap(dst, MB(8));
@@ -954,7 +934,7 @@ static void c_mremap_seq(void) {
     mprotect(p, from, gp[i].prot);
     CALL(q, e, mremap(p, from, to, MREMAP_MAYMOVE));
     if (q == MAP_FAILED) {
-      SAY("mremap grow a %s mapping %s->%s: %s", gp[i].name, sz(from), sz(to), en(e));
+      SAY("mremap grow a %s mapping %s->%s: %s", gp[i].name, sz(from), sz(to), it_errname(e));
       xunmap(p, from);
       continue;
     }
@@ -974,7 +954,7 @@ static void c_mremap_seq(void) {
     madvise(p, MB(2), MADV_DONTDUMP);
     CALL(q, e, mremap(p, MB(2), MB(4), inplace ? 0 : MREMAP_MAYMOVE));
     if (q == MAP_FAILED) {
-      SAY("mremap grow a NOHUGEPAGE+DONTDUMP mapping%s: %s", inplace ? " in place" : "", en(e));
+      SAY("mremap grow a NOHUGEPAGE+DONTDUMP mapping%s: %s", inplace ? " in place" : "", it_errname(e));
       xunmap(p, MB(2));
       continue;
     }
@@ -993,7 +973,7 @@ static void c_mremap_seq(void) {
   CALL(q, e, mremap(p, MB(2), MB(4), 0));
   const char *tw = q == MAP_FAILED ? "-" : PW(p + MB(4) - 1);
   SAY("mremap grow a read-only mapping in place 2M->4M: %s new-part write=%s layout %s",
-      q == MAP_FAILED ? en(e) : q == p ? "in place" : "MOVED", tw, layout(p, MB(4), NULL));
+      q == MAP_FAILED ? it_errname(e) : q == p ? "in place" : "MOVED", tw, layout(p, MB(4), NULL));
   IT_CHECK(q == p && is_segv(tw), "grown-in-place part of a read-only mapping");
   xunmap(p, MB(4));
 }
@@ -1190,7 +1170,7 @@ static void c_flags(void) {
     p = mmap(NULL, KB(256), pr[i].prot, PA, -1, 0);
     e = errno;
     if (p == MAP_FAILED) {
-      SAY("prot %s 256K: %s", pr[i].name, en(e));
+      SAY("prot %s 256K: %s", pr[i].name, it_errname(e));
       continue;
     }
     SAY("prot %s 256K: layout %s", pr[i].name, layout(p, KB(256), NULL));
@@ -1207,7 +1187,7 @@ static void c_flags(void) {
   p = mmap(NULL, KB(1536), RW, PA | MAP_32BIT, -1, 0);
   e = errno;
   if (p == MAP_FAILED) {
-    SAY("MAP_32BIT 1536K: %s", en(e));
+    SAY("MAP_32BIT 1536K: %s", it_errname(e));
   } else {
     int low = (uintptr_t)p + KB(1536) <= ((uintptr_t)1 << 31);
     IT_CHECK(low, "MAP_32BIT: mapping above 2 GiB");
@@ -1232,28 +1212,28 @@ static void c_flags(void) {
   /* offsets: page-aligned ones are accepted for anonymous memory */
   p = mmap(NULL, MB(2), RW, PA, -1, 100);
   e = errno;
-  SAY("mmap anonymous offset 100: %s", p == MAP_FAILED ? en(e) : "mapped");
+  SAY("mmap anonymous offset 100: %s", p == MAP_FAILED ? it_errname(e) : "mapped");
   if (p != MAP_FAILED) xunmap(p, MB(2));
   p = mmap(NULL, MB(2), RW, PA, -1, (off_t)PG);
   e = errno;
-  SAY("mmap anonymous offset 4096: %s", p == MAP_FAILED ? en(e) : "mapped");
+  SAY("mmap anonymous offset 4096: %s", p == MAP_FAILED ? it_errname(e) : "mapped");
   if (p != MAP_FAILED) xunmap(p, MB(2));
   /* bad flag combinations */
   p = mmap(NULL, MB(2), RW, MAP_ANONYMOUS, -1, 0);
   e = errno;
-  SAY("mmap neither PRIVATE nor SHARED: %s", p == MAP_FAILED ? en(e) : "mapped");
+  SAY("mmap neither PRIVATE nor SHARED: %s", p == MAP_FAILED ? it_errname(e) : "mapped");
   if (p != MAP_FAILED) xunmap(p, MB(2));
   p = mmap(NULL, MB(2), RW, MAP_SHARED_VALIDATE | MAP_ANONYMOUS | 0x800000, -1, 0);
   e = errno;
-  SAY("mmap SHARED_VALIDATE with an unknown flag: %s", p == MAP_FAILED ? en(e) : "mapped");
+  SAY("mmap SHARED_VALIDATE with an unknown flag: %s", p == MAP_FAILED ? it_errname(e) : "mapped");
   if (p != MAP_FAILED) xunmap(p, MB(2));
   p = mmap(NULL, MB(2), 0x10 | RW, PA, -1, 0);
   e = errno;
-  SAY("mmap unknown prot bit: %s", p == MAP_FAILED ? en(e) : "mapped");
+  SAY("mmap unknown prot bit: %s", p == MAP_FAILED ? it_errname(e) : "mapped");
   if (p != MAP_FAILED) xunmap(p, MB(2));
   p = mmap(NULL, (size_t)1 << 62, RW, PA, -1, 0);
   e = errno;
-  SAY("mmap 4 EiB: %s", p == MAP_FAILED ? en(e) : "mapped");
+  SAY("mmap 4 EiB: %s", p == MAP_FAILED ? it_errname(e) : "mapped");
   /* MAP_UNINITIALIZED is ignored on MMU kernels: still zero */
   p = xmap(KB(1536), RW, PA | MAP_UNINITIALIZED);
   SAY("MAP_UNINITIALIZED 1536K: zero=%s", yesno(all_zero(p, KB(1536))));
@@ -1261,7 +1241,7 @@ static void c_flags(void) {
   /* a non-negative fd with MAP_ANONYMOUS is ignored by Linux */
   p = mmap(NULL, KB(1536), RW, PA, 0, 0);
   e = errno;
-  SAY("mmap anonymous with fd 0: %s", p == MAP_FAILED ? en(e) : all_zero(p, KB(1536)) ? "mapped, zero" : "mapped, NOT zero");
+  SAY("mmap anonymous with fd 0: %s", p == MAP_FAILED ? it_errname(e) : all_zero(p, KB(1536)) ? "mapped, zero" : "mapped, NOT zero");
   if (p != MAP_FAILED) xunmap(p, KB(1536));
   /* outside the placement rules: passed through */
   static const struct { int flags; const char *name; } fl[] = {
@@ -1275,7 +1255,7 @@ static void c_flags(void) {
     p = mmap(NULL, MB(2), RW, fl[i].flags, -1, 0);
     e = errno;
     if (p == MAP_FAILED) {
-      SAY("mmap %s 2M: %s", fl[i].name, en(e));
+      SAY("mmap %s 2M: %s", fl[i].name, it_errname(e));
       continue;
     }
     z = all_zero(p, MB(2));
@@ -1543,7 +1523,7 @@ static void c_fixed(void) {
     unsigned char *q = mmap(p, len, RW, PA | MAP_FIXED, -1, 0);
     e = errno;
     if (q != p) {
-      SAY("MAP_FIXED at a freed address %s: %s", sz(len), q == MAP_FAILED ? en(e) : "elsewhere");
+      SAY("MAP_FIXED at a freed address %s: %s", sz(len), q == MAP_FAILED ? it_errname(e) : "elsewhere");
       IT_FAIL("MAP_FIXED at freed address");
       continue;
     }
@@ -1576,12 +1556,12 @@ static void c_fixed(void) {
     xunmap(p, len);
     unsigned char *q = mmap(p, len, RW, PA, -1, 0);
     e = errno;
-    const char *hint = q == p ? "used" : q == MAP_FAILED ? en(e) : "not used";
+    const char *hint = q == p ? "used" : q == MAP_FAILED ? it_errname(e) : "not used";
     int z = q != MAP_FAILED && all_zero(q, len);
     if (q != MAP_FAILED) xunmap(q, len);
     q = mmap(p, len, RW, PA | MAP_FIXED_NOREPLACE, -1, 0);
     e = errno;
-    const char *nr = q == p ? "mapped" : q == MAP_FAILED ? en(e) : "elsewhere";
+    const char *nr = q == p ? "mapped" : q == MAP_FAILED ? it_errname(e) : "elsewhere";
     int z2 = q != MAP_FAILED && all_zero(q, len);
     if (q != MAP_FAILED) xunmap(q, len);
     SAY("address hint at a just-unmapped %s range: %s zero=%s; MAP_FIXED_NOREPLACE there: %s zero=%s",
@@ -1749,7 +1729,7 @@ static void c_threads(void) {
   for (int i = 0; i < B_KINDS; i++)
     if (b_count[i])
       INFO("threads: %s: %ld%s%s", b_name[i], b_count[i], b_errno[i] ? " last errno " : "",
-           b_errno[i] ? en(b_errno[i]) : "");
+           b_errno[i] ? it_errname(b_errno[i]) : "");
   SAY("threads (%d x %d map/unmap/mremap/DONTNEED, own contents checked): %s", NT, t_iters,
       bad ? "WRONG" : "ok");
 }
@@ -1776,7 +1756,7 @@ static void c_extra(void) {
       void *big = mmap(NULL, (size_t)5 << 30, PROT_NONE, PA | MAP_NORESERVE, -1, 0);
       e = errno;
       SAY("extra: RLIMIT_AS = mapped + 6G: a 1536K mapping %s, then a 5G one %s",
-          a == MAP_FAILED ? en(ea) : "ok", big == MAP_FAILED ? en(e) : "ok");
+          a == MAP_FAILED ? it_errname(ea) : "ok", big == MAP_FAILED ? it_errname(e) : "ok");
       if (big != MAP_FAILED) munmap(big, (size_t)5 << 30);
       if (a != MAP_FAILED) munmap(a, KB(1536));
       setrlimit(RLIMIT_AS, &old);
