@@ -91,6 +91,16 @@ static inline void place_enter(void) { ts_lock(&place_lock); }
 static inline void place_exit(void) { ts_unlock(&place_lock); }
 
 bool place_map_rw(uintptr_t a, size_t len);
+/* A range cut by the window: [a,lo) below, [lo,hi) in it, [hi,end) above. */
+typedef struct { uintptr_t a, lo, hi, end; } split_t;
+
+static inline split_t split(uintptr_t a, uintptr_t end) {
+  uintptr_t wlo = ts_place_lo, whi = ts_place_lo + ts_place_span;
+  split_t s = {a, a > wlo ? a : wlo, end < whi ? end : whi, end};
+  if (s.lo > s.hi) s.lo = s.hi = (a >= whi ? a : end); /* no overlap */
+  return s;
+}
+
 void place_map_none(uintptr_t a, size_t len);
 bool place_commit_to(place_region_t *pr, uintptr_t need);
 int place_alloc_locked(size_t len, size_t align, uint32_t tag, ts_grant_t *g, place_region_t **out);
