@@ -307,7 +307,7 @@ report() {
     [[ -n ${pkg[$c]:-} ]] || continue
     echo "- ${title[$c]}: \`$(readlink -f "${lib[$c]}")\` (${pkg[$c]} $(dpkg-query -W -f='${Version}' "${pkg[$c]}" 2>/dev/null || echo "?"))${cfgenv[$c]:+, \`${cfgenv[$c]}\`}"
   done
-  echo "- glibc $(ldd --version 2>/dev/null | head -n1 | awk '{ print $NF }')${cfgenv[glibc-thp]:+; hugetlb row: \`${cfgenv[glibc-thp]}\`}"
+  echo "- glibc $(ldd --version 2>/dev/null | awk 'NR == 1 { print $NF }')${cfgenv[glibc-thp]:+; hugetlb row: \`${cfgenv[glibc-thp]}\`}"
   for c in "${skipped[@]}"; do echo "- skipped: $c"; done
   envs=$(env | grep '^\(TIERSHIM\|MIMALLOC\|MALLOC_CONF\|GLIBC_TUNABLES\)' | grep -v '^TIERSHIM_\(THP\|STATS\)=' | tr '\n' ' ' || true)
   [[ -z $envs ]] || echo "- settings inherited from the environment (all rows that read them): \`$envs\`"
