@@ -83,16 +83,6 @@
 
 #include "it_common.h"
 
-#ifndef MAP_FIXED_NOREPLACE
-#define MAP_FIXED_NOREPLACE 0x100000
-#endif
-#ifndef MREMAP_DONTUNMAP
-#define MREMAP_DONTUNMAP 4
-#endif
-#ifndef MADV_COLD
-#define MADV_COLD 20
-#endif
-
 #define PG 4096UL
 #define GUARD 4UL   /* pages of hole either side of a slot's handle */
 #define FENCE 4UL   /* pages of mapping outside the guards, never touched */

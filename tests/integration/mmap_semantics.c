@@ -52,19 +52,6 @@
 
 #include "it_common.h"
 
-#ifndef MAP_UNINITIALIZED
-#define MAP_UNINITIALIZED 0x4000000
-#endif
-#ifndef MREMAP_DONTUNMAP
-#define MREMAP_DONTUNMAP 4
-#endif
-#ifndef MADV_COLD
-#define MADV_COLD 20
-#endif
-#ifndef MADV_PAGEOUT
-#define MADV_PAGEOUT 21
-#endif
-
 #define KB(x) ((size_t)(x) << 10)
 #define MB(x) ((size_t)(x) << 20)
 #define RW (PROT_READ | PROT_WRITE)
