@@ -1,5 +1,5 @@
 /* The bootstrap arena; see bootstrap.h. */
-#include "bootstrap.h"
+#include "alloc/bootstrap.h"
 
 #include <string.h>
 

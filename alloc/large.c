@@ -1,12 +1,12 @@
 /* The large-allocation path; see large.h. */
-#include "large.h"
+#include "alloc/large.h"
 
 #include <stdint.h>
 
 #include <mimalloc.h>
 
-#include "counters.h"
-#include "place.h"
+#include "base/counters.h"
+#include "alloc/place.h"
 
 /* Placed in tiershim's regions; when the window cannot take it (full, or
  * no address space could be reserved) the heap serves it instead. */

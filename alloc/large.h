@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "route.h"
+#include "alloc/route.h"
 
 /* align: 0 for malloc's natural alignment, else a power of two.
  * Returns NULL (errno ENOMEM) on failure. */

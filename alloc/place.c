@@ -1,222 +1,20 @@
-/* The placement engine: the window, its regions, grants and the large
- * path; see place.h, and place_int.h for the invariants and the other
- * files. */
+/* The placement engine's grants: the large-allocation path (malloc-family
+ * blocks) and the program's placed mmaps; see place.h, and place_int.h for
+ * the invariants and the other files. */
 #define _GNU_SOURCE
-#include "meta.h"
-#include "place_int.h"
+#include "alloc/place_int.h"
 
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 
-#include "options.h"
-#include "prim.h"
-#include "procfs.h"
-#include "stats.h"
-#include "thp.h"
-#include "tierpol.h"
-#include "unmap.h"
-
-#define COMMIT_CHUNK ((size_t)32 << 20)
-#define VA_MIN ((size_t)1 << 30)
-#define VA_MIN_FRUGAL ((size_t)64 << 20)
-
-uintptr_t ts_place_lo, ts_place_span;
-
-pthread_mutex_t place_lock = PTHREAD_MUTEX_INITIALIZER;
-place_region_t place_mid, place_pmd;
-bool place_frugal, place_off_mlock;
-
-static enum { P_UNRESERVED, P_ON, P_OFF } place_on;
-static const char *place_why = "not used yet";
-/* Event counts, under the placement lock; the rest of the stats are read
- * from the regions when asked (place_stats_hook). */
-static struct {
-  uint64_t placed_mmaps, placed_bytes, pmd_aligned;
-  uint64_t placed_mallocs, malloc_fallbacks, mmap_fallbacks, reused;
-  size_t malloc_bytes, malloc_blocks; /* live placed blocks (mallinfo) */
-} pst;
-static uintptr_t window_lo, window_len;
+#include "base/options.h"
+#include "base/prim.h"
 
 #define mid place_mid
 #define pmd place_pmd
-#define align_up place_align_up
+#define align_up ts_align_up
 #define region_of place_region_of
-
-/* ---- mapping helpers (the prim layer; see the invariants) --------------- */
-
-bool place_map_rw(uintptr_t a, size_t len) {
-  ts_prim_ptr_t m = ts_prim_mmap((void *)a, len, PROT_READ | PROT_WRITE,
-                                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-  if (m.err) return false;
-  ts_thp_unmapped(a, len);
-  ts_thp_mapped(a, len);
-  ts_tier_window_mapped(a, len);
-  return true;
-}
-
-void place_map_none(uintptr_t a, size_t len) {
-  (void)ts_prim_mmap((void *)a, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
-  ts_thp_unmapped(a, len);
-}
-
-/* Clears the resident pages of [a, a+len), a piece of a 2 MiB block that
- * another range shares: a page that is not resident reads as zero, and
- * faulting it in only to clear it would add to RSS. */
-static void zero_resident(uintptr_t a, size_t len) {
-  unsigned char vec[PMD / 4096];
-  if (len == 0) return;
-  if (len > PMD || ts_prim_page_size() != PAGE || ts_prim_mincore((void *)a, len, vec) != 0) {
-    memset((void *)a, 0, len);
-    return;
-  }
-  for (size_t i = 0, n = len / PAGE; i < n;) {
-    size_t j = i;
-    while (j < n && (vec[j] & 1)) j++;
-    if (j > i) memset((void *)(a + i * PAGE), 0, (j - i) * PAGE);
-    i = j + 1;
-  }
-}
-
-/* Zeroes [a, a+len) whose whole 2 MiB blocks may be dropped: they refault
- * lazily (huge where advised) instead of being faulted in here by memset.
- * MADV_DONTNEED over blocks that hold nothing costs no TLB flush. The
- * partial edges share a block with a neighbour, whose huge page a
- * MADV_DONTNEED there would split: they are cleared in place, all of
- * them where data is expected (dirty), else only what is resident. */
-static void zero_blocks(uintptr_t a, size_t len, bool dirty) {
-  uintptr_t lo = align_up(a, PMD), hi = (a + len) & ~(uintptr_t)(PMD - 1);
-  if (hi <= lo || ts_prim_madvise((void *)lo, hi - lo, MADV_DONTNEED) != 0) {
-    if (dirty) memset((void *)a, 0, len);
-    else for (uintptr_t p = a; p < a + len; p += PMD) zero_resident(p, (a + len - p) < PMD ? a + len - p : PMD);
-    return;
-  }
-  ts_thp_released(lo, hi - lo);
-  if (dirty) {
-    memset((void *)a, 0, lo - a);
-    memset((void *)hi, 0, a + len - hi);
-  } else {
-    zero_resident(a, lo - a);
-    zero_resident(hi, a + len - hi);
-  }
-}
-
-/* What the grant came from decides the work: fresh and clean memory is
- * zero, NONE parts were mapped afresh by the caller (whole grant), dirty
- * memory holds data, and zapped memory is zero unless the program wrote to
- * it after it gave it back (a use after munmap or free): the same stray
- * write would have faulted without tiershim, so it must not show through. */
-uint64_t place_zero_checks, place_pressure_releases;
-
-void place_zero_grant(const ts_grant_t *g, uintptr_t a, size_t len) {
-  if (g->unmapped) return;
-  if (g->dirty) {
-    zero_blocks(a, len, true);
-  } else if (g->zapped) {
-    __atomic_fetch_add(&place_zero_checks, 1, __ATOMIC_RELAXED);
-    zero_blocks(a, len, false);
-  }
-}
-
-bool place_commit_to(place_region_t *pr, uintptr_t need) {
-  if (need <= pr->committed) return true;
-  uintptr_t to = align_up(need, place_frugal ? PAGE : COMMIT_CHUNK);
-  if (to > pr->r.limit) to = pr->r.limit;
-  if (!place_map_rw(pr->committed, to - pr->committed)) return false;
-  pr->committed = to;
-  return true;
-}
-
-/* ---- the window --------------------------------------------------------- */
-
-/* The collapse thread asks before it rebuilds a block: never over pages the
- * program asked to have populated or locked (MAP_POPULATE, MAP_LOCKED,
- * mlock), which must not fault again under its feet. */
-static bool block_collapsible(uintptr_t b) {
-  place_enter();
-  place_region_t *pr = region_of(b);
-  ts_range_t piece[PIECES];
-  size_t n = ts_region_live_in(&pr->r, b, PMD, piece, PIECES);
-  bool ok = n <= PIECES;
-  for (size_t i = 0; ok && i < n; i++) ok = !(piece[i].tag & TAG_PINNED);
-  place_exit();
-  return ok;
-}
-
-/* Limits under which kept memory shows: a finite RLIMIT_AS (the
- * reservation itself counts), RLIMIT_DATA (read-write private mappings
- * count), or strict overcommit (Committed_AS). */
-static void frugal_detect(uint64_t *as_limit) {
-  char text[8];
-  *as_limit = ts_prim_rlimit(RLIMIT_AS);
-  bool strict = ts_prim_read_file("/proc/sys/vm/overcommit_memory", text, sizeof text) > 0 && text[0] == '2';
-  if (*as_limit != UINT64_MAX || ts_prim_rlimit(RLIMIT_DATA) != UINT64_MAX || strict) place_frugal = true;
-}
-
-bool place_reserve_locked(void) {
-  if (place_on != P_UNRESERVED) return place_on == P_ON;
-  place_on = P_OFF;
-  if (!ts_config.enable) {
-    place_why = "off: TIERSHIM_ENABLE=0";
-    return false;
-  }
-  uint64_t as_limit;
-  frugal_detect(&as_limit);
-  size_t va = ts_config.va & ~(2 * PMD - 1);
-  /* A finite address-space limit: at most a quarter of it, so a program
-   * that needs most of its limit for one mapping still gets it. */
-  while (as_limit != UINT64_MAX && va > as_limit / 4) va /= 2;
-  size_t va_min = place_frugal ? VA_MIN_FRUGAL : VA_MIN;
-  ts_prim_ptr_t m = {NULL, ENOMEM};
-  /* tiershim's metadata area (meta.h) follows the window: 1/32 of it */
-  for (; va >= va_min; va /= 2) {
-    m = ts_prim_mmap(NULL, va + va / 32 + PMD, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (m.err == 0) break;
-  }
-  if (m.err) {
-    place_why = "off: cannot reserve address space (RLIMIT_AS?)";
-    return false;
-  }
-  size_t meta = va / 32;
-  uintptr_t raw = (uintptr_t)m.addr, base = align_up(raw, PMD), end = base + va + meta;
-  if (base > raw) ts_prim_munmap((void *)raw, base - raw);
-  if (raw + va + meta + PMD > end) ts_prim_munmap((void *)end, raw + va + meta + PMD - end);
-  ts_meta_init(base + va, meta);
-  /* Both page-granular: programs split mappings at page granularity (partial
-   * munmap, mprotect); the pmd region's alignment is asked per allocation. */
-  ts_region_init(&mid.r, base, va / 2, PAGE);
-  ts_region_init(&pmd.r, base + va / 2, va / 2, PAGE);
-  mid.committed = mid.r.base;
-  pmd.committed = pmd.r.base;
-  ts_thp_init(base, va);
-  ts_thp_collapse_hook = block_collapsible;
-  window_lo = base;
-  window_len = va;
-  __atomic_store_n(&ts_place_lo, base, __ATOMIC_RELEASE);
-  __atomic_store_n(&ts_place_span, va, __ATOMIC_RELEASE);
-  place_on = P_ON;
-  place_why = "on";
-  return true;
-}
-
-/* mid or pmd by length: 2 MiB multiples go to the aligned region. */
-int place_alloc_locked(size_t len, size_t align, uint32_t tag, ts_grant_t *g, place_region_t **out) {
-  place_region_t *pr = (len % PMD == 0) ? &pmd : &mid;
-  int err = ts_region_alloc(&pr->r, len, align, tag, g);
-  if (err) return err;
-  if (!place_commit_to(pr, pr->r.top)) {
-    ts_region_free(&pr->r, g->addr, len, TS_FREE_NONE); /* conservative: mapped again on reuse */
-    return -ENOMEM;
-  }
-  if (g->reused) pst.reused++;
-  *out = pr;
-  return 0;
-}
-
-/* Placed now? Not after mlockall(MCL_FUTURE): every new mapping would be
- * locked and populated, the window's commits included. */
-static bool place_open_locked(void) { return !place_off_mlock && place_reserve_locked(); }
 
 /* ---- the large-allocation path ---------------------------------------- */
 
@@ -237,25 +35,25 @@ void *ts_place_malloc(size_t size, size_t align, bool zero) {
   place_region_t *pr;
   if (!place_open_locked() ||
       place_alloc_locked(len, align > PAGE ? align : PAGE, TAG_MALLOC | (sparse ? TAG_SPARSE : 0), &g, &pr) != 0) {
-    pst.malloc_fallbacks++;
+    place_st.malloc_fallbacks++;
     place_exit();
     return NULL;
   }
   if (g.unmapped && !place_map_rw(g.addr, len)) {
     ts_region_free(&pr->r, g.addr, len, TS_FREE_NONE);
-    pst.malloc_fallbacks++;
+    place_st.malloc_fallbacks++;
     place_exit();
     return NULL;
   }
-  pst.placed_mallocs++;
-  pst.malloc_bytes += len;
-  pst.malloc_blocks++;
+  place_st.placed_mallocs++;
+  place_st.malloc_bytes += len;
+  place_st.malloc_blocks++;
   place_retain_trade_locked(&g, len);
   place_exit();
-  ts_tier_granted(g.addr, len);
+  place_ops->tier_granted(g.addr, len);
   if (zero) place_zero_grant(&g, g.addr, align_up(size, PAGE));
-  if (sparse) ts_thp_sparse(g.addr, len);
-  ts_thp_granted(g.addr, len);
+  if (sparse) place_ops->thp_sparse(g.addr, len);
+  place_ops->thp_granted(g.addr, len);
   return (void *)g.addr;
 }
 
@@ -273,12 +71,12 @@ void ts_place_free(void *p) {
   const ts_range_t *x = block_locked(p);
   if (x) {
     ts_range_t b = *x;
-    pst.malloc_bytes -= b.len;
-    pst.malloc_blocks--;
+    place_st.malloc_bytes -= b.len;
+    place_st.malloc_blocks--;
     if (b.tag & TAG_TAINTED) {
       place_unmap_piece_locked(region_of(b.addr), b.addr, b.len, b.tag);
     } else {
-      if (b.tag & TAG_SPARSE) ts_thp_unsparse(b.addr, b.len);
+      if (b.tag & TAG_SPARSE) place_ops->thp_unsparse(b.addr, b.len);
       ts_region_free(&region_of(b.addr)->r, b.addr, b.len, TS_FREE_DIRTY);
     }
     place_retain_check_locked();
@@ -314,10 +112,10 @@ void *ts_place_realloc(void *p, size_t size) {
     } else if (len < old) {
       ts_region_resize(&pr->r, a, len, TS_FREE_DIRTY, &g);
     }
-    if (ok) pst.malloc_bytes = pst.malloc_bytes - old + len;
+    if (ok) place_st.malloc_bytes = place_st.malloc_bytes - old + len;
     place_exit();
     if (ok) {
-      if (len > old) ts_thp_granted(a + old, len - old);
+      if (len > old) place_ops->thp_granted(a + old, len - old);
       return p;
     }
   } else {
@@ -342,22 +140,22 @@ bool ts_place_mmap_wanted(void *addr, size_t len, int prot, int flags, int fd, o
 }
 
 static void count_mmap_locked(size_t len) {
-  pst.placed_mmaps++;
-  pst.placed_bytes += len;
-  pst.pmd_aligned += (len % PMD == 0);
+  place_st.placed_mmaps++;
+  place_st.placed_bytes += len;
+  place_st.pmd_aligned += (len % PMD == 0);
 }
 
 /* A plain request in space that is already mapped read-write needs no
  * system call (a MAP_FIXED would split the huge pages of the blocks it
  * shares with neighbours): it is zeroed where it may hold data. */
 static void *mmap_plain(const ts_grant_t *g, size_t len, bool sparse) {
-  ts_tier_granted(g->addr, len);
+  place_ops->tier_granted(g->addr, len);
   place_zero_grant(g, g->addr, len);
   place_enter();
   count_mmap_locked(len);
   place_exit();
-  if (sparse) ts_thp_sparse(g->addr, len);
-  ts_thp_granted(g->addr, len);
+  if (sparse) place_ops->thp_sparse(g->addr, len);
+  place_ops->thp_granted(g->addr, len);
   return (void *)g->addr;
 }
 
@@ -376,17 +174,17 @@ static void *mmap_own(const ts_grant_t *g, place_region_t *pr, size_t len, int p
   if (m.err) {
     place_map_none(g->addr, len);
     ts_region_free(&pr->r, g->addr, len, TS_FREE_NONE);
-    pst.mmap_fallbacks++;
+    place_st.mmap_fallbacks++;
   } else {
     count_mmap_locked(len);
   }
   place_exit();
   if (m.err) return NULL; /* the kernel gets to try, and to report its error */
-  ts_thp_unmapped(g->addr, len); /* a fresh mapping: whatever the blocks were is gone */
-  ts_thp_mapped(g->addr, len);
-  ts_tier_window_mapped(g->addr, len);
-  ts_tier_granted(g->addr, len);
-  if ((prot & PROT_WRITE) && !(tag & TAG_PINNED)) ts_thp_granted(g->addr, len);
+  place_ops->thp_unmapped(g->addr, len); /* a fresh mapping: whatever the blocks were is gone */
+  place_ops->thp_mapped(g->addr, len);
+  place_ops->tier_window_mapped(g->addr, len);
+  place_ops->tier_granted(g->addr, len);
+  if ((prot & PROT_WRITE) && !(tag & TAG_PINNED)) place_ops->thp_granted(g->addr, len);
   return (void *)g->addr;
 }
 
@@ -399,96 +197,10 @@ void *ts_place_mmap(size_t len, int prot, int flags) {
   place_region_t *pr;
   uint32_t tag = MMAP_TAG(prot) | (sparse ? TAG_SPARSE : 0);
   bool ok = place_open_locked() && place_alloc_locked(len, len % PMD == 0 ? PMD : PAGE, tag, &g, &pr) == 0;
-  if (!ok) pst.mmap_fallbacks++;
+  if (!ok) place_st.mmap_fallbacks++;
   else place_retain_trade_locked(&g, len);
   place_exit();
   if (!ok) return NULL;
   if (plain && !g.unmapped) return mmap_plain(&g, len, sparse);
   return mmap_own(&g, pr, len, prot, flags);
-}
-
-/* ---- stats, state -------------------------------------------------------- */
-
-const char *ts_place_state(void) { return place_why; }
-
-/* The "placement" object of the stats: counters and region figures under
- * the lock, then the window's VMAs, RSS and huge pages from smaps. */
-static void place_stats_hook(ts_stats_placement_t *o) {
-  place_enter();
-  o->present = true;
-  o->state = place_why;
-  o->thp_mode = place_on == P_ON ? ts_thp_names[ts_thp_effective() & 3] : "off";
-  o->thp_reason = place_on == P_ON ? ts_thp_reason() : place_why;
-  o->placed_mmaps = pst.placed_mmaps;
-  o->placed_bytes = pst.placed_bytes;
-  o->pmd_aligned = pst.pmd_aligned;
-  o->placed_mallocs = pst.placed_mallocs;
-  o->malloc_fallbacks = pst.malloc_fallbacks;
-  o->mmap_fallbacks = pst.mmap_fallbacks;
-  o->reused = pst.reused;
-  o->regions = (mid.r.top > mid.r.base) + (pmd.r.top > pmd.r.base);
-  o->retained_bytes = mid.r.dirty_bytes + pmd.r.dirty_bytes;
-  o->region_live_bytes = mid.r.live_bytes + pmd.r.live_bytes;
-  o->region_committed_bytes = (mid.committed - mid.r.base) + (pmd.committed - pmd.r.base);
-  uintptr_t lo = window_lo, len = window_len;
-  place_exit();
-  o->release_mode = ts_unmap_release_mode();
-  o->released_bytes = ts_unmap_released_bytes();
-  o->release_calls = ts_unmap_release_calls();
-  o->collapse_ok = ts_thp_stats.collapse_ok;
-  o->collapse_fail = ts_thp_stats.collapse_fail;
-  o->collapse_bytes = ts_thp_stats.collapse_bytes;
-  o->thp_advise_ok = ts_thp_stats.advise_ok;
-  o->thp_advise_fail = ts_thp_stats.advise_fail;
-  o->heap_thp_bytes = ts_thp_stats.heap_advised_bytes;
-  o->heap_thp_fail = ts_thp_stats.heap_advise_fail;
-  o->zero_checks = __atomic_load_n(&place_zero_checks, __ATOMIC_RELAXED);
-  o->sparse_bytes = __atomic_load_n(&ts_thp_stats.sparse_bytes, __ATOMIC_RELAXED);
-  o->pressure_releases = __atomic_load_n(&place_pressure_releases, __ATOMIC_RELAXED);
-  o->frugal = place_frugal;
-  o->reentered_deferred = __atomic_load_n(&ts_defer_pushed, __ATOMIC_RELAXED);
-  o->reentered_refused = __atomic_load_n(&ts_defer_refused, __ATOMIC_RELAXED);
-  ts_procfs_window_t w;
-  ts_procfs_window(lo, lo + len, &w);
-  o->region_rss_bytes = w.rss_bytes;
-  o->region_huge_bytes = w.huge_bytes;
-  o->vma_count_regions = w.vmas;
-}
-
-void ts_place_install_stats(void) { ts_stats_placement_hook = place_stats_hook; }
-
-void ts_place_usage(ts_place_usage_t *u) {
-  place_enter();
-  *u = (ts_place_usage_t){.malloc_bytes = pst.malloc_bytes, .malloc_blocks = pst.malloc_blocks};
-  if (place_on == P_ON) {
-    u->region_live = mid.r.live_bytes + pmd.r.live_bytes;
-    u->retained = mid.r.dirty_bytes + pmd.r.dirty_bytes;
-    u->committed = (mid.committed - mid.r.base) + (pmd.committed - pmd.r.base);
-  }
-  place_exit();
-}
-
-int ts_place_committed(uintptr_t r[4]) {
-  place_enter();
-  int n = 0;
-  if (place_on == P_ON) {
-    r[0] = mid.r.base, r[1] = mid.committed, r[2] = pmd.r.base, r[3] = pmd.committed;
-    n = 2;
-  }
-  place_exit();
-  return n;
-}
-
-/* A mapping whose address the kernel chooses, taken under the placement
- * lock once the window exists: while a move holds the lock, the window may
- * have a hole, and the kernel must not put this mapping in it. A signal
- * handler on a thread inside tiershim cannot wait for the lock: a hole its
- * mapping lands in is found taken by the move's re-reservation (FOREIGN). */
-ts_prim_ptr_t ts_place_kernel_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
-  if (ts_place_span == 0 || (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) || ts_reentered())
-    return ts_prim_mmap(addr, len, prot, flags, fd, off);
-  place_enter();
-  ts_prim_ptr_t r = ts_prim_mmap(addr, len, prot, flags, fd, off);
-  place_exit();
-  return r;
 }

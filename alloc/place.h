@@ -60,7 +60,7 @@ static inline bool ts_place_touches(const void *addr, size_t len) {
 void *ts_place_mmap_at(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 /* A kernel-placed mmap (no MAP_FIXED), kept out of transient holes in the
  * window (see place.c). */
-#include "prim.h"
+#include "base/prim.h"
 ts_prim_ptr_t ts_place_kernel_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 /* Calls on a range touching the window, validated whole as the kernel
  * validates them (alloc/kargs.h): 0 or -errno. */
@@ -100,7 +100,20 @@ void ts_place_defer_init(void); /* at init: the drain's hook */
 
 
 const char *ts_place_state(void); /* "on", "off: why" */
-void ts_place_install_stats(void); /* the "placement" object of the stats */
+
+/* The engine's own part of the "placement" object of the stats
+ * (docs/stats.md; observe/stats.c adds the THP and unmap figures). */
+typedef struct ts_place_stats_s {
+  const char *state; /* as ts_place_state */
+  bool on;           /* the window exists and is in use */
+  uint64_t placed_mmaps, placed_bytes, pmd_aligned, placed_mallocs, malloc_fallbacks, mmap_fallbacks;
+  uint64_t regions, vma_count_regions, retained_bytes, reused;
+  uint64_t region_rss_bytes, region_huge_bytes, region_live_bytes, region_committed_bytes;
+  uint64_t zero_checks, pressure_releases, frugal, reentered_deferred, reentered_refused;
+} ts_place_stats_t;
+/* Counters and region figures under the lock, then the window's VMAs, RSS
+ * and huge pages from smaps. */
+void ts_place_stats(ts_place_stats_t *o);
 
 void ts_place_lock(void);   /* fork prepare */
 void ts_place_unlock(void); /* fork parent */

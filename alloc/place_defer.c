@@ -12,14 +12,14 @@
  * own mappings there instead of nothing (mprotect, madvise, mlock, mbind
  * then succeed where the kernel would say ENOMEM or EFAULT). */
 #define _GNU_SOURCE
-#include "place_int.h"
+#include "alloc/place_int.h"
 
 #include <errno.h>
 #include <sys/mman.h>
 
-#include "kargs.h"
-#include "options.h"
-#include "prim.h"
+#include "base/kargs.h"
+#include "base/options.h"
+#include "base/prim.h"
 
 #define region_of place_region_of
 

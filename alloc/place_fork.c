@@ -7,18 +7,17 @@
  * (the window stays whole; touching it faults as the kernel's hole would)
  * and forgets the records there, before the program runs again. */
 #define _GNU_SOURCE
-#include "place_int.h"
+#include "alloc/place_int.h"
 
 #include <errno.h>
 #include <sys/mman.h>
 
-#include "prim.h"
-#include "thp.h"
+#include "base/prim.h"
 
 #define region_of place_region_of
 
 #define PROBE_CHUNK ((size_t)16 << 20)
-static unsigned char probe_vec[PROBE_CHUNK / 4096]; /* the child runs this alone */
+static unsigned char probe_vec[PROBE_CHUNK / PAGE]; /* the child runs this alone */
 
 /* mincore fails with ENOMEM where a page of the range is unmapped. */
 static bool has_hole(uintptr_t a, size_t len) {
@@ -39,7 +38,7 @@ static void fill_holes_locked(uintptr_t a, size_t len) {
                                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
   if (m.err == 0) {
     ts_region_free(&region_of(a)->r, a, len, TS_FREE_NONE);
-    ts_thp_unmapped(a, len);
+    place_ops->thp_unmapped(a, len);
     return;
   }
   if (len <= PAGE) return;
@@ -73,7 +72,7 @@ void ts_place_unlock(void) { place_exit(); }
 void ts_place_fork_child(void) {
   pthread_mutex_init(&place_lock, NULL);
   place_release_fork_child();
-  ts_thp_fork_child();
+  place_ops->thp_fork_child();
   if (ts_place_span == 0) return;
   child_holes(&place_mid);
   child_holes(&place_pmd);

@@ -1,11 +1,15 @@
 /* The placement engine's internals, shared by its files (not a public
- * header: only alloc/place*.c include it).
+ * header: only the engine's files in alloc/ include it).
  *
- *   place.c          the window, its two regions, commits, grants and the
- *                    zeroing they need, the large-allocation path, stats
+ * From the bottom up (each file uses only those above it in this list):
+ *   place_ops.c      the policies the engine consults (place_ops.h)
+ *   window.c         the window, its two regions, commits, the mapping and
+ *                    zeroing helpers, the engine's figures
  *   place_release.c  retention, release and giving memory back under
  *                    pressure (limits, strict overcommit)
+ *   place.c          grants: the large-allocation path and placed mmaps
  *   place_vm.c       the mmap family on placed ranges, kernel-exact
+ *   place_mremap.c   mremap on placed ranges, kernel-exact
  *   place_defer.c    the same calls from signal handlers that interrupted
  *                    tiershim, and what the records learn afterwards
  *   place_fork.c     fork: locks, and the child's records
@@ -22,7 +26,7 @@
  *    the program wrote to it after giving it back) or NONE (PROT_NONE).
  * System calls on a range the region has handed out (a placed mmap's own
  * MAP_FIXED, releases, zeroing) run without the lock: nobody else can be
- * given it. Every lock is taken through ts_lock (alloc/reentry.h). */
+ * given it. Every lock is taken through ts_lock (base/reentry.h). */
 #ifndef TS_PLACE_INT_H
 #define TS_PLACE_INT_H
 
@@ -32,12 +36,12 @@
 #include <stdint.h>
 #include <sys/mman.h>
 
-#include "place.h"
-#include "reentry.h"
-#include "region.h"
+#include "alloc/place.h"
+#include "alloc/place_ops.h"
+#include "base/reentry.h"
+#include "alloc/region.h"
+#include "base/range.h"
 
-#define PMD ((size_t)2 << 20)
-#define PAGE ((size_t)4096)
 #define PIECES 64
 
 /* Tags of live ranges: the kind in the low byte, a placed mmap's prot in
@@ -73,7 +77,10 @@ typedef struct place_region_s {
   uintptr_t committed;
 } place_region_t;
 
-/* place.c */
+/* place_ops.c: the policies the engine consults (place_ops.h) */
+extern const ts_place_ops_t *place_ops;
+
+/* window.c */
 extern pthread_mutex_t place_lock;
 extern place_region_t place_mid, place_pmd;
 /* Frugal: a finite RLIMIT_AS or RLIMIT_DATA, strict overcommit, or a
@@ -83,8 +90,15 @@ extern place_region_t place_mid, place_pmd;
 extern bool place_frugal;
 extern bool place_off_mlock; /* mlockall(MCL_FUTURE): nothing new is placed */
 extern uint64_t place_zero_checks, place_pressure_releases; /* stats */
+/* Event counts, under the placement lock; the rest of the stats are read
+ * from the regions when asked (ts_place_stats). */
+typedef struct place_counts_s {
+  uint64_t placed_mmaps, placed_bytes, pmd_aligned;
+  uint64_t placed_mallocs, malloc_fallbacks, mmap_fallbacks, reused;
+  size_t malloc_bytes, malloc_blocks; /* live placed blocks (mallinfo) */
+} place_counts_t;
+extern place_counts_t place_st;
 
-static inline uintptr_t place_align_up(uintptr_t a, size_t al) { return (a + al - 1) & ~(uintptr_t)(al - 1); }
 static inline place_region_t *place_region_of(uintptr_t a) { return a < place_mid.r.limit ? &place_mid : &place_pmd; }
 
 static inline void place_enter(void) { ts_lock(&place_lock); }
@@ -107,6 +121,9 @@ int place_alloc_locked(size_t len, size_t align, uint32_t tag, ts_grant_t *g, pl
 /* Makes a granted range read as zero, whatever the states it came from. */
 void place_zero_grant(const ts_grant_t *g, uintptr_t a, size_t len);
 bool place_reserve_locked(void);
+/* Placed now? Not after mlockall(MCL_FUTURE): every new mapping would be
+ * locked and populated, the window's commits included. */
+bool place_open_locked(void);
 
 /* place_release.c */
 void place_unmap_piece_locked(place_region_t *pr, uintptr_t a, size_t len, uint32_t tag);

@@ -4,17 +4,16 @@
  * MREMAP_DONTUNMAP, answering as the kernel would for the program's own
  * mapping (docs/design.md, "Semantics of the mmap family"). */
 #define _GNU_SOURCE
-#include "place_int.h"
+#include "alloc/place_int.h"
 
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
 
-#include "kargs.h"
-#include "prim.h"
-#include "thp.h"
+#include "base/kargs.h"
+#include "base/prim.h"
 
-#define align_up place_align_up
+#define align_up ts_align_up
 #define region_of place_region_of
 
 /* ---- mremap --------------------------------------------------------------- */
@@ -46,7 +45,7 @@ static void *mremap_copy(uintptr_t o, size_t old_len, size_t new_len, uint32_t t
   place_enter();
   place_free_kinds_locked(o, old_len, (1u << TAG_MALLOC) | (1u << TAG_MMAP), TS_FREE_NONE);
   place_exit();
-  ts_thp_granted(g->addr, new_len);
+  place_ops->thp_granted(g->addr, new_len);
   return (void *)g->addr;
 }
 

@@ -2,23 +2,20 @@
  * and of retained memory beyond TIERSHIM_RETAIN_MAX, after a decay window,
  * or when memory is short; see docs/design.md "Retention". */
 #define _GNU_SOURCE
-#include "place_int.h"
+#include "alloc/place_int.h"
 
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 
-#include "batch.h"
-#include "options.h"
-#include "prim.h"
-#include "thp.h"
-#include "tierpol.h"
-#include "unmap.h"
+#include "policy/unmap/batch.h"
+#include "base/options.h"
+#include "base/prim.h"
 
 #define mid place_mid
 #define pmd place_pmd
-#define align_up place_align_up
+#define align_up ts_align_up
 #define region_of place_region_of
 
 /* ---- ranges the program unmaps ------------------------------------------ */
@@ -44,15 +41,15 @@ static ts_free_state_t unmap_range(uintptr_t a, size_t len, uint32_t tag) {
  * ZAPPED, not CLEAN: the program may still write to them through a stale
  * pointer, and reuse must not hand that out as zero (place_zero_grant). */
 void place_unmap_piece_locked(place_region_t *pr, uintptr_t a, size_t len, uint32_t tag) {
-  if (tag & TAG_SPARSE) ts_thp_unsparse(a, len);
+  if (tag & TAG_SPARSE) place_ops->thp_unsparse(a, len);
   uintptr_t in_lo = align_up(a, PMD), in_hi = (a + len) & ~(uintptr_t)(PMD - 1);
   if (ts_config.munmap_strict || place_frugal || (tag & TAG_TAINTED) || in_hi <= in_lo) {
     ts_region_free(&pr->r, a, len, unmap_range(a, len, tag));
     return;
   }
   ts_range_t inner = {in_lo, in_hi - in_lo, 0, 0};
-  bool released = ts_unmap_release(&inner, 1) == in_hi - in_lo;
-  if (released) ts_thp_released(in_lo, in_hi - in_lo);
+  bool released = place_ops->release(&inner, 1) == in_hi - in_lo;
+  if (released) place_ops->thp_released(in_lo, in_hi - in_lo);
   ts_region_free(&pr->r, a, in_lo - a, TS_FREE_DIRTY);
   ts_region_free(&pr->r, in_lo, in_hi - in_lo, released ? TS_FREE_ZAPPED : TS_FREE_DIRTY);
   ts_region_free(&pr->r, in_hi, a + len - in_hi, TS_FREE_DIRTY);
@@ -94,19 +91,19 @@ void place_rereserve_locked(uintptr_t a, size_t len) {
                                  -1, 0);
   place_region_t *pr = region_of(a);
   ts_region_free(&pr->r, a, len, none ? TS_FREE_NONE : TS_FREE_ZAPPED);
-  ts_thp_unmapped(a, len);
+  place_ops->thp_unmapped(a, len);
   ts_grant_t g;
   if (m.err) ts_region_alloc_at(&pr->r, a, len, TAG_FOREIGN, &g);
   else if (!none) {
-    ts_thp_mapped(a, len);
-    ts_tier_window_mapped(a, len);
+    place_ops->thp_mapped(a, len);
+    place_ops->tier_window_mapped(a, len);
   }
 }
 
 /* ---- retention ---------------------------------------------------------- */
 
 size_t place_retain_max(void) {
-  size_t max = ts_unmap_retain_max();
+  size_t max = place_ops->retain_max();
   if (!place_frugal) return max;
   /* Under a limit, kept memory is memory the program cannot have. */
   uint64_t as = ts_prim_rlimit(RLIMIT_AS), data = ts_prim_rlimit(RLIMIT_DATA);
@@ -178,10 +175,10 @@ static size_t release_claimed_locked(size_t want, ts_range_t *batch, ts_range_t 
   ts_range_t *go = whole_blocks ? inner : batch;
   size_t ngo = whole_blocks ? k : n;
   place_exit();
-  for (size_t i = 0; i < ngo; i++) ts_thp_released(go[i].addr, go[i].len);
+  for (size_t i = 0; i < ngo; i++) place_ops->thp_released(go[i].addr, go[i].len);
   size_t total = 0;
   for (size_t i = 0; i < ngo; i++) total += go[i].len;
-  size_t done = frugal ? decommit(go, ngo) : ts_unmap_release(go, ngo); /* coalesces in place */
+  size_t done = frugal ? decommit(go, ngo) : place_ops->release(go, ngo); /* coalesces in place */
   /* Released memory reads as zero until the program writes to it again
    * through a stale pointer (ZAPPED). If some of it could not be released,
    * which is unknown, all of it stays dirty. */
@@ -223,11 +220,11 @@ static size_t retain_release_locked(size_t want) {
 static ts_udecay_t place_decay;
 
 static void retain_decay_locked(void) {
-  uint64_t delay = ts_unmap_delay_ns();
+  uint64_t delay = place_ops->decay_ns();
   if (delay == 0) return;
   size_t dirty = mid.r.dirty_bytes + pmd.r.dirty_bytes;
   size_t due = ts_udecay_note(&place_decay, ts_prim_clock_ns(), delay, dirty, place_retain_max() / 8);
-  if (due) ts_unmap_decayed(retain_release_locked(due));
+  if (due) place_ops->decayed(retain_release_locked(due));
 }
 
 /* Beyond TIERSHIM_RETAIN_MAX of retained (dirty) bytes, release down to
@@ -250,7 +247,7 @@ void place_retain_check_locked(void) {
  * scale times as much, several ranges in one vector. */
 void place_retain_trade_locked(const ts_grant_t *g, size_t len) {
   retain_decay_locked();
-  size_t max = place_retain_max(), scale = ts_unmap_scale();
+  size_t max = place_retain_max(), scale = place_ops->scale();
   size_t floor = max / 8 * scale < max / 2 ? max / 8 * scale : max / 2;
   size_t dirty = mid.r.dirty_bytes + pmd.r.dirty_bytes;
   if (g->dirty || dirty <= floor) return;

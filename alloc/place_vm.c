@@ -9,21 +9,19 @@
  * whole first (alloc/kargs.h); the parts of its range outside the window
  * are the kernel's, composed in address order as the kernel walks VMAs. */
 #define _GNU_SOURCE
-#include "place_int.h"
+#include "alloc/place_int.h"
 
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
 
-#include "kargs.h"
-#include "options.h"
-#include "prim.h"
-#include "thp.h"
-#include "tierpol.h"
+#include "base/kargs.h"
+#include "base/options.h"
+#include "base/prim.h"
 
 #define mid place_mid
 #define pmd place_pmd
-#define align_up place_align_up
+#define align_up ts_align_up
 #define region_of place_region_of
 
 #ifndef MADV_WIPEONFORK
@@ -133,8 +131,8 @@ void *ts_place_mmap_at(void *addr, size_t len, int prot, int flags, int fd, off_
     errno = m.err;
     return MAP_FAILED;
   }
-  ts_thp_unmapped(a, len);
-  if (fd == -1 && (flags & MAP_TYPE) == MAP_PRIVATE) ts_thp_mapped(a, len);
+  place_ops->thp_unmapped(a, len);
+  if (fd == -1 && (flags & MAP_TYPE) == MAP_PRIVATE) place_ops->thp_mapped(a, len);
   return m.addr;
 }
 

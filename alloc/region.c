@@ -6,15 +6,15 @@
  * arrays live in pages mapped through the prim layer, never in the heap:
  * region calls run inside malloc with the placement lock held. */
 #define _GNU_SOURCE
-#include "region.h"
+#include "alloc/region.h"
 
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
 
-#include "meta.h"
-#include "prim.h"
-#include "tierpol.h"
+#include "base/meta.h"
+#include "base/prim.h"
+#include "policy/tierpol.h"
 
 /* ---- sorted range vectors --------------------------------------------- */
 
@@ -26,9 +26,8 @@ static bool rvec_reserve(ts_rvec_t *v, size_t n) {
   size_t bytes = old_bytes ? old_bytes * 2 : RVEC_MIN_BYTES;
   while (bytes / sizeof(ts_range_t) < n) bytes *= 2;
   /* A copy, not mremap: a move would open a hole among our metadata (meta.h) */
-  ts_range_t *nv = ts_meta_map(bytes);
+  ts_range_t *nv = ts_meta_map_hot(bytes);
   if (nv == NULL) return false;
-  ts_tier_bind_hot(nv, bytes);
   if (v->v) {
     memcpy(nv, v->v, v->n * sizeof(ts_range_t));
     ts_meta_unmap(v->v, old_bytes);
@@ -70,9 +69,7 @@ static void rvec_erase(ts_rvec_t *v, size_t i) {
 
 static inline uintptr_t range_end(const ts_range_t *x) { return x->addr + x->len; }
 
-static inline uintptr_t align_up(uintptr_t a, size_t align) {
-  return (a + align - 1) & ~(uintptr_t)(align - 1);
-}
+#define align_up ts_align_up
 
 /* ---- free ranges -------------------------------------------------------- */
 

@@ -1,6 +1,7 @@
 /* The region allocator: bookkeeping for one window of address space that
- * tiershim owns. Pure: no system calls, no locks (the placement layer holds
- * its lock around every call), metadata from mimalloc.
+ * tiershim owns. Pure bookkeeping: no system calls of its own, no locks (the
+ * placement layer holds its lock around every call); its record vectors
+ * come from base/meta.h.
  *
  * A region hands out granule-aligned ranges (page granularity for the
  * mid-size region, 2 MiB for the PMD region) back to back from its base,
@@ -17,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/range.h"
+
 /* The state of a free range, as the OS sees it. */
 typedef enum {
   TS_FREE_CLEAN = 0, /* mapped read-write, reads as zero (never used, or released) */
@@ -25,13 +28,6 @@ typedef enum {
   TS_FREE_ZAPPED = 3,/* mapped read-write, released after the program had it: zero unless
                         the program wrote to it since (a stale pointer): check on reuse */
 } ts_free_state_t;
-
-typedef struct ts_range_s {
-  uintptr_t addr;
-  size_t len;
-  uint32_t tag;   /* live: the caller's tag (malloc block, placed mmap, ...) */
-  uint8_t state;  /* free: a ts_free_state_t */
-} ts_range_t;
 
 typedef struct ts_rvec_s { /* sorted by address, disjoint */
   ts_range_t *v;

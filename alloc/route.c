@@ -1,5 +1,5 @@
 /* Routing between the small and large paths; see route.h. */
-#include "route.h"
+#include "alloc/route.h"
 
 #include <stdint.h>
 

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "options.h"
+#include "base/options.h"
 
 /* Size at or above which a request takes the large path; SIZE_MAX when
  * tiershim's policies are off. Read on every allocation. */

@@ -39,9 +39,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "migrate.h"
-#include "prim.h"
-#include "tiers.h"
+#include "policy/migrate.h"
+#include "base/prim.h"
+#include "policy/tiers.h"
 
 #define EXIT_USAGE 2
 #define HAS_MEMORY "/sys/devices/system/node/has_memory"

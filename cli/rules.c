@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rules.h"
+#include "policy/rules.h"
 
 #define EXIT_USAGE 2
 #define RULES_CLI_ERRS 1000 /* every error a 64 KiB file of 512-char lines can hold, and more */

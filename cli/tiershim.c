@@ -18,8 +18,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "options.h"
-#include "tiershim.h"
+#include "base/options.h"
+#include "base/thread.h"
+#include "include/tiershim.h"
 
 #define LIB_NAME "libtiershim.so"
 #define EXIT_USAGE 2
@@ -144,6 +145,7 @@ static int cmd_options(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+  ts_thread_use_libc(); /* tiershim migrate: the workers */
   if (argc < 2) die_usage("missing command%s", "");
   const char *cmd = argv[1];
   if (strcmp(cmd, "run") == 0) return cmd_run(argc - 2, argv + 2);

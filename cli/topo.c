@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "kfeatures.h"
-#include "tiers.h"
+#include "base/buf.h"
+#include "policy/kfeatures.h"
+#include "policy/tiers.h"
 
 #define EXIT_USAGE 2
 

@@ -1,5 +1,5 @@
 /* Callsite tables; see callsite.h. */
-#include "callsite.h"
+#include "policy/callsite.h"
 
 #include <string.h>
 

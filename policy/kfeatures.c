@@ -2,7 +2,7 @@
  * memory or policy it owns and undoes it, so the answer is what this
  * process may do here, not what the kernel version suggests. */
 #define _GNU_SOURCE
-#include "kfeatures.h"
+#include "policy/kfeatures.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -10,10 +10,11 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "mpol.h"
-#include "prim.h"
+#include "policy/mpol.h"
+#include "base/prim.h"
+#include "base/range.h"
 
-#define FEATURES_HUGE ((size_t)2 << 20)
+#define FEATURES_HUGE PMD
 #define FEATURES_MADV_COLLAPSE 25          /* 6.1; old headers lack it */
 #define FEATURES_PIDFD_SELF (-10001)       /* PIDFD_SELF_THREAD_GROUP, 6.15 */
 #define FEATURES_MPOL_F_MEMS_ALLOWED (1u << 2)

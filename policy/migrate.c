@@ -1,6 +1,6 @@
 /* The migration engine; see migrate.h. */
 #define _GNU_SOURCE
-#include "migrate.h"
+#include "policy/migrate.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -8,12 +8,12 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "mpol.h"
-#include "prim.h"
-#include "tierpol.h"
+#include "policy/mpol.h"
+#include "base/prim.h"
+#include "policy/tierpol.h"
+#include "base/range.h"
+#include "base/thread.h"
 
-#define PAGE ((uintptr_t)4096)
-#define PMD ((uintptr_t)2 << 20)
 #define BLOCK_PAGES 512
 #define QUERY_BLOCKS 8                      /* a query covers 16 MiB */
 #define QUERY_PAGES (QUERY_BLOCKS * BLOCK_PAGES)
@@ -326,11 +326,7 @@ static void account(const ts_migrate_req_t *q, const ts_migrate_result_t *o) {
 }
 
 static void start_worker(mig_worker_t *w) {
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old); /* signals stay with the program's threads */
-  w->started = pthread_create(&w->tid, NULL, mig_work, w) == 0;
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  w->started = ts_thread_spawn(&w->tid, mig_work, w, 0, false) == 0;
   if (!w->started) mig_work(w); /* no thread: the caller does the slice */
 }
 

@@ -20,13 +20,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "reentry.h"
-#include "migrate.h"
-#include "options.h"
-#include "prim.h"
-#include "shim.h"
-#include "stats.h"
-#include "tierpol.h"
+#include "policy/promote.h"
+#include "base/reentry.h"
+#include "policy/migrate.h"
+#include "base/options.h"
+#include "base/prim.h"
+#include "base/range.h"
+#include "base/thread.h"
+#include "policy/tierpol.h"
 
 #define SPILL_MAX 256
 #define PERIOD_NS 1000000000ull
@@ -90,7 +91,7 @@ static void promote_pass(void) {
   ts_migrate_result_t o;
   (void)ts_migrate(r, n, &q, &o);
   __atomic_fetch_add(&pst.passes, 1, __ATOMIC_RELAXED);
-  __atomic_fetch_add(&pst.promoted, o.pages_moved * 4096, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&pst.promoted, o.pages_moved * PAGE, __ATOMIC_RELAXED);
 }
 
 static void *promote_main(void *arg) {
@@ -111,7 +112,7 @@ static void *promote_main(void *arg) {
 static void promote_start(void) {
   ts_lock(&promote_lock);
   if (!started) {
-    started = ts_thread_start_internal(promote_main, 256 * 1024);
+    started = ts_thread_spawn(NULL, promote_main, NULL, 256 * 1024, true) == 0;
     __atomic_store_n(&want_start, false, __ATOMIC_RELAXED);
     pthread_cond_signal(&promote_wake);
   }
@@ -123,7 +124,7 @@ static void promote_kick(void) {
   if (__atomic_load_n(&want_start, __ATOMIC_ACQUIRE)) promote_start();
 }
 
-static void promote_stats(ts_stats_migration_t *o) {
+void ts_promote_stats(ts_promote_stats_t *o) {
   o->auto_promote = ts_tier_spill_hook != NULL;
   o->auto_passes = __atomic_load_n(&pst.passes, __ATOMIC_RELAXED);
   o->auto_promoted_bytes = __atomic_load_n(&pst.promoted, __ATOMIC_RELAXED);
@@ -134,7 +135,6 @@ static void promote_stats(ts_stats_migration_t *o) {
 }
 
 void ts_promote_init(void) {
-  ts_stats_promote_hook = promote_stats;
   if (!ts_config.promote || !ts_tier_on || ts_config.bulk != TS_BULK_FAST) return;
   ts_tier_kick_hook = promote_kick;
   ts_tier_spill_hook = promote_note;

@@ -8,7 +8,7 @@
  * own, so one line can report several problems; the only problems not
  * reported are consequences of another ("no action" after a bad one). */
 #define _GNU_SOURCE
-#include "rules.h"
+#include "policy/rules.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,9 +17,9 @@
 #include <sys/stat.h>
 #include <strings.h>
 
-#include "buf.h"
-#include "options.h"
-#include "prim.h"
+#include "base/buf.h"
+#include "base/options.h"
+#include "base/prim.h"
 
 #define RULES_QUOTE_MAX 48 /* of a token quoted in a message */
 #define RULES_SIZE_TEXT 32 /* a size's text, copied to NUL-terminate it */

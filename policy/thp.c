@@ -5,9 +5,9 @@
  * the array instead of keeping a queue, so granting never blocks and a
  * block is never queued twice. */
 #define _GNU_SOURCE
-#include "reentry.h"
-#include "thp.h"
-#include "tierpol.h"
+#include "base/reentry.h"
+#include "policy/thp.h"
+#include "policy/tierpol.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -16,16 +16,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "meta.h"
-#include "options.h"
-#include "prim.h"
-#include "shim.h"
+#include "base/meta.h"
+#include "base/options.h"
+#include "base/prim.h"
+#include "base/range.h"
+#include "base/thread.h"
 
 #ifndef MADV_COLLAPSE
 #define MADV_COLLAPSE 25
 #endif
 
-#define PMD ((size_t)2 << 20)
 #define THP_SYSFS "/sys/kernel/mm/transparent_hugepage/"
 #define BUDDY_FREE_MIN ((uint64_t)1 << 30)  /* free 2 MiB blocks that make a fault cheap */
 #define BUDDY_RECHECK_NS (100 * 1000000ull)
@@ -46,7 +46,7 @@ enum { BLK_IDLE = 0, BLK_FAULT = 1, BLK_PENDING = 2, BLK_DONE = 3 };
 #define BLK_ATTEMPT 8u
 #define BLK_ATTEMPTS(s) ((s) >> 3)
 
-bool (*ts_thp_collapse_hook)(uintptr_t block);
+static bool (*thp_collapsible)(uintptr_t block); /* the placement engine's (ts_thp_init) */
 
 static int thp_mode = TS_THP_OFF;
 static const char *thp_why = "not initialised";
@@ -108,8 +108,9 @@ void ts_thp_mode_init(void) {
   }
 }
 
-void ts_thp_init(uintptr_t window, size_t window_len) {
+void ts_thp_init(uintptr_t window, size_t window_len, bool (*collapsible)(uintptr_t block)) {
   ts_thp_mode_init();
+  thp_collapsible = collapsible;
   thp_base = window;
   thp_nblocks = window_len / PMD;
   thp_blocks = ts_meta_map((thp_nblocks * sizeof *thp_blocks + 4095) & ~(size_t)4095);
@@ -123,7 +124,7 @@ const char *ts_thp_reason(void) { return thp_why; }
  * single-threaded program multi-threaded (shim/thread.c); a mode or rule
  * that asks for collapses by name does. */
 static bool collapse_may_start(void) {
-  return __atomic_load_n(&thp_thread_started, __ATOMIC_ACQUIRE) || thp_explicit || ts_may_add_threads();
+  return __atomic_load_n(&thp_thread_started, __ATOMIC_ACQUIRE) || thp_explicit || ts_thread_may_add();
 }
 
 static bool collapse_usable(void) { return thp_collapse_ok && collapse_may_start(); }
@@ -260,8 +261,8 @@ void ts_thp_unsparse(uintptr_t addr, size_t len) {
 /* ---- the collapse thread ------------------------------------------------ */
 
 static bool block_populated(uintptr_t a) {
-  unsigned char vec[PMD / 4096];
-  if (ts_prim_page_size() != 4096 || mincore((void *)a, PMD, vec) != 0) return false;
+  unsigned char vec[PMD / PAGE];
+  if (ts_prim_page_size() != PAGE || ts_prim_mincore((void *)a, PMD, vec) != 0) return false;
   int resident = 0;
   for (size_t i = 0; i < sizeof vec; i++) resident += vec[i] & 1;
   return resident >= RESIDENT_MIN;
@@ -276,7 +277,7 @@ static void collapse_block(size_t b) {
   if (!block_populated(a)) {
     next = BLK_ATTEMPTS(s) + 1 >= ATTEMPTS_MAX ? (uint16_t)(BLK_IDLE | (s & BLK_NOHUGE)) : (uint16_t)(s + BLK_ATTEMPT);
     if ((next & 3) == BLK_IDLE) ts_thp_stats.collapse_skipped++;
-  } else if (ts_thp_collapse_hook && !ts_thp_collapse_hook(a)) {
+  } else if (thp_collapsible && !thp_collapsible(a)) {
     next = (uint16_t)(BLK_DONE | (s & BLK_NOHUGE)); /* MAP_POPULATE/MAP_LOCKED pages: left as they are */
     ts_thp_stats.collapse_skipped++;
   } else {
@@ -369,8 +370,8 @@ static void *collapse_main(void *arg) {
 
 static void collapse_start(void) {
   __atomic_store_n(&thp_thread_started, true, __ATOMIC_RELEASE);
-  if (!ts_thread_start_internal(collapse_main, 64 * 1024) && ts_real.pthread_create != NULL)
-    thp_collapse_ok = false;
+  int r = ts_thread_spawn(NULL, collapse_main, NULL, 64 * 1024, true);
+  if (r != 0 && r != ENOSYS) thp_collapse_ok = false;
 }
 
 /* New pending blocks: start the thread, or wake it if it sleeps with

@@ -34,8 +34,10 @@ extern ts_thp_stats_t ts_thp_stats;
  * at start-up, so that the heap's first mappings are advised too. */
 void ts_thp_mode_init(void);
 
-/* The window is where collapse candidates live (one state byte per 2 MiB). */
-void ts_thp_init(uintptr_t window, size_t window_len);
+/* The window is where collapse candidates live (one state byte per 2 MiB).
+ * collapsible: may the collapse thread rebuild this block? (not over
+ * MAP_POPULATE/MAP_LOCKED pages); called with no lock held. */
+void ts_thp_init(uintptr_t window, size_t window_len, bool (*collapsible)(uintptr_t block));
 
 int ts_thp_effective(void);          /* a ts_thp_mode_t */
 const char *ts_thp_reason(void);     /* why, in a few words */
@@ -67,11 +69,8 @@ void ts_thp_program_threaded(void); /* the program created a thread (shim/thread
 void ts_thp_sparse(uintptr_t addr, size_t len);
 void ts_thp_unsparse(uintptr_t addr, size_t len);
 
-/* Set by the placement engine: may the collapse thread rebuild this block?
- * (not over MAP_POPULATE/MAP_LOCKED pages). Called with no lock held. */
-extern bool (*ts_thp_collapse_hook)(uintptr_t block);
 
-/* Placement rules' huge-page actions on one allocation (policy/profile.c). */
+/* Placement rules' huge-page actions on one allocation (observe/profile.c). */
 enum { TS_THP_RULE_OFF = 0, TS_THP_RULE_ON = 1, TS_THP_RULE_COLLAPSE = 2, TS_THP_RULE_RESET = 3 };
 void ts_thp_rule(uintptr_t addr, size_t len, int action);
 

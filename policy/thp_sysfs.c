@@ -2,7 +2,7 @@
  * policy/thp.c and the unit tests). */
 #include <string.h>
 
-#include "thp.h"
+#include "policy/thp.h"
 
 int ts_thp_sysfs_choice(const char *text) {
   const char *open = strchr(text, '[');

@@ -2,17 +2,17 @@
  * during initialisation, and read-only afterwards; the counters are atomic
  * (binds happen with and without the placement lock). */
 #define _GNU_SOURCE
-#include "tierpol.h"
+#include "policy/tierpol.h"
 
 #include <errno.h>
 #include <string.h>
 
-#include "mpol.h"
-#include "msg.h"
-#include "options.h"
-#include "prim.h"
+#include "policy/mpol.h"
+#include "base/msg.h"
+#include "base/options.h"
+#include "base/prim.h"
+#include "base/range.h"
 
-#define PMD_SHIFT 21
 #define POLICY_NAME 96
 
 typedef struct tier_pol_s {

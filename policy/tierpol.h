@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tiers.h"
+#include "policy/tiers.h"
 
 extern bool ts_tier_on;
 
@@ -40,21 +40,12 @@ void ts_tier_window_mapped(uintptr_t a, size_t len);
 void ts_tier_granted(uintptr_t a, size_t len);
 /* In a new thread: binds its stack (unless the program supplied it). */
 void ts_tier_bind_stack(void *lo, size_t len);
-/* Placement rules (policy/profile.c): tier is a ts_bulk_mode_t; false
+/* Placement rules (observe/profile.c): tier is a ts_bulk_mode_t; false
  * when tiers are off or the bind failed (counted in bind_failures). */
 bool ts_tier_bind_rule(uintptr_t a, size_t len, int tier, const unsigned char *w, int nw);
 void ts_tier_unbind_rule(uintptr_t a, size_t len);
 
-/* The heap's mappings, remembered for the stats' residency samples
- * (tier_stats.c, in the shim); and the stats hook. */
-void ts_tier_heap_mapped(void *addr, size_t len);
-void ts_tier_heap_unmapped(void *addr, size_t len);
-void ts_tier_install_stats(void);
-void ts_tier_heap_lock(void);       /* fork (shim/fork.c) */
-void ts_tier_heap_unlock(void);
-void ts_tier_heap_fork_child(void);
-
-/* Background promotion (policy/promote.c, in the shim): spills of the
+/* Background promotion (policy/promote.c): spills of the
  * window are reported to spill_hook (placement lock held); kick_hook runs
  * on every grant outside that lock. NULL unless TIERSHIM_PROMOTE. */
 extern void (*ts_tier_spill_hook)(uintptr_t a, size_t len);

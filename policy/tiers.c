@@ -7,13 +7,14 @@
  * are usually its consequences), but every node's figures are still filled
  * in, since `tiershim topo` prints them whatever the status. */
 #define _GNU_SOURCE
-#include "tiers.h"
+#include "policy/tiers.h"
 
 #include <fcntl.h>
 #include <string.h>
 
-#include "buf.h"
-#include "prim.h"
+#include "base/buf.h"
+#include "base/nodes.h"
+#include "base/prim.h"
 
 #define TIERS_PATH 512       /* a root of TIERS_ROOT_MAX plus the longest suffix */
 #define TIERS_ROOT_MAX 384
@@ -34,85 +35,10 @@ typedef struct tiers_group_s {
 /* How a mixed group was told apart. */
 typedef enum { TIERS_NO_SPLIT, TIERS_BY_CPU, TIERS_BY_LATENCY, TIERS_BY_BANDWIDTH, TIERS_BY_DISTANCE } tiers_rule_t;
 
-/* ---------------------------------------------------------------------------
-   Node lists and numbers
---------------------------------------------------------------------------- */
-
-/* End of a sysfs value: the string's end, or the one newline sysfs adds. */
-static bool tiers_at_end(const char *p) { return p[0] == '\0' || (p[0] == '\n' && p[1] == '\0'); }
-
-/* Reads a decimal number (at least one digit); large values saturate so
- * that a 30-digit string cannot wrap around into a plausible one. */
-static bool tiers_number(const char **pp, uint64_t *v) {
-  const char *p = *pp;
-  if (*p < '0' || *p > '9') return false;
-  uint64_t x = 0;
-  for (; *p >= '0' && *p <= '9'; p++)
-    if (x < (1ull << 40)) x = x * 10 + (uint64_t)(*p - '0');
-  *pp = p;
-  *v = x;
-  return true;
-}
-
-/* 0, -1 if malformed, -2 if well-formed but naming a node past 63 (a big
- * machine, not a broken file: the caller says so differently). */
-static int tiers_list_parse(const char *s, uint64_t *mask) {
-  uint64_t m = 0;
-  bool range_err = false;
-  const char *p = s;
-  if (tiers_at_end(p)) { *mask = 0; return 0; }
-  for (;;) {
-    uint64_t lo, hi;
-    if (!tiers_number(&p, &lo)) return -1;
-    hi = lo;
-    if (*p == '-') {
-      p++;
-      if (!tiers_number(&p, &hi) || hi < lo) return -1;
-    }
-    if (hi >= TS_TIER_MAX_NODES) range_err = true;
-    else for (uint64_t n = lo; n <= hi; n++) m |= 1ull << n;
-    if (*p == ',') { p++; continue; }
-    if (!tiers_at_end(p)) return -1;
-    break;
-  }
-  if (range_err) return -2;
-  *mask = m;
-  return 0;
-}
-
-int ts_nodelist_parse(const char *s, uint64_t *mask) {
-  uint64_t m;
-  if (s == NULL || tiers_list_parse(s, &m) != 0) return -1;
-  *mask = m;
-  return 0;
-}
-
-/* Appends mask as runs: "0-1,4". */
-static void tiers_put_list(ts_buf_t *b, uint64_t mask) {
-  bool first = true;
-  for (int n = 0; n < TS_TIER_MAX_NODES; n++) {
-    if (!(mask >> n & 1)) continue;
-    int end = n;
-    while (end + 1 < TS_TIER_MAX_NODES && (mask >> (end + 1) & 1)) end++;
-    if (!first) ts_buf_putc(b, ',');
-    ts_buf_u64(b, (uint64_t)n);
-    if (end > n) { ts_buf_putc(b, '-'); ts_buf_u64(b, (uint64_t)end); }
-    first = false;
-    n = end;
-  }
-}
-
-size_t ts_nodelist_format(uint64_t mask, char *buf, size_t cap) {
-  ts_buf_t b;
-  ts_buf_init(&b, buf, cap);
-  tiers_put_list(&b, mask);
-  return b.need;
-}
-
 /* "node 2" or "nodes 0-1", for messages. */
 static void tiers_put_nodes(ts_buf_t *b, uint64_t mask) {
   ts_buf_puts(b, (mask & (mask - 1)) ? "nodes " : "node ");
-  tiers_put_list(b, mask);
+  ts_nodes_put(b, mask);
 }
 
 /* ---------------------------------------------------------------------------
@@ -168,7 +94,7 @@ static uint64_t tiers_read_list(ts_topo_t *t, const char *path, bool required) {
     return 0;
   }
   uint64_t mask = 0;
-  int r = tiers_list_parse(text, &mask);
+  int r = ts_nodes_parse(text, &mask);
   if (r == -2) tiers_fail(t, "node ids above 63 (unsupported) in", path, text);
   else if (r != 0) tiers_fail(t, "malformed", path, text);
   return r == 0 ? mask : 0;
@@ -180,7 +106,7 @@ static uint32_t tiers_read_u32(ts_topo_t *t, const char *path, uint64_t max) {
   if (ts_prim_read_file(path, text, sizeof text) < 0) return 0;
   const char *p = text;
   uint64_t v;
-  if (!tiers_number(&p, &v) || !tiers_at_end(p) || v > max) {
+  if (!ts_nodes_number(&p, &v) || !ts_nodes_at_end(p) || v > max) {
     tiers_fail(t, "malformed", path, text);
     return 0;
   }
@@ -197,7 +123,7 @@ static bool tiers_meminfo_kb(const char *text, const char *key, uint64_t *kb) {
   if (p == NULL) return false;
   p += strlen(key);
   while (*p == ' ') p++;
-  return tiers_number(&p, kb);
+  return ts_nodes_number(&p, kb);
 }
 
 static void tiers_read_meminfo(ts_topo_t *t, const char *root, int n) {
@@ -227,7 +153,7 @@ bool ts_topo_one_node(const char *root, ts_topo_t *t) {
   char path[TIERS_PATH], text[TIERS_TEXT];
   uint64_t mask = 0;
   tiers_path(path, root, TIERS_NODE_DIR "/has_memory", -1, "");
-  if (ts_prim_read_file(path, text, sizeof text) <= 0 || tiers_list_parse(text, &mask) != 0 ||
+  if (ts_prim_read_file(path, text, sizeof text) <= 0 || ts_nodes_parse(text, &mask) != 0 ||
       __builtin_popcountll(mask) > 1)
     return false;
   memset(t, 0, sizeof *t);
@@ -258,10 +184,10 @@ static void tiers_read_distance(ts_topo_t *t, const char *root, int n, uint64_t 
     if (!(exist >> j & 1)) continue;
     uint64_t d;
     if (p != text && *p++ != ' ') ok = false;
-    else if (!tiers_number(&p, &d) || d == 0 || d > 255) ok = false;
+    else if (!ts_nodes_number(&p, &d) || d == 0 || d > 255) ok = false;
     else row[j] = (uint8_t)d;
   }
-  if (ok && tiers_at_end(p)) return;
+  if (ok && ts_nodes_at_end(p)) return;
   memset(row, 0, TS_TIER_MAX_NODES);
   tiers_fail(t, "malformed", path, text);
 }
@@ -449,9 +375,9 @@ static void tiers_explain_split(ts_topo_t *t, tiers_group_t g, tiers_rule_t rule
   ts_buf_puts(&b, ": split by ");
   ts_buf_puts(&b, by[rule]);
   ts_buf_puts(&b, " into ");
-  tiers_put_list(&b, first);
+  ts_nodes_put(&b, first);
   ts_buf_puts(&b, " and ");
-  tiers_put_list(&b, g.nodes & ~first);
+  ts_nodes_put(&b, g.nodes & ~first);
 }
 
 /* ---------------------------------------------------------------------------
@@ -523,7 +449,7 @@ static __attribute__((noinline)) void tiers_build(ts_topo_t *t, tiers_group_t *i
     if (t->tier[i].kernel_id >= 0) { ts_buf_puts(&b, "memory_tier"); ts_buf_u64(&b, (uint64_t)t->tier[i].kernel_id); }
     else ts_buf_puts(&b, "untiered");
     ts_buf_puts(&b, " (");
-    tiers_put_list(&b, t->tier[i].nodes);
+    ts_nodes_put(&b, t->tier[i].nodes);
     ts_buf_putc(&b, ')');
   }
 }
@@ -584,9 +510,9 @@ static void tiers_override(ts_topo_t *t, const char *fast, const char *slow) {
   ts_buf_t b; /* "override: fast 0 (TIERSHIM_FAST_NODES), slow 1-3 (the other memory nodes)" */
   ts_buf_init(&b, t->why, sizeof t->why);
   ts_buf_puts(&b, "override: fast ");
-  tiers_put_list(&b, f);
+  ts_nodes_put(&b, f);
   ts_buf_puts(&b, has_fast ? " (TIERSHIM_FAST_NODES), slow " : " (the other memory nodes), slow ");
-  tiers_put_list(&b, s);
+  ts_nodes_put(&b, s);
   ts_buf_puts(&b, has_slow ? " (TIERSHIM_SLOW_NODES)" : " (the other memory nodes)");
 }
 

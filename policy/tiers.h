@@ -22,7 +22,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TS_TIER_MAX_NODES 64 /* node masks are one uint64_t (prim.h) */
+#include "base/nodes.h"
+
+#define TS_TIER_MAX_NODES TS_NODES_MAX
 #define TS_TIER_MAX_TIERS 8
 #define TS_TIER_WHY 200
 
@@ -80,10 +82,5 @@ bool ts_topo_one_node(const char *root, ts_topo_t *topo);
  * found inside "SecPageTables:". 0 if absent. */
 uint64_t ts_node_meminfo(const char *root, int node, const char *key);
 
-/* Node list syntax of sysfs and numactl ("0-3,8", "" is empty). 0 on
- * success, -1 if malformed or a node is >= TS_TIER_MAX_NODES. */
-int ts_nodelist_parse(const char *s, uint64_t *mask);
-/* Writes mask as a node list ("0-1,4"); returns the length (see buf.h). */
-size_t ts_nodelist_format(uint64_t mask, char *buf, size_t cap);
 
 #endif

@@ -2,10 +2,10 @@
 #include <errno.h>
 #include <string.h>
 
-#include "options.h"
-#include "shim.h"
-#include "stats.h"
-#include "tiershim.h"
+#include "base/options.h"
+#include "shim/shim.h"
+#include "observe/stats.h"
+#include "include/tiershim.h"
 
 TS_EXPORT const char *tiershim_version(void) { return TIERSHIM_VERSION; }
 

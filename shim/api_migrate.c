@@ -6,13 +6,11 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "migrate.h"
-#include "options.h"
-#include "shim.h"
-#include "tiershim.h"
-#include "tierpol.h"
-
-#define PAGE ((uintptr_t)4096)
+#include "policy/migrate.h"
+#include "base/options.h"
+#include "shim/shim.h"
+#include "include/tiershim.h"
+#include "policy/tierpol.h"
 
 /* min(4, the CPUs this process may run on): more workers than CPUs only
  * queue behind each other, and a few already saturate a tier's bandwidth. */

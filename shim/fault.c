@@ -7,16 +7,16 @@
  * is a bit mask over ts_fault_op_t (default: all). At exit one line on
  * stderr says what was injected. Not a TIERSHIM_ variable: the options
  * table would reject it in the shipped library, and rightly. */
-#include "shim.h"
+#include "shim/shim.h"
 
 #ifdef TS_FAULT_INJECT
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "msg.h"
-#include "options.h"
-#include "prim.h"
+#include "base/msg.h"
+#include "base/options.h"
+#include "base/prim.h"
 
 static uint32_t fault_permille, fault_ops = (1u << TS_FAULT_NOPS) - 1;
 static uint64_t fault_seed, fault_seq;

@@ -32,16 +32,17 @@
  * then exec or _exit); glibc's own malloc does the same. */
 #include <pthread.h>
 
-#include "bootstrap.h"
-#include "counters.h"
-#include "place.h"
-#include "shim.h"
-#include "stats.h"
-#include "tierpol.h"
-#include "promote.h"
-#include "unmap.h"
-#include "profile.h"
-#include "reentry.h"
+#include "alloc/bootstrap.h"
+#include "base/counters.h"
+#include "alloc/place.h"
+#include "shim/shim.h"
+#include "observe/residency.h"
+#include "observe/stats.h"
+#include "policy/tierpol.h"
+#include "policy/promote.h"
+#include "policy/unmap/unmap.h"
+#include "observe/profile.h"
+#include "base/reentry.h"
 
 /* Per thread, a stack of forks in progress (a handler may fork while its
  * thread is between prepare and parent/child of another fork): a bit per

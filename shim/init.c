@@ -17,17 +17,18 @@
 
 #include <mimalloc.h>
 
-#include "place.h"
-#include "route.h"
-#include "msg.h"
-#include "options.h"
-#include "shim.h"
-#include "stats.h"
-#include "thp.h"
-#include "tierpol.h"
-#include "promote.h"
-#include "unmap.h"
-#include "profile.h"
+#include "alloc/place.h"
+#include "alloc/route.h"
+#include "base/meta.h"
+#include "base/msg.h"
+#include "base/options.h"
+#include "shim/shim.h"
+#include "observe/stats.h"
+#include "policy/thp.h"
+#include "policy/tierpol.h"
+#include "policy/promote.h"
+#include "policy/unmap/unmap.h"
+#include "observe/profile.h"
 
 extern char **environ;
 
@@ -59,6 +60,7 @@ static void init_run(void) {
   /* Secure-execution programs (setuid, setgid, file capabilities) must not
    * be steerable through the environment of an unprivileged user. */
   bool secure = getauxval(AT_SECURE) != 0;
+  ts_meta_hot_hook = ts_tier_bind_hot; /* the regions' records on the fast tier */
   (void)ts_options_parse(&ts_config, environ, secure);
   ts_fault_init();
   ts_route_configure(&ts_config);
@@ -73,10 +75,6 @@ static void init_run(void) {
   if (ts_config.enable) ts_thp_mode_init();
   ts_profile_init();
   ts_fork_install();
-  ts_place_install_stats();
-  ts_tier_install_stats();
-  ts_unmap_install_stats();
-  ts_profile_install_stats();
   ts_stats_start();
   init_verbose();
 }

@@ -52,10 +52,10 @@
 
 #include <mimalloc.h>
 
-#include "buf.h"
-#include "place.h"
-#include "prim.h"
-#include "shim.h"
+#include "base/buf.h"
+#include "alloc/place.h"
+#include "base/prim.h"
+#include "shim/shim.h"
 
 typedef struct {
   size_t used, free, free_pages;

@@ -28,16 +28,16 @@
 
 #include <sys/resource.h>
 
-#include "bootstrap.h"
-#include "counters.h"
-#include "kargs.h"
-#include "large.h"
-#include "msg.h"
-#include "place.h"
-#include "prim.h"
-#include "profile.h"
-#include "reentry.h"
-#include "shim.h"
+#include "alloc/bootstrap.h"
+#include "base/counters.h"
+#include "base/kargs.h"
+#include "alloc/large.h"
+#include "base/msg.h"
+#include "alloc/place.h"
+#include "base/prim.h"
+#include "observe/profile.h"
+#include "base/reentry.h"
+#include "shim/shim.h"
 
 #define MALLOC_ALIGNMENT 16 /* glibc's on x86-64 */
 

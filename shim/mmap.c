@@ -28,14 +28,15 @@
 
 #include <mimalloc.h>
 
-#include "counters.h"
-#include "kargs.h"
-#include "place.h"
-#include "prim.h"
-#include "reentry.h"
-#include "shim.h"
-#include "thp.h"
-#include "tierpol.h"
+#include "base/counters.h"
+#include "base/kargs.h"
+#include "alloc/place.h"
+#include "base/prim.h"
+#include "base/reentry.h"
+#include "shim/shim.h"
+#include "observe/residency.h"
+#include "policy/thp.h"
+#include "policy/tierpol.h"
 
 static uintptr_t heap_text_lo, heap_text_hi; /* libmimalloc's code */
 

@@ -21,7 +21,7 @@
  * (an error message) is discarded under AT_SECURE: its default handler is
  * replaced once its constructor has installed it. */
 #define _GNU_SOURCE
-#include "secure.h"
+#include "shim/secure.h"
 
 #include <stddef.h>
 #include <sys/auxv.h>

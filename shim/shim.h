@@ -5,9 +5,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "base/range.h"
+
 #define TS_EXPORT __attribute__((visibility("default")))
-#define ts_likely(x) __builtin_expect(!!(x), 1)
-#define ts_unlikely(x) __builtin_expect(!!(x), 0)
 
 /* ---- init (init.c) ----------------------------------------------------- */
 
@@ -21,10 +21,8 @@ bool ts_init_enter(void);
 
 /* ---- real symbols (symbols.c) ------------------------------------------ */
 
-typedef int (*ts_pthread_create_fn)(void *, const void *, void *(*)(void *), void *);
-
+/* libc's pthread_create is base/thread.h's ts_thread_real_create. */
 typedef struct ts_real_s {
-  ts_pthread_create_fn pthread_create;
   void *syscall; /* glibc's syscall(2), which shim/syscall.c jumps to */
 } ts_real_t;
 
@@ -33,13 +31,6 @@ extern ts_real_t ts_real;
 /* Resolves the table with dlsym(RTLD_NEXT). Returns the number of required
  * symbols that are missing (each already reported). */
 int ts_symbols_resolve(void);
-
-/* ---- threads (thread.c) ------------------------------------------------ */
-
-/* Starts one of tiershim's own threads; false if it could not. */
-bool ts_thread_start_internal(void *(*fn)(void *), size_t stack);
-/* May tiershim start a thread now? Not while the program is single-threaded. */
-bool ts_may_add_threads(void);
 
 /* ---- mmap family (mmap.c) ---------------------------------------------- */
 

@@ -7,8 +7,9 @@
 #include <dlfcn.h>
 #include <stddef.h>
 
-#include "msg.h"
-#include "shim.h"
+#include "base/msg.h"
+#include "shim/shim.h"
+#include "base/thread.h"
 
 ts_real_t ts_real;
 
@@ -26,7 +27,7 @@ static void *sym_test_missing;
 #endif
 
 static const sym_entry_t sym_table[] = {
-    {"pthread_create", (void **)&ts_real.pthread_create, true},
+    {"pthread_create", (void **)&ts_thread_real_create, true},
     {"syscall", &ts_real.syscall, false}, /* shim/syscall.c: glibc's, for every other number */
 #ifdef TS_TEST_MISSING_SYMBOL
     {"tiershim_test_missing_symbol", &sym_test_missing, false},

@@ -14,8 +14,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "prim.h"
-#include "shim.h"
+#include "base/prim.h"
+#include "shim/shim.h"
 
 long ts_syscall_mm(long n, long a, long b, long c, long d, long e, long f) __attribute__((visibility("hidden"), used));
 long ts_syscall_fallback(long n, long a, long b, long c, long d, long e, long f)

@@ -14,10 +14,11 @@
 
 #include <mimalloc.h>
 
-#include "counters.h"
-#include "shim.h"
-#include "thp.h"
-#include "tierpol.h"
+#include "base/counters.h"
+#include "base/thread.h"
+#include "shim/shim.h"
+#include "policy/thp.h"
+#include "policy/tierpol.h"
 
 typedef struct thread_start_s {
   void *(*start)(void *);
@@ -50,9 +51,9 @@ static bool thread_own_stack(const pthread_attr_t *attr) {
 
 TS_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
                              void *(*start)(void *), void *arg) {
-  if (ts_unlikely(ts_real.pthread_create == NULL)) {
+  if (ts_unlikely(ts_thread_real_create == NULL)) {
     (void)ts_init_enter();
-    if (ts_real.pthread_create == NULL) return EAGAIN; /* reported at init */
+    if (ts_thread_real_create == NULL) return EAGAIN; /* reported at init */
   }
   thread_start_t *t = NULL;
   if (ts_tier_on && !thread_own_stack(attr) && (t = mi_malloc(sizeof *t)) != NULL) {
@@ -61,7 +62,7 @@ TS_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
     start = thread_trampoline;
     arg = t;
   }
-  int r = ts_real.pthread_create(thread, attr, start, arg);
+  int r = ts_thread_real_create(thread, attr, start, arg);
   if (r == 0) {
     ts_count(TS_CTR_THREADS);
     ts_thp_program_threaded(); /* tiershim's own threads may start now */
@@ -69,30 +70,4 @@ TS_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
     mi_free(t);
   }
   return r;
-}
-
-/* tiershim never makes a single-threaded program multi-threaded: glibc's
- * fork takes its atfork and malloc locks in a multi-threaded process, so a
- * fork from a signal handler that interrupted fork would then hang (glibc's
- * tst-mallocfork2), and __libc_single_threaded, which libraries read,
- * would change. Its threads start once the program has one of its own. */
-bool ts_may_add_threads(void) { return !__libc_single_threaded; }
-
-/* tiershim's own threads (collapse, promotion): through the real
- * pthread_create, detached, with every signal blocked, so that the
- * program's handlers never run on them. */
-bool ts_thread_start_internal(void *(*fn)(void *), size_t stack) {
-  if (ts_real.pthread_create == NULL) return false;
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pthread_t t;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, stack);
-  bool ok = ts_real.pthread_create(&t, &attr, fn, NULL) == 0;
-  pthread_attr_destroy(&attr);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  return ok;
 }

@@ -5,14 +5,14 @@
  * the batcher adapts to. Without the module (no /dev/tiershim, another ABI)
  * init fails and the unmap layer falls back to the batch backend. */
 #define _GNU_SOURCE
-#include "unmap_os.h"
+#include "policy/unmap/unmap_os.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
 
 #include "kmod/tiershim_uapi.h"
-#include "prim.h"
+#include "base/prim.h"
 
 /* tiershim_unmap_range_t is the module's range on LP64: the vector goes
  * down as it is. */

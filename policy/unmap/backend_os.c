@@ -12,7 +12,7 @@
  * vector on 6.16+; else one madvise per (coalesced) range. Which one is
  * probed on first use, never read from a version string. */
 #define _GNU_SOURCE
-#include "unmap_os.h"
+#include "policy/unmap/unmap_os.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -20,7 +20,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "prim.h"
+#include "base/prim.h"
 
 #define PIDFD_SELF_VALUE (-10001) /* 6.15; older headers' -20000 is wrong now */
 

@@ -1,12 +1,12 @@
 /* The batcher; see batch.h. */
-#include "reentry.h"
-#include "batch.h"
+#include "base/reentry.h"
+#include "policy/unmap/batch.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "prim.h"
+#include "base/prim.h"
 
 void ts_ubatch_init(ts_ubatch_t *b, const tiershim_unmap_backend_t *be, void *state, size_t batch,
                     uint64_t delay_ns, bool adapt) {

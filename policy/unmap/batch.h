@@ -25,8 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "region.h"
-#include "tiershim_unmap.h"
+#include "base/range.h"
+#include "include/tiershim_unmap.h"
 
 #define TS_UBATCH_MAX 256   /* the largest vector handed to a backend */
 #define TS_UBATCH_SCALE_MAX 8

@@ -1,7 +1,7 @@
 /* The unmap layer; see unmap.h. */
 #define _GNU_SOURCE
-#include "reentry.h"
-#include "unmap.h"
+#include "base/reentry.h"
+#include "policy/unmap/unmap.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -9,14 +9,13 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "batch.h"
-#include "msg.h"
-#include "options.h"
-#include "prim.h"
-#include "procfs.h"
-#include "stats.h"
-#include "trust.h"
-#include "unmap_os.h"
+#include "policy/unmap/batch.h"
+#include "base/msg.h"
+#include "base/options.h"
+#include "base/prim.h"
+#include "base/procfs.h"
+#include "base/trust.h"
+#include "policy/unmap/unmap_os.h"
 
 static ts_ubatch_t unmap_b;
 static bool unmap_ready;
@@ -173,11 +172,11 @@ const char *ts_unmap_release_mode(void) {
   return (be == NULL || be == &ts_unmap_batch || be == &ts_unmap_munmap) ? ts_release_mode_name() : be->name;
 }
 
-static void unmap_stats_hook(ts_stats_unmap_t *o) {
+void ts_unmap_stats(ts_unmap_stats_t *o) {
   static const char *const sources[] = {"none", "tlb_line", "backend"};
   ts_ubatch_stats_t st;
   ts_ubatch_snapshot(&unmap_b, &st);
-  *o = (ts_stats_unmap_t){.present = true,
+  *o = (ts_unmap_stats_t){.present = true,
                           .backend = ts_unmap_backend_name(),
                           .release_mode = ts_unmap_release_mode(),
                           .source = sources[st.source % 3],
@@ -204,4 +203,3 @@ void ts_unmap_fini(void) {
   ts_unlock(&unmap_b.lock);
 }
 
-void ts_unmap_install_stats(void) { ts_stats_unmap_hook = unmap_stats_hook; }

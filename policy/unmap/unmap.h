@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "region.h"
+#include "base/range.h"
 
 void ts_unmap_init(void); /* at init, after the options */
 
@@ -33,7 +33,16 @@ const char *ts_unmap_release_mode(void); /* batch/munmap: the probed call; else 
 uint64_t ts_unmap_released_bytes(void), ts_unmap_release_calls(void);
 
 void ts_unmap_lock(void), ts_unmap_unlock(void), ts_unmap_fork_child(void);
-void ts_unmap_install_stats(void);
+/* docs/stats.md, object "unmap": how retained memory went back to the OS.
+ * shootdowns: measured around releases (source says how; "none": unknown,
+ * rendered null). */
+typedef struct ts_unmap_stats_s {
+  bool present;
+  const char *backend, *release_mode, *source, *kmod_version;
+  uint64_t ranges, bytes, calls, batches, failures, shootdowns;
+  uint64_t decays, decay_bytes, grows, shrinks, batch, delay_ms, scale, kmod_flags;
+} ts_unmap_stats_t;
+void ts_unmap_stats(ts_unmap_stats_t *o);
 
 /* At exit: the backend's flush and fini; later releases (other
  * destructors' frees) go through plain madvise. */

@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "tiershim_unmap.h"
+#include "include/tiershim_unmap.h"
 
 #define TS_RELEASE_IOV_MAX 256 /* per process_madvise call; under UIO_MAXIOV */
 

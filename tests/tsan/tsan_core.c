@@ -16,10 +16,11 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "batch.h"
-#include "counters.h"
-#include "migrate.h"
-#include "unmap_os.h"
+#include "policy/unmap/batch.h"
+#include "base/counters.h"
+#include "base/thread.h"
+#include "policy/migrate.h"
+#include "policy/unmap/unmap_os.h"
 
 #define PG 4096u
 #define THREADS 4
@@ -93,6 +94,7 @@ static int migrate_engine(void) {
 }
 
 int main(void) {
+  ts_thread_use_libc(); /* the migration workers */
   ts_ubatch_init(&ub, &ts_unmap_batch, NULL, 8, 100000000u, true);
   ub.fallback = madv;
   int bad = run_threads(unmap_worker, THREADS);

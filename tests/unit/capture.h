@@ -7,7 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "msg.h"
+#include "base/msg.h"
 
 typedef struct {
   int fd;

@@ -2,7 +2,7 @@
 #include <criterion/criterion.h>
 #include <stdint.h>
 
-#include "bootstrap.h"
+#include "alloc/bootstrap.h"
 
 static _Alignas(64) char mem[4096];
 static ts_boot_t arena;

@@ -4,7 +4,7 @@
 #include <criterion/criterion.h>
 #include <stdlib.h>
 
-#include "callsite.h"
+#include "policy/callsite.h"
 
 static ts_cstab_t t;
 static void *mem;

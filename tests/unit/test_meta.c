@@ -6,7 +6,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "meta.h"
+#include "base/meta.h"
 
 #define AREA (64 * 4096)
 

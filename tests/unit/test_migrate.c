@@ -6,7 +6,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "migrate.h"
+#include "base/thread.h"
+#include "policy/migrate.h"
 
 #define MIB (1ul << 20)
 
@@ -16,6 +17,10 @@ static char *map(size_t len, bool touch) {
   if (touch) memset(p, 1, len);
   return p;
 }
+
+/* Outside the shim the workers start through libc's pthread_create. */
+static void migrate_setup(void) { ts_thread_use_libc(); }
+TestSuite(migrate, .init = migrate_setup);
 
 Test(migrate, already_there_and_absent_are_counted_for_every_thread_count) {
   char *a = map(24 * MIB, true), *b = map(8 * MIB, false);

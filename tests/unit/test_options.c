@@ -4,7 +4,7 @@
 #include <stdio.h>
 
 #include "capture.h"
-#include "options.h"
+#include "base/options.h"
 
 static int parse(ts_config_t *cfg, char *entry, capture_t *cap) {
   char *env[] = {"PATH=/usr/bin", entry, "TIERSHIMX=not-ours", NULL};

@@ -2,7 +2,7 @@
 #include <criterion/criterion.h>
 #include <stdlib.h>
 
-#include "procfs.h"
+#include "base/procfs.h"
 
 Test(procfs, kb_fields) {
   const char *text = "55d0-7ffd ---p 00000000 00:00 0 [rollup]\n"

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "region.h"
+#include "alloc/region.h"
 
 /* ---- failure context ---------------------------------------------------- */
 

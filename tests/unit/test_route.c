@@ -2,7 +2,7 @@
 #include <criterion/criterion.h>
 #include <stdint.h>
 
-#include "route.h"
+#include "alloc/route.h"
 
 static void route(bool enable, size_t large_min) {
   ts_config_t cfg;

@@ -14,8 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "options.h"
-#include "rules.h"
+#include "base/options.h"
+#include "policy/rules.h"
 
 #define NERRS 16
 

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "minijson.h"
-#include "stats.h"
+#include "observe/stats.h"
 
 static ts_stats_snapshot_t sample(void) {
   ts_stats_snapshot_t s = {0};

@@ -1,7 +1,7 @@
 /* Parsers for the kernel's THP sysfs files and /proc/buddyinfo. */
 #include <criterion/criterion.h>
 
-#include "thp.h"
+#include "policy/thp.h"
 
 Test(thp, sysfs_choice) {
   cr_assert_eq(ts_thp_sysfs_choice("always [madvise] never\n"), 1);

@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "capture.h"
-#include "options.h"
-#include "tierpol.h"
+#include "base/options.h"
+#include "policy/tierpol.h"
 
 static int parse1(ts_config_t *cfg, char *entry, capture_t *cap) {
   char *env[] = {entry, NULL};

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "tiers.h"
+#include "policy/tiers.h"
 
 #define GIB (1ull << 30)
 

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "trust.h"
+#include "base/trust.h"
 
 static char dir[64];
 

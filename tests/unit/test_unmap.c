@@ -9,8 +9,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "batch.h"
-#include "unmap_os.h"
+#include "policy/unmap/batch.h"
+#include "policy/unmap/unmap_os.h"
 
 #define PG 4096u
 #define MS 1000000ull

@@ -52,7 +52,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "migrate.h"
+#include "base/thread.h"
+#include "policy/migrate.h"
 
 #define PAGE 4096UL
 #define HUGE (2UL << 20)
@@ -449,6 +450,7 @@ static void usage(void) {
 }
 
 int main(int argc, char **argv) {
+  ts_thread_use_libc(); /* the migration workers */
   char sizes_arg[256] = "256M,1G", backing_arg[64] = "thp,4k";
   int reps = 3, reps_large = 0;
   bool more = false, do_prefault = false;

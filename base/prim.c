@@ -1,7 +1,7 @@
 /* OS primitives on raw system calls; see prim.h for the contract. */
 #define _GNU_SOURCE
-#include "prim.h"
-#include "prim_sys.h"
+#include "base/prim.h"
+#include "base/prim_sys.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 /* Re-entry from signal handlers; see reentry.h. */
-#include "reentry.h"
+#include "base/reentry.h"
 
 __thread unsigned ts_busy __attribute__((tls_model("initial-exec")));
 __thread ts_defer_q_t ts_defer_q __attribute__((tls_model("initial-exec")));

@@ -1,6 +1,9 @@
 /* Statistics: a snapshot of the counters and /proc figures, rendered as a
  * text summary or as the JSON document whose key names are a contract
- * (docs/stats.md). Reported at exit when TIERSHIM_STATS asks for it. */
+ * (docs/stats.md). Reported at exit when TIERSHIM_STATS asks for it.
+ * Collecting asks each layer below for its own figures (alloc/place.h,
+ * policy/thp.h, policy/unmap/unmap.h, policy/promote.h, policy/migrate.h)
+ * and the observers beside it (residency.h, profile.h). */
 #ifndef TS_STATS_H
 #define TS_STATS_H
 
@@ -8,8 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "counters.h"
-#include "procfs.h"
+#include "base/counters.h"
+#include "base/procfs.h"
+#include "policy/unmap/unmap.h"
 
 /* The placement engine's figures (docs/stats.md, object "placement"). */
 typedef struct ts_stats_placement_s {
@@ -23,9 +27,6 @@ typedef struct ts_stats_placement_s {
   uint64_t zero_checks, sparse_bytes, pressure_releases, frugal, reentered_deferred, reentered_refused;
 } ts_stats_placement_t;
 
-/* Set by the shim at init; NULL in programs without the placement engine
- * (the unit tests). */
-extern void (*ts_stats_placement_hook)(ts_stats_placement_t *out);
 
 /* Tier placement (docs/stats.md, object "tiers"): present when discovery
  * found tiers or an error; per node, what tiershim's ranges hold there
@@ -53,10 +54,9 @@ typedef struct ts_stats_tiers_s {
   ts_stats_tier_node_t node[TS_STATS_NODES];
 } ts_stats_tiers_t;
 
-extern void (*ts_stats_tiers_hook)(ts_stats_tiers_t *out);
 
 /* Migration (docs/stats.md, object "migration"): the engine's totals, and
- * background promotion (filled by its hook when the shim runs it). */
+ * background promotion. */
 typedef struct ts_stats_migration_s {
   uint64_t requests, pages_promoted, pages_demoted, pages_other, pages_failed, calls, ns;
   uint64_t err[6]; /* as TS_MIG_NERR (policy/migrate.h) */
@@ -64,19 +64,10 @@ typedef struct ts_stats_migration_s {
   uint64_t auto_passes, auto_promoted_bytes, spilled_pending_bytes, spilled_dropped_bytes;
 } ts_stats_migration_t;
 
-extern void (*ts_stats_promote_hook)(ts_stats_migration_t *out);
 
-/* Unmap backends (docs/stats.md, object "unmap"): how retained memory went
- * back to the OS. shootdowns: measured around releases (source says how;
- * "none": unknown, rendered null). */
-typedef struct ts_stats_unmap_s {
-  bool present;
-  const char *backend, *release_mode, *source, *kmod_version;
-  uint64_t ranges, bytes, calls, batches, failures, shootdowns;
-  uint64_t decays, decay_bytes, grows, shrinks, batch, delay_ms, scale, kmod_flags;
-} ts_stats_unmap_t;
-
-extern void (*ts_stats_unmap_hook)(ts_stats_unmap_t *out);
+/* Unmap backends (docs/stats.md, object "unmap"): the backend's own
+ * figures (policy/unmap/unmap.h). */
+typedef ts_unmap_stats_t ts_stats_unmap_t;
 
 /* Callsite attribution (docs/stats.md, object "profile"): present when
  * TIERSHIM_PROFILE or TIERSHIM_RULES is set. Frames are symbolised when
@@ -102,7 +93,6 @@ typedef struct ts_stats_profile_s {
   ts_stats_callsite_t top[TS_STATS_PROF_TOP];
 } ts_stats_profile_t;
 
-extern void (*ts_stats_profile_hook)(ts_stats_profile_t *out);
 
 typedef struct ts_stats_snapshot_s {
   int pid;

@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "base/nodes.h" /* TS_NODES_MAX */
+
 typedef enum { TS_STATS_OFF = 0, TS_STATS_TEXT = 1, TS_STATS_JSON = 2 } ts_stats_mode_t;
 
 typedef enum { TS_THP_AUTO = 0, TS_THP_FAULT = 1, TS_THP_COLLAPSE = 2, TS_THP_OFF = 3 } ts_thp_mode_t;
@@ -21,7 +23,6 @@ typedef enum {
 typedef enum { TS_UNMAP_BATCH = 0, TS_UNMAP_MUNMAP = 1, TS_UNMAP_KMOD = 2, TS_UNMAP_PLUGIN = 3 } ts_unmap_kind_t;
 
 #define TS_STATS_PATH_MAX 1024
-#define TS_NODES_MAX 64        /* as TS_TIER_MAX_NODES (policy/tiers.h) */
 #define TS_NODELIST_MAX 128
 #define TS_ROOT_MAX 256
 

@@ -1,14 +1,14 @@
 /* The kernel's argument checks; see kargs.h. */
 #define _GNU_SOURCE
-#include "kargs.h"
+#include "base/kargs.h"
 
 #include <errno.h>
 #include <stdbool.h>
 #include <sys/mman.h>
 
-#include "prim.h"
+#include "base/prim.h"
+#include "base/range.h"
 
-#define PAGE ((uintptr_t)4096)
 #ifndef PROT_SEM
 #define PROT_SEM 0x8 /* asm-generic/mman-common.h */
 #endif

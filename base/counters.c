@@ -1,6 +1,6 @@
 /* Per-thread event counters and their registry; see counters.h. */
-#include "reentry.h"
-#include "counters.h"
+#include "base/reentry.h"
+#include "base/counters.h"
 
 #include <pthread.h>
 #include <string.h>

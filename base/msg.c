@@ -6,12 +6,12 @@
  * summary, the profile report, a warning) would then be written into that
  * file. So fd 2's identity (device and inode) is recorded at init and
  * checked before every write, with a raw fstat that leaves errno alone. */
-#include "msg.h"
+#include "base/msg.h"
 
 #include <stdbool.h>
 #include <sys/stat.h>
 
-#include "prim.h"
+#include "base/prim.h"
 
 #define MSG_FD_MIN 64 /* the duplicate stays out of the low numbers programs use */
 

@@ -4,8 +4,8 @@
  * concern. libnuma is not used inside the shim: its wrappers set errno and
  * its initialisation allocates. */
 #define _GNU_SOURCE
-#include "prim.h"
-#include "prim_sys.h"
+#include "base/prim.h"
+#include "base/prim_sys.h"
 
 #include <sys/syscall.h>
 

@@ -1,6 +1,6 @@
 /* Stats collection and the exit-time report; see stats.h. */
 #define _GNU_SOURCE
-#include "stats.h"
+#include "observe/stats.h"
 
 #include <errno.h>
 #include <string.h>
@@ -8,17 +8,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "msg.h"
-#include "options.h"
-#include "prim.h"
-#include "migrate.h"
+#include "base/buf.h"
+#include "base/msg.h"
+#include "base/options.h"
+#include "base/prim.h"
+#include "alloc/place.h"
+#include "observe/profile.h"
+#include "observe/residency.h"
+#include "policy/migrate.h"
+#include "policy/promote.h"
+#include "policy/thp.h"
+#include "policy/unmap/unmap.h"
 
-void (*ts_stats_placement_hook)(ts_stats_placement_t *out);
-void (*ts_stats_tiers_hook)(ts_stats_tiers_t *out);
-void (*ts_stats_promote_hook)(ts_stats_migration_t *out);
-void (*ts_stats_unmap_hook)(ts_stats_unmap_t *out);
-void (*ts_stats_profile_hook)(ts_stats_profile_t *out);
 
 static uint64_t stats_start_ns;
 static uint64_t stats_tlb_base;
@@ -39,6 +40,50 @@ void ts_stats_fork_child(void) {
   ts_stats_start();
 }
 
+/* The "placement" object: the engine's figures, its THP advisor's and how
+ * its releases went back to the OS. */
+static void stats_placement(ts_stats_placement_t *o) {
+  ts_place_stats_t p;
+  ts_place_stats(&p);
+  const ts_thp_stats_t *t = &ts_thp_stats;
+  ts_unmap_stats_t u;
+  ts_unmap_stats(&u);
+  *o = (ts_stats_placement_t){
+      .present = true, .state = p.state,
+      .thp_mode = p.on ? ts_thp_names[ts_thp_effective() & 3] : "off",
+      .thp_reason = p.on ? ts_thp_reason() : p.state,
+      .release_mode = u.release_mode,
+      .placed_mmaps = p.placed_mmaps, .placed_bytes = p.placed_bytes, .pmd_aligned = p.pmd_aligned,
+      .placed_mallocs = p.placed_mallocs, .malloc_fallbacks = p.malloc_fallbacks,
+      .mmap_fallbacks = p.mmap_fallbacks, .regions = p.regions, .vma_count_regions = p.vma_count_regions,
+      .retained_bytes = p.retained_bytes, .reused = p.reused,
+      .released_bytes = ts_unmap_released_bytes(), .release_calls = ts_unmap_release_calls(),
+      .collapse_ok = t->collapse_ok, .collapse_fail = t->collapse_fail, .collapse_bytes = t->collapse_bytes,
+      .thp_advise_ok = t->advise_ok, .thp_advise_fail = t->advise_fail,
+      .heap_thp_bytes = t->heap_advised_bytes, .heap_thp_fail = t->heap_advise_fail,
+      .region_rss_bytes = p.region_rss_bytes, .region_huge_bytes = p.region_huge_bytes,
+      .region_live_bytes = p.region_live_bytes, .region_committed_bytes = p.region_committed_bytes,
+      .zero_checks = p.zero_checks, .sparse_bytes = __atomic_load_n(&t->sparse_bytes, __ATOMIC_RELAXED),
+      .pressure_releases = p.pressure_releases, .frugal = p.frugal,
+      .reentered_deferred = p.reentered_deferred, .reentered_refused = p.reentered_refused};
+}
+
+/* The "migration" object: the engine's totals and background promotion. */
+static void stats_migration(ts_stats_migration_t *o) {
+  ts_mig_totals_t m;
+  ts_mig_totals(&m);
+  ts_promote_stats_t p;
+  ts_promote_stats(&p);
+  *o = (ts_stats_migration_t){.requests = m.requests, .pages_promoted = m.pages_promoted,
+                              .pages_demoted = m.pages_demoted, .pages_other = m.pages_other,
+                              .pages_failed = m.pages_failed, .calls = m.calls, .ns = m.ns,
+                              .auto_promote = p.auto_promote, .auto_passes = p.auto_passes,
+                              .auto_promoted_bytes = p.auto_promoted_bytes,
+                              .spilled_pending_bytes = p.spilled_pending_bytes,
+                              .spilled_dropped_bytes = p.spilled_dropped_bytes};
+  memcpy(o->err, m.err, sizeof o->err);
+}
+
 void ts_stats_collect(ts_stats_snapshot_t *s) {
   s->pid = getpid();
   s->enabled = ts_config.enable;
@@ -48,20 +93,12 @@ void ts_stats_collect(ts_stats_snapshot_t *s) {
   s->tlb_known = stats_tlb_base_ok && ts_procfs_tlb_total(&tlb) && tlb >= stats_tlb_base;
   s->tlb_shootdowns = s->tlb_known ? tlb - stats_tlb_base : 0;
   ts_counters_sum(s->ctr);
-  memset(&s->placement, 0, sizeof s->placement);
-  if (ts_stats_placement_hook) ts_stats_placement_hook(&s->placement);
-  if (ts_stats_tiers_hook) ts_stats_tiers_hook(&s->tiers);
-  ts_mig_totals_t m;
-  ts_mig_totals(&m);
-  s->migration = (ts_stats_migration_t){.requests = m.requests, .pages_promoted = m.pages_promoted,
-                                        .pages_demoted = m.pages_demoted, .pages_other = m.pages_other,
-                                        .pages_failed = m.pages_failed, .calls = m.calls, .ns = m.ns};
-  memcpy(s->migration.err, m.err, sizeof s->migration.err);
-  if (ts_stats_promote_hook) ts_stats_promote_hook(&s->migration);
-  memset(&s->unmap, 0, sizeof s->unmap);
-  if (ts_stats_unmap_hook) ts_stats_unmap_hook(&s->unmap);
+  stats_placement(&s->placement);
+  ts_residency_stats(&s->tiers);
+  stats_migration(&s->migration);
+  ts_unmap_stats(&s->unmap);
   s->profile.present = false;
-  if (ts_stats_profile_hook) ts_stats_profile_hook(&s->profile);
+  ts_profile_stats(&s->profile);
 }
 
 bool ts_stats_expand_path(const char *pattern, int pid, char *out, size_t cap) {

@@ -1,7 +1,7 @@
 /* The options table; see options.h. Adding an option: one row in
  * opt_table, one field in ts_config_t, one parse case; docs/options.md is
  * generated from this table (tests check that it matches). */
-#include "options.h"
+#include "base/options.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -9,9 +9,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "msg.h"
-#include "prim.h"
-#include "tiers.h"
+#include "base/msg.h"
+#include "base/prim.h"
+#include "base/nodes.h"
 
 ts_config_t ts_config = {.enable = true,
                          .verbose = 0,

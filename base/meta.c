@@ -5,13 +5,13 @@
  * rest of the area is handed out by a bump pointer. A slot is committed
  * and given back with mmap(MAP_FIXED) over our own reservation, so the
  * area never has a hole another mapping could take. */
-#include "meta.h"
+#include "base/meta.h"
 
 #include <stdbool.h>
 #include <sys/mman.h>
 
-#include "prim.h"
-#include "reentry.h"
+#include "base/prim.h"
+#include "base/reentry.h"
 
 #define META_CLASSES 48 /* log2 of a slot's size */
 #define META_KEEP 16    /* freed slots kept per size; more stay reserved, unused */
@@ -68,6 +68,15 @@ void *ts_meta_map(size_t bytes) {
   }
   ts_prim_ptr_t m = ts_prim_mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   return m.err ? NULL : m.addr;
+}
+
+void (*ts_meta_hot_hook)(void *p, size_t bytes);
+
+void *ts_meta_map_hot(size_t bytes) {
+  void *p = ts_meta_map(bytes);
+  void (*hot)(void *, size_t) = __atomic_load_n(&ts_meta_hot_hook, __ATOMIC_ACQUIRE);
+  if (p != NULL && hot != NULL) hot(p, bytes);
+  return p;
 }
 
 void ts_meta_unmap(void *p, size_t bytes) {

@@ -1,14 +1,14 @@
 /* /proc readers; see procfs.h. Files are streamed through a fixed buffer,
  * line by line: /proc/self/maps of a big process and /proc/interrupts of a
  * many-CPU machine are far larger than any buffer we would put on a stack. */
-#include "procfs.h"
+#include "base/procfs.h"
 
 #include <fcntl.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "prim.h"
+#include "base/prim.h"
 
 typedef bool (*line_fn)(const char *line, void *ctx); /* false stops */
 

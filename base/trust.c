@@ -1,14 +1,14 @@
 /* Trusted files for privileged processes; see trust.h. */
 #define _GNU_SOURCE
-#include "trust.h"
+#include "base/trust.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "options.h"
-#include "prim.h"
+#include "base/options.h"
+#include "base/prim.h"
 
 bool ts_trust_privileged(void) {
   ts_prim_ids_t id = ts_prim_ids();

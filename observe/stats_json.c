@@ -1,10 +1,10 @@
 /* Rendering a stats snapshot: JSON (the contract, docs/stats.md) and the
  * human summary. Pure functions over a snapshot, no I/O. */
-#include "stats.h"
+#include "observe/stats.h"
 
 #include <string.h>
 
-#include "buf.h"
+#include "base/buf.h"
 
 /* Key order is the documented order; counters follow ts_ctr_t. */
 static const char *const ctr_keys[TS_CTR_COUNT] = {

@@ -17,6 +17,12 @@ void ts_meta_init(uintptr_t base, size_t len);
 /* bytes (a page multiple) of zeroed read-write memory; NULL on failure. */
 void *ts_meta_map(size_t bytes);
 
+/* The same, for records read on every placement call (the regions'
+ * vectors): handed to ts_meta_hot_hook first, which the composition root
+ * sets to the tier policy's fast-tier binding (shim/init.c). */
+void *ts_meta_map_hot(size_t bytes);
+extern void (*ts_meta_hot_hook)(void *p, size_t bytes);
+
 /* Gives back what ts_meta_map returned, with its size. */
 void ts_meta_unmap(void *p, size_t bytes);
 

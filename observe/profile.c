@@ -1,7 +1,7 @@
 /* Callsite attribution and placement rules; see profile.h. */
 #define _GNU_SOURCE
-#include "reentry.h"
-#include "profile.h"
+#include "base/reentry.h"
+#include "observe/profile.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -11,15 +11,15 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "callsite.h"
-#include "msg.h"
-#include "options.h"
-#include "place.h"
-#include "prim.h"
-#include "rules.h"
-#include "stats.h"
-#include "thp.h"
-#include "tierpol.h"
+#include "policy/callsite.h"
+#include "base/msg.h"
+#include "base/options.h"
+#include "alloc/place.h"
+#include "base/prim.h"
+#include "policy/rules.h"
+#include "observe/stats.h"
+#include "policy/thp.h"
+#include "policy/tierpol.h"
 
 #define SKIP_MAX 8 /* tiershim's own frames above the program's */
 #define REC_TIER 1u
@@ -307,7 +307,7 @@ static void residency(void **pages, int n, ts_stats_callsite_t *o) {
 /* The top callsites are copied under the profile lock; symbols (dladdr
  * takes the loader lock, whose holder may be allocating) and residency
  * come after it is dropped. */
-static void profile_stats_hook(ts_stats_profile_t *o) {
+void ts_profile_stats(ts_stats_profile_t *o) {
   if (!ts_profile_on) return;
   static ts_callsite_t top[TS_STATS_PROF_TOP];
   static void *pages[TS_STATS_PROF_TOP][RESIDENCY_PAGES];
@@ -352,7 +352,6 @@ static void profile_stats_hook(ts_stats_profile_t *o) {
   prof_busy = was;
 }
 
-void ts_profile_install_stats(void) { ts_stats_profile_hook = profile_stats_hook; }
 
 static void text_bytes(ts_buf_t *b, uint64_t v) {
   ts_buf_fixed(b, (double)v / (1024.0 * 1024.0), 1);
@@ -364,7 +363,7 @@ void ts_profile_report_at_exit(void) {
   if (!ts_profile_on || !ts_config.profile) return;
   static ts_stats_profile_t p;
   p.present = false;
-  profile_stats_hook(&p);
+  ts_profile_stats(&p);
   static char out[16384];
   ts_buf_t b;
   ts_buf_init(&b, out, sizeof out);

@@ -23,13 +23,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "observe/stats.h"
+
 extern bool ts_profile_on; /* set at init: profiling or rules */
 
 void ts_profile_init(void);
 void ts_profile_alloc(void *p, size_t size); /* after a successful allocation */
 void ts_profile_free(void *p);               /* before the block is freed */
 void ts_profile_report_at_exit(void);        /* TIERSHIM_PROFILE=1: the top callsites on stderr */
-void ts_profile_install_stats(void);
+void ts_profile_stats(ts_stats_profile_t *o); /* present only when profiling or rules are on */
 
 void ts_profile_lock(void), ts_profile_unlock(void), ts_profile_fork_child(void);
 

@@ -6,18 +6,20 @@
  * standing for a stride of bytes. Unpopulated pages answer -ENOENT and
  * count nowhere. Runs only when stats are collected. */
 #define _GNU_SOURCE
+#include "observe/residency.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
 
-#include "reentry.h"
-#include "place.h"
-#include "prim.h"
-#include "stats.h"
-#include "tierpol.h"
-#include "options.h"
+#include "base/reentry.h"
+#include "alloc/place.h"
+#include "base/prim.h"
+#include "observe/stats.h"
+#include "policy/tierpol.h"
+#include "base/options.h"
+#include "base/range.h"
 
-#define PAGE ((size_t)4096)
 #define TIER_SAMPLES ((size_t)1 << 18) /* 1 GiB of pages exactly; beyond, strided */
 #define TIER_BATCH 256
 #define HEAP_RANGES 64
@@ -93,7 +95,7 @@ static void sample_hot(uint64_t *per_node) {
     if (copy[i].hi > copy[i].lo) sample_range(copy[i].lo, copy[i].hi, stride, per_node);
 }
 
-static void tiers_hook(ts_stats_tiers_t *o) {
+void ts_residency_stats(ts_stats_tiers_t *o) {
   const ts_topo_t *t = ts_tier_topo();
   ts_tier_stats_t st;
   ts_tier_stats(&st);
@@ -145,7 +147,6 @@ static void tiers_hook(ts_stats_tiers_t *o) {
   }
 }
 
-void ts_tier_install_stats(void) { ts_stats_tiers_hook = tiers_hook; }
 
 void ts_tier_heap_lock(void) { ts_lock(&heap_lock); }
 void ts_tier_heap_unlock(void) { ts_unlock(&heap_lock); }

@@ -1,5 +1,5 @@
 /* Fixed-capacity string builder; see buf.h. */
-#include "buf.h"
+#include "base/buf.h"
 
 #include <string.h>
 
