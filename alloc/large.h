@@ -1,7 +1,8 @@
 /* The large-allocation path: every malloc-family request of at least
  * TIERSHIM_LARGE_MIN bytes. It is one function so that placement (regions,
- * PMD alignment, huge pages, tiers) has a single place to act. For now it
- * serves from mimalloc, which keeps huge objects in their own segments. */
+ * PMD alignment, huge pages, tiers) has a single place to act. It is placed
+ * in tiershim's regions (alloc/place.h); when the window cannot take it, the
+ * heap (mimalloc, which keeps huge objects in their own segments) serves it. */
 #ifndef TS_LARGE_H
 #define TS_LARGE_H
 

@@ -10,7 +10,7 @@
  * MAP_FIXED. munmap, mremap, mprotect and madvise on placed ranges behave
  * for the caller as the kernel's own would; freed malloc blocks are kept
  * mapped for reuse (retained) up to TIERSHIM_RETAIN_MAX and released to the
- * OS in batches beyond it (alloc/release.c).
+ * OS in batches beyond it (alloc/place_release.c).
  *
  * Lock order: the placement lock comes first, before the counters lock and
  * the bootstrap lock (see shim/fork.c). */
@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "base/prim.h"
 
 /* The window, for the free fast path: span is 0 until it is reserved. */
 extern uintptr_t ts_place_lo, ts_place_span;
@@ -59,11 +61,10 @@ static inline bool ts_place_touches(const void *addr, size_t len) {
  * (errno set), or NULL to pass the call through. */
 void *ts_place_mmap_at(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 /* A kernel-placed mmap (no MAP_FIXED), kept out of transient holes in the
- * window (see place.c). */
-#include "base/prim.h"
+ * window (see window.c). */
 ts_prim_ptr_t ts_place_kernel_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 /* Calls on a range touching the window, validated whole as the kernel
- * validates them (alloc/kargs.h): 0 or -errno. */
+ * validates them (base/kargs.h): 0 or -errno. */
 int ts_place_munmap(void *addr, size_t len);
 /* A program's MAP_FIXED mmap landed in the window (result: its address). */
 void ts_place_adopt(void *addr, size_t len, int prot);

@@ -1,5 +1,5 @@
 /* The mmap family from a signal handler whose thread is inside tiershim
- * (alloc/reentry.h): the thread may hold the placement lock, and the
+ * (base/reentry.h): the thread may hold the placement lock, and the
  * records may be half changed, so nothing here reads them or takes a lock.
  * Each call is the kernel's own, on the whole range; what the records must
  * learn is queued and applied when the thread leaves tiershim (drain).

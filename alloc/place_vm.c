@@ -6,7 +6,7 @@
  * Inside the window the program's holes are still mapped (by us: free or
  * PROT_NONE), so the kernel would not see them: calls are checked against
  * the records with the kernel's rules for holes. Each call is validated
- * whole first (alloc/kargs.h); the parts of its range outside the window
+ * whole first (base/kargs.h); the parts of its range outside the window
  * are the kernel's, composed in address order as the kernel walks VMAs. */
 #define _GNU_SOURCE
 #include "alloc/place_int.h"

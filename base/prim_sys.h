@@ -1,6 +1,6 @@
 /* The raw system call of the prim layer (prim.c, prim_numa.c). The kernel
  * returns -errno in the result register; syscall(2) would store it into
- * errno, which the prim layer must not touch. Internal to alloc/prim*.c. */
+ * errno, which the prim layer must not touch. Internal to base/prim*.c. */
 #ifndef TS_PRIM_SYS_H
 #define TS_PRIM_SYS_H
 

@@ -1,4 +1,4 @@
-/* Callsite attribution's tables (the profiler, policy/profile.c): callsites
+/* Callsite attribution's tables (the profiler, observe/profile.c): callsites
  * keyed by their return addresses, and the records of traced allocations
  * still live, keyed by address. Pure: memory comes from the caller (mapped
  * once when profiling starts), one lock (a leaf) guards both, nothing here

@@ -27,7 +27,7 @@
 
 typedef enum { TS_RULE_ANY, TS_RULE_SYM, TS_RULE_LIB } ts_rule_kind_t;
 
-/* tier: a ts_bulk_mode_t (shim/options.h), or none. */
+/* tier: a ts_bulk_mode_t (base/options.h), or none. */
 enum { TS_RULE_TIER_NONE = -1 };
 enum { TS_RULE_THP_NONE = -1, TS_RULE_THP_OFF = 0, TS_RULE_THP_ON = 1, TS_RULE_THP_COLLAPSE = 2 };
 

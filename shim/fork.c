@@ -2,17 +2,17 @@
  *
  * Lock order (outermost first); a thread holding one may take only those
  * below it, and the prepare handler takes them all in this order:
- *   1. the placement lock           (alloc/place.c)
- *   2. the counters registry lock   (shim/counters.c)
+ *   1. the placement lock           (alloc/window.c)
+ *   2. the counters registry lock   (base/counters.c)
  *   3. the bootstrap arena spinlock (alloc/bootstrap.c)
- *   4. the heap-mapping table lock   (policy/tier_stats.c; a leaf, taken
+ *   4. the heap-mapping table lock   (observe/residency.c; a leaf, taken
  *      alone by the heap's mmap/munmap and by the stats)
  *   5. the promotion lock            (policy/promote.c; a leaf, taken with
  *      the placement lock held when a spill is noted)
  *   6. the unmap batcher lock        (policy/unmap/batch.c; a leaf, held
  *      across a backend's release, taken with or without the placement
  *      lock; backends never allocate, so nothing is taken under it)
- *   7. the profile lock              (policy/profile.c; a leaf over the
+ *   7. the profile lock              (observe/profile.c; a leaf over the
  *      callsite tables, taken with no other lock held)
  * The THP collapse thread's lock (policy/thp.c) is a leaf: it is taken
  * with the placement lock held, never the other way round, and the thread
@@ -26,7 +26,7 @@
  * the child under every implementation) and restarts its statistics.
  *
  * fork() from a signal handler whose thread is inside tiershim (holding
- * some of these locks: alloc/reentry.h) takes none of them: waiting would
+ * some of these locks: base/reentry.h) takes none of them: waiting would
  * hang the thread on itself. The child then starts from the state as it
  * was, which is what POSIX promises such a child (async-signal-safe calls,
  * then exec or _exit); glibc's own malloc does the same. */

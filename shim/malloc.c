@@ -156,7 +156,7 @@ static inline size_t usable_size(const void *p) {
 }
 
 /* A placed block freed by a signal handler whose thread is inside
- * tiershim is freed when the thread leaves (alloc/reentry.h); with the
+ * tiershim is freed when the thread leaves (base/reentry.h); with the
  * queue full it stays allocated (counted in ts_defer_refused). */
 static inline void free_core(void *p) {
   if (ts_unlikely(ts_boot_owns(&ts_boot_arena, p))) ts_boot_free(&ts_boot_arena, p);
@@ -199,7 +199,7 @@ void ts_malloc_open_gates(void) {
   __atomic_store_n(&gate_malloc_limit, limit, __ATOMIC_RELEASE);
 }
 
-/* Profiling (policy/profile.h) keeps the gates closed: every call then
+/* Profiling (observe/profile.h) keeps the gates closed: every call then
  * takes the general path, where it is traced. */
 static inline bool gate_may_open(const ts_tcounters_t *t) {
   return t->state == TS_CTR_LINKED && __atomic_load_n(&ts_ready, __ATOMIC_ACQUIRE) && !ts_profile_on;

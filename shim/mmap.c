@@ -3,7 +3,7 @@
  * and mbind (syscall() routes its raw numbers here: shim/syscall.c). The
  * program's anonymous private mappings are placed in tiershim's regions and
  * calls on placed ranges are emulated (alloc/place_vm.c); everything else
- * goes straight to the kernel through alloc/prim.c.
+ * goes straight to the kernel through base/prim.c.
  *
  * mimalloc's own calls land here too (its OS layer calls them through the
  * PLT). They are told apart by return address and
@@ -15,7 +15,7 @@
  *    MADV_FREE -> MADV_DONTNEED fallback, which is done here instead. Out of
  *    memory reaches errno through mimalloc's error handler (init.c).
  *
- * A signal handler on a thread that is inside tiershim (alloc/reentry.h)
+ * A signal handler on a thread that is inside tiershim (base/reentry.h)
  * gets the kernel's own call and no placement; its bookkeeping is deferred
  * (alloc/place_defer.c). A call that fails for want of memory is retried
  * once after tiershim gave back what it keeps (ts_place_pressure). */

@@ -1,4 +1,5 @@
-/* Internals shared by the interposing entry points (the .c files of shim/). */
+/* Internals of the top layer: the interposed entry points and the
+ * composition root (init, fork, the public API), the .c files of shim/. */
 #ifndef TS_SHIM_H
 #define TS_SHIM_H
 

@@ -1,7 +1,7 @@
 /* The one table of real symbols, resolved with dlsym(RTLD_NEXT) during
  * initialisation (as heaptrack's preload does). Allocation-family and mmap
  * functions are not here: tiershim serves the former itself and reaches the
- * kernel for the latter through raw system calls (alloc/prim.c), so neither
+ * kernel for the latter through raw system calls (base/prim.c), so neither
  * depends on symbol resolution. */
 #define _GNU_SOURCE
 #include <dlfcn.h>

@@ -1,11 +1,11 @@
-/* libFuzzer target: node lists (policy/tiers.c), as sysfs and numactl
+/* libFuzzer target: node lists (base/nodes.c), as sysfs and numactl
  * write them. A list that parses must format back to one that parses to
  * the same mask; no input may crash or read past its end. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "tiers.h"
+#include "base/nodes.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char *s = malloc(size + 1);

@@ -1,4 +1,4 @@
-/* libFuzzer target: the options table (shim/options.c). The input is a
+/* libFuzzer target: the options table (base/options.c). The input is a
  * NUL-separated list of environment entries; whatever they say, parsing
  * must not crash, must warn once per bad entry, and must leave every value
  * within its documented range. */
@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "msg.h"
-#include "options.h"
+#include "base/msg.h"
+#include "base/options.h"
 
 #define MAX_ENTRIES 16
 

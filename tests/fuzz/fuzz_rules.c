@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rules.h"
+#include "policy/rules.h"
 
 #define MAX_ERRS 32
 

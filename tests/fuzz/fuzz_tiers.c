@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "tiers.h"
+#include "policy/tiers.h"
 
 static char root[64];
 static const char *const files[] = {

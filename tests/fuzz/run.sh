@@ -25,13 +25,13 @@ if [[ " ${targets[*]} " != " mmap " ]]; then
 fi
 out=$root/build/fuzz
 mkdir -p "$out"
-inc=(-I"$root/include" -I"$root/shim" -I"$root/alloc" -I"$root/policy")
-common=("$root/shim/buf.c" "$root/shim/msg.c" "$root/alloc/prim.c" "$root/alloc/prim_numa.c")
+inc=(-I"$root" -I"$root/include")
+common=("$root/base/buf.c" "$root/base/msg.c" "$root/base/nodes.c" "$root/base/prim.c" "$root/base/prim_numa.c")
 declare -A srcs=(
-  [options]="$root/shim/options.c $root/policy/tiers.c"
-  [nodelist]="$root/policy/tiers.c"
+  [options]="$root/base/options.c"
+  [nodelist]=""
   [tiers]="$root/policy/tiers.c"
-  [rules]="$root/policy/rules.c $root/shim/options.c $root/policy/tiers.c"
+  [rules]="$root/policy/rules.c $root/base/options.c"
 )
 # Inputs longer than 512 bytes where the limits need them (rules: the
 # 512-char line, the 65th rule).
@@ -50,7 +50,7 @@ for t in "${targets[@]}"; do
     grep '^mmap_fuzz:' "$out/fuzz_mmap.log" | tail -n 1 | sed "s/^/fuzz: $t: /"
     continue
   fi
-  [[ -n ${srcs[$t]:-} ]] || { echo "fuzz: unknown target $t" >&2; exit 2; }
+  [[ -v srcs[$t] ]] || { echo "fuzz: unknown target $t" >&2; exit 2; }
   bin=$out/fuzz_$t
   # shellcheck disable=SC2086
   clang -g -O1 -std=gnu11 -DTIERSHIM_VERSION='"fuzz"' -fsanitize=fuzzer,address,undefined \

@@ -1,4 +1,4 @@
-/* tiershim's metadata area (alloc/meta.c): slots inside the reserved area,
+/* tiershim's metadata area (base/meta.c): slots inside the reserved area,
  * zeroed on reuse, no hole ever opened in it, the kernel's mmap when full. */
 #include <criterion/criterion.h>
 #include <stdint.h>

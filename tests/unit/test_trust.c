@@ -1,4 +1,4 @@
-/* Which files a privileged process loads code from (shim/trust.c): root's
+/* Which files a privileged process loads code from (base/trust.c): root's
  * alone, checked on descriptors, never through a symlink. */
 #include <criterion/criterion.h>
 #include <errno.h>

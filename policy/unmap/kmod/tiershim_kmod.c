@@ -35,7 +35,7 @@
 #include <linux/cred.h>
 #include <linux/userfaultfd_k.h>
 
-#include "policy/unmap/kmod/tiershim_uapi.h"
+#include "tiershim_uapi.h"
 
 #define TS_VERSION "0.1.0"
 #define TS_SLOTS 256	/* open files at once, system-wide */
