@@ -39,6 +39,15 @@ static int nspill;
 static bool started, want_start;
 static struct { uint64_t passes, promoted, pending, dropped; } pst;
 
+static int promote_spawn(void *(*fn)(void *)) { return ts_thread_spawn(NULL, fn, NULL, 256 * 1024, true); }
+
+static const ts_promote_ops_t promote_real = {
+    .fast_room = ts_tier_fast_room, .promote_node = ts_tier_promote_node,
+    .rebind_fast = ts_tier_rebind_fast, .migrate = ts_migrate, .spawn = promote_spawn};
+static const ts_promote_ops_t *ops = &promote_real; /* a unit test's fakes otherwise */
+
+void ts_promote_set_ops(const ts_promote_ops_t *o) { ops = o ? o : &promote_real; }
+
 /* Called with the placement lock held: no thread creation here. */
 static void promote_note(uintptr_t a, size_t len) {
   ts_lock(&promote_lock);
@@ -77,19 +86,20 @@ static size_t take(ts_mrange_t *out, size_t max, uint64_t budget) {
   return n;
 }
 
-static void promote_pass(void) {
-  uint64_t room = ts_tier_fast_room();
+/* Runs on the thread, once a second; the unit tests call it directly. */
+void ts_promote_pass(void) {
+  uint64_t room = ops->fast_room();
   uint64_t budget = ts_config.promote_rate;
   if (room == 0) return;
   if (budget > room) budget = room;
   ts_mrange_t r[16];
   size_t n = take(r, 16, budget & ~(uint64_t)4095);
-  int node = ts_tier_promote_node();
+  int node = ops->promote_node();
   if (n == 0 || node < 0) return;
-  for (size_t i = 0; i < n; i++) ts_tier_rebind_fast(r[i].addr, r[i].len);
+  for (size_t i = 0; i < n; i++) ops->rebind_fast(r[i].addr, r[i].len);
   ts_migrate_req_t q = {.pid = 0, .target = node, .from = -1, .threads = 1, .rate = ts_config.promote_rate};
   ts_migrate_result_t o;
-  (void)ts_migrate(r, n, &q, &o);
+  (void)ops->migrate(r, n, &q, &o);
   __atomic_fetch_add(&pst.passes, 1, __ATOMIC_RELAXED);
   __atomic_fetch_add(&pst.promoted, o.pages_moved * PAGE, __ATOMIC_RELAXED);
 }
@@ -104,7 +114,7 @@ static void *promote_main(void *arg) {
     t.tv_sec += 1;
     pthread_cond_timedwait(&promote_wake, &promote_lock, &t);
     ts_unlock(&promote_lock);
-    promote_pass();
+    ts_promote_pass();
   }
   return NULL;
 }
@@ -112,7 +122,7 @@ static void *promote_main(void *arg) {
 static void promote_start(void) {
   ts_lock(&promote_lock);
   if (!started) {
-    started = ts_thread_spawn(NULL, promote_main, NULL, 256 * 1024, true) == 0;
+    started = ops->spawn(promote_main) == 0;
     __atomic_store_n(&want_start, false, __ATOMIC_RELAXED);
     pthread_cond_signal(&promote_wake);
   }

@@ -84,28 +84,44 @@ static bool probe_collapse(void) {
   return ts_prim_madvise((void *)(uintptr_t)4096, 4096, MADV_COLLAPSE) == -ENOMEM;
 }
 
+bool ts_thp_defrag_may_stall(int defrag) {
+  return defrag == TS_THP_SYS_ALWAYS || defrag == TS_THP_SYS_MADVISE || defrag == TS_THP_SYS_DEFER_MADVISE;
+}
+
+/* The kernel's switch comes first: no THP means off whatever was asked;
+ * then collapse needs MADV_COLLAPSE, and auto explains which of its two
+ * ways it will take. */
+ts_thp_mode_t ts_thp_decide(const ts_thp_inputs_t *in, const char **reason) {
+  if (in->enabled < 0 || in->enabled == TS_THP_SYS_NEVER) {
+    *reason = in->enabled < 0 ? "no THP support in this kernel" : "THP disabled (enabled=never)";
+    return TS_THP_OFF;
+  }
+  if (in->requested == TS_THP_COLLAPSE && !in->collapse_ok) {
+    *reason = "MADV_COLLAPSE unsupported: fell back to fault";
+    return TS_THP_FAULT;
+  }
+  if (in->requested == TS_THP_AUTO) {
+    *reason = !ts_thp_defrag_may_stall(in->defrag) ? "auto: defrag cannot stall, huge pages at fault"
+              : in->collapse_ok ? "auto: fault while free 2 MiB blocks suffice, else collapse"
+                                : "auto: MADV_COLLAPSE unsupported, huge pages at fault";
+    return TS_THP_AUTO;
+  }
+  *reason = "as configured";
+  return in->requested;
+}
+
 void ts_thp_mode_init(void) {
   static bool done; /* init and a first placement on another thread may both get here */
   if (__atomic_exchange_n(&done, true, __ATOMIC_ACQ_REL)) return;
-  int enabled = sysfs_word(THP_SYSFS "enabled");
-  int defrag = sysfs_word(THP_SYSFS "defrag");
-  thp_stall_possible = defrag == 0 || defrag == 1 || defrag == 3; /* always, madvise, defer+madvise */
-  thp_collapse_ok = probe_collapse();
-  thp_mode = ts_config.thp;
-  thp_explicit = thp_mode == TS_THP_COLLAPSE;
-  if (enabled == 2 || enabled < 0) {
-    thp_mode = TS_THP_OFF;
-    thp_why = enabled < 0 ? "no THP support in this kernel" : "THP disabled (enabled=never)";
-  } else if (thp_mode == TS_THP_COLLAPSE && !thp_collapse_ok) {
-    thp_mode = TS_THP_FAULT;
-    thp_why = "MADV_COLLAPSE unsupported: fell back to fault";
-  } else if (thp_mode == TS_THP_AUTO) {
-    thp_why = !thp_stall_possible ? "auto: defrag cannot stall, huge pages at fault"
-              : thp_collapse_ok   ? "auto: fault while free 2 MiB blocks suffice, else collapse"
-                                  : "auto: MADV_COLLAPSE unsupported, huge pages at fault";
-  } else {
-    thp_why = "as configured";
-  }
+  ts_thp_inputs_t in; /* probed one after another, in this order */
+  in.enabled = sysfs_word(THP_SYSFS "enabled");
+  in.defrag = sysfs_word(THP_SYSFS "defrag");
+  in.collapse_ok = probe_collapse();
+  in.requested = ts_config.thp;
+  thp_stall_possible = ts_thp_defrag_may_stall(in.defrag);
+  thp_collapse_ok = in.collapse_ok;
+  thp_explicit = in.requested == TS_THP_COLLAPSE;
+  thp_mode = ts_thp_decide(&in, &thp_why);
 }
 
 void ts_thp_init(uintptr_t window, size_t window_len, bool (*collapsible)(uintptr_t block)) {
@@ -394,7 +410,7 @@ void ts_thp_granted(uintptr_t addr, size_t len) {
   collapse_kick();
 }
 
-/* A placement rule's huge-page action (policy/profile.c) over the whole
+/* A placement rule's huge-page action (observe/profile.c) over the whole
  * 2 MiB blocks of one allocation: on/off set the VMA advice (a partial
  * block would split a neighbour's huge page); collapse hands the blocks to
  * the collapse thread, off the request path. reset puts the region's own

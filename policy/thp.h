@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/options.h" /* ts_thp_mode_t */
+
 typedef struct ts_thp_stats_s {
   uint64_t advise_ok, advise_fail;       /* MADV_HUGEPAGE */
   uint64_t collapse_ok, collapse_fail, collapse_bytes, collapse_skipped;
@@ -77,5 +79,24 @@ void ts_thp_rule(uintptr_t addr, size_t len, int action);
 /* Parsers, for the unit tests. */
 int ts_thp_sysfs_choice(const char *text); /* index of the [bracketed] word, or -1 */
 uint64_t ts_thp_buddy_huge_bytes(const char *buddyinfo, size_t page_size);
+
+/* ts_thp_sysfs_choice's answers: the words of the kernel's enabled and
+ * defrag files (enabled offers the first three). */
+enum {
+  TS_THP_SYS_ALWAYS = 0, TS_THP_SYS_MADVISE = 1, TS_THP_SYS_NEVER = 2,
+  TS_THP_SYS_DEFER_MADVISE = 3, TS_THP_SYS_DEFER = 4
+};
+
+/* What decides the effective mode; ts_thp_mode_init probes them. */
+typedef struct ts_thp_inputs_s {
+  ts_thp_mode_t requested; /* TIERSHIM_THP */
+  int enabled, defrag;     /* TS_THP_SYS_*, or -1: the file is missing or unreadable */
+  bool collapse_ok;        /* the kernel knows MADV_COLLAPSE */
+} ts_thp_inputs_t;
+
+/* Pure: the effective mode and why (a static string, ts_thp_reason). */
+ts_thp_mode_t ts_thp_decide(const ts_thp_inputs_t *in, const char **reason);
+/* May a fault-time huge page compact memory synchronously with this defrag? */
+bool ts_thp_defrag_may_stall(int defrag);
 
 #endif

@@ -7,7 +7,9 @@
 int ts_thp_sysfs_choice(const char *text) {
   const char *open = strchr(text, '[');
   if (open == NULL) return -1;
-  static const char *const words[] = {"always", "madvise", "never", "defer+madvise", "defer"};
+  static const char *const words[] = {[TS_THP_SYS_ALWAYS] = "always", [TS_THP_SYS_MADVISE] = "madvise",
+                                      [TS_THP_SYS_NEVER] = "never", [TS_THP_SYS_DEFER_MADVISE] = "defer+madvise",
+                                      [TS_THP_SYS_DEFER] = "defer"};
   for (int i = 0; i < 5; i++) {
     size_t n = strlen(words[i]);
     if (strncmp(open + 1, words[i], n) == 0 && open[1 + n] == ']') return i;
