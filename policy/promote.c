@@ -51,6 +51,7 @@ void ts_promote_set_ops(const ts_promote_ops_t *o) { ops = o ? o : &promote_real
 /* Called with the placement lock held: no thread creation here. */
 static void promote_note(uintptr_t a, size_t len) {
   ts_lock(&promote_lock);
+  bool was_empty = nspill == 0;
   if (nspill > 0 && spill[nspill - 1].a + spill[nspill - 1].len == a) {
     spill[nspill - 1].len += len;
   } else if (nspill < SPILL_MAX) {
@@ -62,6 +63,7 @@ static void promote_note(uintptr_t a, size_t len) {
   }
   pst.pending += len;
   if (!started) __atomic_store_n(&want_start, true, __ATOMIC_RELEASE);
+  else if (was_empty) pthread_cond_signal(&promote_wake); /* the thread waits while the table is empty */
   ts_unlock(&promote_lock);
 }
 

@@ -5,7 +5,9 @@
  * test in its own process, so each starts with an empty table. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/options.h"
 #include "policy/promote.h"
@@ -328,4 +330,39 @@ Test(promote, fork_child_lock_is_usable) {
   cr_assert_eq(stats().spilled_pending_bytes, 2 * MIB);
   note(BASE + 2 * MIB, 2 * MIB);
   cr_assert_eq(stats().spilled_pending_bytes, 4 * MIB);
+}
+
+/* The real thread, on fakes of the tier and the migration engine: spills
+ * after the table drained must wake it again (it waits without a timeout
+ * while the table is empty). */
+static int thread_spawn(void *(*fn)(void *)) {
+  fk.spawns++;
+  pthread_t t;
+  int r = pthread_create(&t, NULL, fn, NULL);
+  if (r == 0) pthread_detach(t);
+  return r;
+}
+
+static bool wait_pending_zero(uint64_t passes, int seconds) {
+  for (int i = 0; i < seconds * 100; i++) {
+    ts_promote_stats_t s = stats();
+    if (s.spilled_pending_bytes == 0 && s.auto_passes >= passes) return true;
+    usleep(10000);
+  }
+  return false;
+}
+
+Test(promote, a_spill_after_the_table_drained_wakes_the_thread, .timeout = 60) {
+  static const ts_promote_ops_t threaded = {
+      .fast_room = fake_room, .promote_node = fake_node, .rebind_fast = fake_rebind,
+      .migrate = fake_migrate, .spawn = thread_spawn};
+  ts_promote_set_ops(&threaded);
+  note(BASE, 2 * MIB);
+  ts_tier_kick_hook();
+  cr_assert(wait_pending_zero(1, 20), "the first spill was not promoted");
+  note(BASE + 64 * MIB, 2 * MIB);
+  ts_tier_kick_hook();
+  cr_assert(wait_pending_zero(2, 20), "a spill after the table drained stayed pending: %llu bytes",
+            (unsigned long long)stats().spilled_pending_bytes);
+  cr_assert_eq(fk.spawns, 1, "one thread");
 }
