@@ -10,18 +10,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum {
-  TS_CTR_MALLOC,     /* allocating entry points */
-  TS_CTR_FREE,       /* frees of non-NULL pointers */
-  TS_CTR_LARGE,      /* served by the large path */
-  TS_CTR_MMAP,       /* interposed calls made by the program */
-  TS_CTR_MUNMAP,
-  TS_CTR_MREMAP,
-  TS_CTR_MADVISE,
-  TS_CTR_BOOTSTRAP,  /* served by the bootstrap arena */
-  TS_CTR_THREADS,    /* successful interposed pthread_create */
-  TS_CTR_COUNT
-} ts_ctr_t;
+/* X(id, key): the counters, in docs/stats.md's order (the top-level keys
+ * after tlb_shootdowns). The list makes the enum TS_CTR_<id> and the JSON
+ * key of each (observe/stats_json.c). */
+#define TS_CTR_LIST(X)                                                      \
+  X(MALLOC, malloc_calls)        /* allocating entry points */              \
+  X(FREE, free_calls)            /* frees of non-NULL pointers */           \
+  X(LARGE, large_allocs)         /* served by the large path */             \
+  X(MMAP, mmap_calls)            /* interposed calls made by the program */ \
+  X(MUNMAP, munmap_calls)                                                   \
+  X(MREMAP, mremap_calls)                                                   \
+  X(MADVISE, madvise_calls)                                                 \
+  X(BOOTSTRAP, bootstrap_allocs) /* served by the bootstrap arena */        \
+  X(THREADS, threads_created)    /* successful interposed pthread_create */
+
+#define TS_CTR_ENUM(id, key) TS_CTR_##id,
+typedef enum { TS_CTR_LIST(TS_CTR_ENUM) TS_CTR_COUNT } ts_ctr_t;
+#undef TS_CTR_ENUM
 
 /* A thread's block: UNLINKED until its first count, LINKED while the
  * thread runs, RETIRED once its exit handler folded it into the totals.

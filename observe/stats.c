@@ -12,6 +12,7 @@
 #include "base/msg.h"
 #include "base/options.h"
 #include "base/prim.h"
+#include "base/range.h"
 #include "alloc/place.h"
 #include "observe/profile.h"
 #include "observe/residency.h"
@@ -40,48 +41,32 @@ void ts_stats_fork_child(void) {
   ts_stats_start();
 }
 
+/* Copying an entry of a list into its field (kinds: stats_fields.h). */
+#define STATS_INIT(kind, name, ...) STATS_INIT_##kind(name, __VA_ARGS__)
+#define STATS_INIT_STR(name, v) .name = (v),
+#define STATS_INIT_U64(name, v) .name = (v),
+#define STATS_INIT_BOOL(name, v) .name = (v),
+#define STATS_INIT_SECS(name, v) .name = (v),
+#define STATS_INIT_OPT_U64(name, known, v) .name##_known = (known), .name = (v),
+
 /* The "placement" object: the engine's figures, its THP advisor's and how
- * its releases went back to the OS. */
+ * its releases went back to the OS. p and thp: the names the list's
+ * sources use. */
 static void stats_placement(ts_stats_placement_t *o) {
   ts_place_stats_t p;
   ts_place_stats(&p);
-  const ts_thp_stats_t *t = &ts_thp_stats;
-  ts_unmap_stats_t u;
-  ts_unmap_stats(&u);
-  *o = (ts_stats_placement_t){
-      .present = true, .state = p.state,
-      .thp_mode = p.on ? ts_thp_names[ts_thp_effective() & 3] : "off",
-      .thp_reason = p.on ? ts_thp_reason() : p.state,
-      .release_mode = u.release_mode,
-      .placed_mmaps = p.placed_mmaps, .placed_bytes = p.placed_bytes, .pmd_aligned = p.pmd_aligned,
-      .placed_mallocs = p.placed_mallocs, .malloc_fallbacks = p.malloc_fallbacks,
-      .mmap_fallbacks = p.mmap_fallbacks, .regions = p.regions, .vma_count_regions = p.vma_count_regions,
-      .retained_bytes = p.retained_bytes, .reused = p.reused,
-      .released_bytes = ts_unmap_released_bytes(), .release_calls = ts_unmap_release_calls(),
-      .collapse_ok = t->collapse_ok, .collapse_fail = t->collapse_fail, .collapse_bytes = t->collapse_bytes,
-      .thp_advise_ok = t->advise_ok, .thp_advise_fail = t->advise_fail,
-      .heap_thp_bytes = t->heap_advised_bytes, .heap_thp_fail = t->heap_advise_fail,
-      .region_rss_bytes = p.region_rss_bytes, .region_huge_bytes = p.region_huge_bytes,
-      .region_live_bytes = p.region_live_bytes, .region_committed_bytes = p.region_committed_bytes,
-      .zero_checks = p.zero_checks, .sparse_bytes = __atomic_load_n(&t->sparse_bytes, __ATOMIC_RELAXED),
-      .pressure_releases = p.pressure_releases, .frugal = p.frugal,
-      .reentered_deferred = p.reentered_deferred, .reentered_refused = p.reentered_refused};
+  const ts_thp_stats_t *thp = &ts_thp_stats;
+  *o = (ts_stats_placement_t){.present = true, TS_STATS_PLACEMENT_FIELDS(STATS_INIT)};
 }
 
-/* The "migration" object: the engine's totals and background promotion. */
+/* The "migration" object: the engine's totals and background promotion
+ * (m and pr, as the list's sources name them). */
 static void stats_migration(ts_stats_migration_t *o) {
   ts_mig_totals_t m;
   ts_mig_totals(&m);
-  ts_promote_stats_t p;
-  ts_promote_stats(&p);
-  *o = (ts_stats_migration_t){.requests = m.requests, .pages_promoted = m.pages_promoted,
-                              .pages_demoted = m.pages_demoted, .pages_other = m.pages_other,
-                              .pages_failed = m.pages_failed, .calls = m.calls, .ns = m.ns,
-                              .auto_promote = p.auto_promote, .auto_passes = p.auto_passes,
-                              .auto_promoted_bytes = p.auto_promoted_bytes,
-                              .spilled_pending_bytes = p.spilled_pending_bytes,
-                              .spilled_dropped_bytes = p.spilled_dropped_bytes};
-  memcpy(o->err, m.err, sizeof o->err);
+  ts_promote_stats_t pr;
+  ts_promote_stats(&pr);
+  *o = (ts_stats_migration_t){TS_STATS_MIGRATION_FIELDS(STATS_INIT)};
 }
 
 void ts_stats_collect(ts_stats_snapshot_t *s) {

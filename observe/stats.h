@@ -13,18 +13,14 @@
 
 #include "base/counters.h"
 #include "base/procfs.h"
+#include "observe/stats_fields.h"
 #include "policy/unmap/unmap.h"
 
-/* The placement engine's figures (docs/stats.md, object "placement"). */
+/* The placement engine's figures (docs/stats.md, object "placement"):
+ * the fields of TS_STATS_PLACEMENT_FIELDS (stats_fields.h). */
 typedef struct ts_stats_placement_s {
   bool present;
-  const char *state, *thp_mode, *thp_reason, *release_mode;
-  uint64_t placed_mmaps, placed_bytes, pmd_aligned, placed_mallocs, malloc_fallbacks, mmap_fallbacks;
-  uint64_t regions, vma_count_regions, retained_bytes, reused, released_bytes, release_calls;
-  uint64_t collapse_ok, collapse_fail, collapse_bytes, thp_advise_ok, thp_advise_fail;
-  uint64_t heap_thp_bytes, heap_thp_fail;
-  uint64_t region_rss_bytes, region_huge_bytes, region_live_bytes, region_committed_bytes;
-  uint64_t zero_checks, sparse_bytes, pressure_releases, frugal, reentered_deferred, reentered_refused;
+  TS_STATS_PLACEMENT_FIELDS(TS_STATS_FIELD)
 } ts_stats_placement_t;
 
 
@@ -56,17 +52,14 @@ typedef struct ts_stats_tiers_s {
 
 
 /* Migration (docs/stats.md, object "migration"): the engine's totals, and
- * background promotion. */
+ * background promotion; the fields of TS_STATS_MIGRATION_FIELDS. */
 typedef struct ts_stats_migration_s {
-  uint64_t requests, pages_promoted, pages_demoted, pages_other, pages_failed, calls, ns;
-  uint64_t err[6]; /* as TS_MIG_NERR (policy/migrate.h) */
-  bool auto_promote;
-  uint64_t auto_passes, auto_promoted_bytes, spilled_pending_bytes, spilled_dropped_bytes;
+  TS_STATS_MIGRATION_FIELDS(TS_STATS_FIELD)
 } ts_stats_migration_t;
 
 
 /* Unmap backends (docs/stats.md, object "unmap"): the backend's own
- * figures (policy/unmap/unmap.h). */
+ * figures, the fields of TS_UNMAP_STATS_FIELDS (policy/unmap/unmap.h). */
 typedef ts_unmap_stats_t ts_stats_unmap_t;
 
 /* Callsite attribution (docs/stats.md, object "profile"): present when
@@ -94,6 +87,8 @@ typedef struct ts_stats_profile_s {
 } ts_stats_profile_t;
 
 
+/* The whole document: the top level's keys are TS_STATS_TOP_KEYS and then
+ * TS_CTR_LIST's, read from here by the renderer; then the objects. */
 typedef struct ts_stats_snapshot_s {
   int pid;
   bool enabled;

@@ -1,28 +1,90 @@
 /* Rendering a stats snapshot: JSON (the contract, docs/stats.md) and the
- * human summary. Pure functions over a snapshot, no I/O. */
+ * human summary. Pure functions over a snapshot, no I/O. The keys of each
+ * JSON object, and their order, are its list in stats_fields.h. */
 #include "observe/stats.h"
-
-#include <string.h>
 
 #include "base/buf.h"
 
-/* Key order is the documented order; counters follow ts_ctr_t. */
-static const char *const ctr_keys[TS_CTR_COUNT] = {
-    [TS_CTR_MALLOC] = "malloc_calls",   [TS_CTR_FREE] = "free_calls",
-    [TS_CTR_LARGE] = "large_allocs",    [TS_CTR_MMAP] = "mmap_calls",
-    [TS_CTR_MUNMAP] = "munmap_calls",   [TS_CTR_MREMAP] = "mremap_calls",
-    [TS_CTR_MADVISE] = "madvise_calls", [TS_CTR_BOOTSTRAP] = "bootstrap_allocs",
-    [TS_CTR_THREADS] = "threads_created",
-};
+/* The counters' keys, from TS_CTR_LIST (base/counters.h). */
+#define STATS_CTR_KEY(id, key) [TS_CTR_##id] = #key,
+static const char *const ctr_keys[TS_CTR_COUNT] = {TS_CTR_LIST(STATS_CTR_KEY)};
 
-static double coverage(const ts_stats_snapshot_t *s) {
+static double stats_coverage(const ts_stats_snapshot_t *s) {
   if (s->proc.anon_rss_bytes == 0) return 0.0;
   double c = (double)s->proc.anon_huge_bytes / (double)s->proc.anon_rss_bytes;
   return c > 1.0 ? 1.0 : c;
 }
 
-/* A key: sep is ",\n  " (top level), ",\n    " (nested, one per line) or
- * ", " (inline). */
+/* An object being written: one key a line, indented ("\n  " at the top
+ * level, "\n    " in a nested object), a comma before all but the first. */
+typedef struct stats_obj_s {
+  ts_buf_t *b;
+  const char *indent;
+  int keys;
+} stats_obj_t;
+
+static void stats_put_key(stats_obj_t *j, const char *key) {
+  if (j->keys++ > 0) ts_buf_putc(j->b, ',');
+  ts_buf_puts(j->b, j->indent);
+  ts_buf_json_str(j->b, key);
+  ts_buf_puts(j->b, ": ");
+}
+
+static void stats_put_str(stats_obj_t *j, const char *key, const char *v) {
+  stats_put_key(j, key);
+  ts_buf_json_str(j->b, v ? v : "");
+}
+
+static void stats_put_u64(stats_obj_t *j, const char *key, uint64_t v) {
+  stats_put_key(j, key);
+  ts_buf_u64(j->b, v);
+}
+
+static void stats_put_bool(stats_obj_t *j, const char *key, bool v) {
+  stats_put_key(j, key);
+  ts_buf_puts(j->b, v ? "true" : "false");
+}
+
+static void stats_put_fixed(stats_obj_t *j, const char *key, double v, int decimals) {
+  stats_put_key(j, key);
+  ts_buf_fixed(j->b, v, decimals);
+}
+
+static void stats_put_opt_u64(stats_obj_t *j, const char *key, bool known, uint64_t v) {
+  stats_put_key(j, key);
+  if (known) ts_buf_u64(j->b, v);
+  else ts_buf_puts(j->b, "null");
+}
+
+/* An entry of a list whose source the renderer reads (top level, tiers,
+ * profile), by kind (stats_fields.h); j is the object being written. */
+#define STATS_PUT(kind, key, ...) STATS_PUT_##kind(#key, __VA_ARGS__);
+#define STATS_PUT_STR(key, v) stats_put_str(j, key, v)
+#define STATS_PUT_U64(key, v) stats_put_u64(j, key, v)
+#define STATS_PUT_BOOL(key, v) stats_put_bool(j, key, v)
+#define STATS_PUT_SECS(key, v) stats_put_fixed(j, key, v, 6)
+#define STATS_PUT_RATIO(key, v) stats_put_fixed(j, key, v, 4)
+#define STATS_PUT_OPT_U64(key, known, v) stats_put_opt_u64(j, key, known, v)
+#define STATS_PUT_RAW(key, call) (stats_put_key(j, key), (call))
+
+/* An entry of a list that made the struct of o: its field is the value. */
+#define STATS_PUT_FIELD(kind, name, ...) STATS_FIELD_##kind(name);
+#define STATS_FIELD_STR(name) stats_put_str(j, #name, o->name)
+#define STATS_FIELD_U64(name) stats_put_u64(j, #name, o->name)
+#define STATS_FIELD_BOOL(name) stats_put_bool(j, #name, o->name)
+#define STATS_FIELD_SECS(name) stats_put_fixed(j, #name, o->name, 6)
+#define STATS_FIELD_OPT_U64(name) stats_put_opt_u64(j, #name, o->name##_known, o->name)
+
+/* A nested object, the value of key in the top level: "key": {...}. */
+static stats_obj_t stats_open(stats_obj_t *top, const char *key) {
+  stats_put_key(top, key);
+  ts_buf_putc(top->b, '{');
+  return (stats_obj_t){.b = top->b, .indent = "\n    "};
+}
+
+static void stats_close(stats_obj_t *j) { ts_buf_puts(j->b, "\n  }"); }
+
+/* The members of the arrays, one a line, their keys inline. */
 static void jkey(ts_buf_t *b, const char *sep, const char *key) {
   ts_buf_puts(b, sep);
   ts_buf_json_str(b, key);
@@ -34,221 +96,126 @@ static void ju64(ts_buf_t *b, const char *sep, const char *key, uint64_t v) {
   ts_buf_u64(b, v);
 }
 
-static void json_key(ts_buf_t *b, const char *key) { jkey(b, ",\n  ", key); }
-static void json_u64(ts_buf_t *b, const char *key, uint64_t v) { ju64(b, ",\n  ", key, v); }
-
-static void json_str(ts_buf_t *b, const char *key, const char *v, const char *sep) {
-  jkey(b, sep, key);
-  ts_buf_json_str(b, v ? v : "");
-}
-
 static void ji64(ts_buf_t *b, const char *sep, const char *key, int64_t v) {
   jkey(b, sep, key);
   ts_buf_i64(b, v);
 }
 
-#define NL ",\n    "
-
-static void json_tier_node(ts_buf_t *b, const ts_stats_tier_node_t *n, bool first) {
-  ts_buf_puts(b, first ? "\n      {" : ",\n      {");
-  ji64(b, "", "node", n->node);
-  ji64(b, ", ", "tier", n->tier);
-  ju64(b, ", ", "total_bytes", n->total_bytes);
-  ju64(b, ", ", "free_bytes", n->free_bytes);
-  ju64(b, ", ", "bulk_resident_bytes", n->bulk_resident_bytes);
-  ju64(b, ", ", "hot_resident_bytes", n->hot_resident_bytes);
-  ju64(b, ", ", "page_table_bytes", n->page_table_bytes);
-  ts_buf_putc(b, '}');
+static void jstr(ts_buf_t *b, const char *sep, const char *key, const char *v) {
+  jkey(b, sep, key);
+  ts_buf_json_str(b, v ? v : "");
 }
 
-/* The nested "tiers" object; key order is the documented one. */
-static void json_tiers(ts_buf_t *b, const ts_stats_tiers_t *t) {
-  ts_buf_puts(b, ",\n  \"tiers\": {");
-  json_str(b, "status", t->status, "\n    ");
-  json_str(b, "why", t->why, NL);
-  json_str(b, "source", t->source, NL);
-  json_str(b, "fast_nodes", t->fast_nodes, NL);
-  json_str(b, "slow_nodes", t->slow_nodes, NL);
-  json_str(b, "task_policy", t->task_policy, NL);
-  json_str(b, "hot_policy", t->hot_policy, NL);
-  json_str(b, "bulk_policy", t->bulk_policy, NL);
-  jkey(b, NL, "bulk_per_range");
-  ts_buf_puts(b, t->per_grant ? "true" : "false");
-  ju64(b, NL, "hot_bound_bytes", t->hot_bytes);
-  ju64(b, NL, "bulk_bound_bytes", t->bulk_bytes);
-  ju64(b, NL, "binds", t->binds);
-  ju64(b, NL, "bind_failures", t->bind_fail);
-  ju64(b, NL, "stacks_bound", t->stacks);
-  ju64(b, NL, "bulk_spilled_bytes", t->spilled);
-  ju64(b, NL, "fast_reserve_bytes", t->fast_reserve);
-  jkey(b, NL, "tiers");
+static void stats_json_tier_array(ts_buf_t *b, const ts_stats_tiers_t *t) {
   ts_buf_putc(b, '[');
   for (int i = 0; i < t->ntiers; i++) {
     ts_buf_puts(b, i ? ",\n      {" : "\n      {");
     ji64(b, "", "index", i);
     ji64(b, ", ", "kernel_tier", t->tier[i].kernel_id);
-    json_str(b, "nodes", t->tier[i].nodes, ", ");
+    jstr(b, ", ", "nodes", t->tier[i].nodes);
     ju64(b, ", ", "bulk_resident_bytes", t->tier[i].bulk_resident_bytes);
     ju64(b, ", ", "hot_resident_bytes", t->tier[i].hot_resident_bytes);
     ts_buf_putc(b, '}');
   }
   ts_buf_putc(b, ']');
-  jkey(b, NL, "nodes");
+}
+
+static void stats_json_node_array(ts_buf_t *b, const ts_stats_tiers_t *t) {
   ts_buf_putc(b, '[');
-  for (int i = 0; i < t->nnodes; i++) json_tier_node(b, &t->node[i], i == 0);
-  ts_buf_puts(b, "]\n  }");
+  for (int i = 0; i < t->nnodes; i++) {
+    const ts_stats_tier_node_t *n = &t->node[i];
+    ts_buf_puts(b, i ? ",\n      {" : "\n      {");
+    ji64(b, "", "node", n->node);
+    ji64(b, ", ", "tier", n->tier);
+    ju64(b, ", ", "total_bytes", n->total_bytes);
+    ju64(b, ", ", "free_bytes", n->free_bytes);
+    ju64(b, ", ", "bulk_resident_bytes", n->bulk_resident_bytes);
+    ju64(b, ", ", "hot_resident_bytes", n->hot_resident_bytes);
+    ju64(b, ", ", "page_table_bytes", n->page_table_bytes);
+    ts_buf_putc(b, '}');
+  }
+  ts_buf_putc(b, ']');
 }
 
-/* The nested "migration" object; key order is the documented one. */
-static void json_migration(ts_buf_t *b, const ts_stats_migration_t *m) {
-  static const char *const errs[6] = {"failed_ebusy", "failed_enomem", "failed_efault", "failed_eacces",
-                                      "failed_einval", "failed_other"};
-  ts_buf_puts(b, ",\n  \"migration\": {");
-  ju64(b, "\n    ", "requests", m->requests);
-  ju64(b, NL, "pages_promoted", m->pages_promoted);
-  ju64(b, NL, "pages_demoted", m->pages_demoted);
-  ju64(b, NL, "pages_other", m->pages_other);
-  ju64(b, NL, "bytes_moved", (m->pages_promoted + m->pages_demoted + m->pages_other) * 4096);
-  ju64(b, NL, "pages_failed", m->pages_failed);
-  ju64(b, NL, "calls", m->calls);
-  jkey(b, NL, "seconds");
-  ts_buf_fixed(b, (double)m->ns / 1e9, 6);
-  for (int i = 0; i < 6; i++) ju64(b, NL, errs[i], m->err[i]);
-  jkey(b, NL, "auto_promote");
-  ts_buf_puts(b, m->auto_promote ? "true" : "false");
-  ju64(b, NL, "auto_passes", m->auto_passes);
-  ju64(b, NL, "auto_promoted_bytes", m->auto_promoted_bytes);
-  ju64(b, NL, "spilled_pending_bytes", m->spilled_pending_bytes);
-  ju64(b, NL, "spilled_dropped_bytes", m->spilled_dropped_bytes);
-  ts_buf_puts(b, "\n  }");
-}
-
-/* The nested "unmap" object; key order is the documented one. */
-static void json_unmap(ts_buf_t *b, const ts_stats_unmap_t *u) {
-  ts_buf_puts(b, ",\n  \"unmap\": {");
-  json_str(b, "backend", u->backend, "\n    ");
-  json_str(b, "release_mode", u->release_mode, NL);
-  ju64(b, NL, "ranges", u->ranges);
-  ju64(b, NL, "bytes", u->bytes);
-  ju64(b, NL, "calls", u->calls);
-  ju64(b, NL, "batches", u->batches);
-  ju64(b, NL, "failures", u->failures);
-  jkey(b, NL, "shootdowns");
-  if (strcmp(u->source, "none") != 0) ts_buf_u64(b, u->shootdowns);
+static void stats_json_callsite(ts_buf_t *b, const ts_stats_callsite_t *c) {
+  ju64(b, "", "count", c->count);
+  ju64(b, ", ", "bytes", c->bytes);
+  ju64(b, ", ", "live_bytes", c->live);
+  ju64(b, ", ", "peak_bytes", c->peak);
+  ju64(b, ", ", "frees", c->frees);
+  ju64(b, ", ", "mean_lifetime_us", c->mean_life_us);
+  ju64(b, ", ", "samples", c->samples);
+  jkey(b, ", ", "huge_coverage");
+  if (c->huge_permille >= 0) ts_buf_fixed(b, c->huge_permille / 1000.0, 3);
   else ts_buf_puts(b, "null");
-  json_str(b, "shootdown_source", u->source, NL);
-  ju64(b, NL, "batch", u->batch);
-  ju64(b, NL, "delay_ms", u->delay_ms);
-  ju64(b, NL, "scale", u->scale);
-  ju64(b, NL, "grows", u->grows);
-  ju64(b, NL, "shrinks", u->shrinks);
-  ju64(b, NL, "decays", u->decays);
-  ju64(b, NL, "decay_bytes", u->decay_bytes);
-  json_str(b, "kmod_version", u->kmod_version, NL);
-  ju64(b, NL, "kmod_flags", u->kmod_flags);
-  ts_buf_puts(b, "\n  }");
+  jstr(b, ", ", "nodes", c->nodes);
+  ju64(b, ", ", "rule_line", (uint64_t)c->rule_line);
+  jkey(b, ", ", "frames");
+  ts_buf_putc(b, '[');
+  for (int f = 0; f < c->nframes; f++) {
+    if (f) ts_buf_puts(b, ", ");
+    ts_buf_json_str(b, c->frame[f]);
+  }
+  ts_buf_putc(b, ']');
 }
 
-/* The nested "profile" object; key order is the documented one. */
-static void json_profile(ts_buf_t *b, const ts_stats_profile_t *p) {
-  ts_buf_puts(b, ",\n  \"profile\": {");
-  json_str(b, "unwinder", p->unwinder, "\n    ");
-  json_str(b, "rules", p->rules_status, NL);
-  ju64(b, NL, "rules_loaded", p->rules);
-  ju64(b, NL, "rule_hits", p->rule_hits);
-  ju64(b, NL, "rule_failures", p->rule_fail);
-  ju64(b, NL, "traced", p->traced);
-  ju64(b, NL, "callsites", p->callsites);
-  ju64(b, NL, "untracked", p->dropped);
-  ju64(b, NL, "sample", p->sample);
-  ju64(b, NL, "min_bytes", p->min);
-  jkey(b, NL, "top");
+/* A list of callsites closes on its own line, an empty one at once. */
+static void stats_json_top_array(ts_buf_t *b, const ts_stats_profile_t *p) {
   ts_buf_putc(b, '[');
   for (int i = 0; i < p->ntop; i++) {
-    const ts_stats_callsite_t *c = &p->top[i];
     ts_buf_puts(b, i ? ",\n      {" : "\n      {");
-    ju64(b, "", "count", c->count);
-    ju64(b, ", ", "bytes", c->bytes);
-    ju64(b, ", ", "live_bytes", c->live);
-    ju64(b, ", ", "peak_bytes", c->peak);
-    ju64(b, ", ", "frees", c->frees);
-    ju64(b, ", ", "mean_lifetime_us", c->mean_life_us);
-    ju64(b, ", ", "samples", c->samples);
-    jkey(b, ", ", "huge_coverage");
-    if (c->huge_permille >= 0) ts_buf_fixed(b, c->huge_permille / 1000.0, 3);
-    else ts_buf_puts(b, "null");
-    json_str(b, "nodes", c->nodes, ", ");
-    ju64(b, ", ", "rule_line", (uint64_t)c->rule_line);
-    jkey(b, ", ", "frames");
-    ts_buf_putc(b, '[');
-    for (int f = 0; f < c->nframes; f++) {
-      if (f) ts_buf_puts(b, ", ");
-      ts_buf_json_str(b, c->frame[f]);
-    }
-    ts_buf_puts(b, "]}");
+    stats_json_callsite(b, &p->top[i]);
+    ts_buf_putc(b, '}');
   }
-  ts_buf_puts(b, p->ntop ? "\n    ]\n  }" : "]\n  }");
+  ts_buf_puts(b, p->ntop ? "\n    ]" : "]");
 }
 
-/* The nested "placement" object; key order is the documented one. */
-static void json_placement(ts_buf_t *b, const ts_stats_placement_t *p) {
-  ts_buf_puts(b, ",\n  \"placement\": {");
-  json_str(b, "state", p->state, "\n    ");
-  json_str(b, "thp_mode", p->thp_mode, ",\n    ");
-  json_str(b, "thp_reason", p->thp_reason, ",\n    ");
-  json_str(b, "release_mode", p->release_mode, ",\n    ");
-  const struct { const char *k; uint64_t v; } f[] = {
-      {"placed_mmaps", p->placed_mmaps},       {"placed_bytes", p->placed_bytes},
-      {"pmd_aligned", p->pmd_aligned},         {"placed_mallocs", p->placed_mallocs},
-      {"malloc_fallbacks", p->malloc_fallbacks}, {"mmap_fallbacks", p->mmap_fallbacks},
-      {"regions", p->regions},                 {"vma_count_regions", p->vma_count_regions},
-      {"retained_bytes", p->retained_bytes},   {"reused", p->reused},
-      {"released_bytes", p->released_bytes},   {"release_calls", p->release_calls},
-      {"collapse_ok", p->collapse_ok},         {"collapse_fail", p->collapse_fail},
-      {"collapse_bytes", p->collapse_bytes},   {"thp_advise_ok", p->thp_advise_ok},
-      {"thp_advise_fail", p->thp_advise_fail}, {"region_rss_bytes", p->region_rss_bytes},
-      {"region_huge_bytes", p->region_huge_bytes}, {"region_live_bytes", p->region_live_bytes},
-      {"region_committed_bytes", p->region_committed_bytes},
-      {"heap_thp_bytes", p->heap_thp_bytes},   {"heap_thp_fail", p->heap_thp_fail},
-      {"zero_checks", p->zero_checks},         {"sparse_bytes", p->sparse_bytes},
-      {"pressure_releases", p->pressure_releases}, {"frugal", p->frugal},
-      {"reentered_deferred", p->reentered_deferred}, {"reentered_refused", p->reentered_refused},
-  };
-  for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
-    ts_buf_puts(b, ",\n    ");
-    ts_buf_json_str(b, f[i].k);
-    ts_buf_puts(b, ": ");
-    ts_buf_u64(b, f[i].v);
-  }
-  ts_buf_puts(b, "\n  }");
+static void stats_json_placement(stats_obj_t *top, const ts_stats_placement_t *o) {
+  stats_obj_t obj = stats_open(top, "placement"), *j = &obj;
+  TS_STATS_PLACEMENT_FIELDS(STATS_PUT_FIELD)
+  stats_close(j);
 }
 
+static void stats_json_tiers(stats_obj_t *top, const ts_stats_tiers_t *t) {
+  ts_buf_t *b = top->b;
+  stats_obj_t obj = stats_open(top, "tiers"), *j = &obj;
+  TS_STATS_TIERS_KEYS(STATS_PUT)
+  stats_close(j);
+}
+
+static void stats_json_migration(stats_obj_t *top, const ts_stats_migration_t *o) {
+  stats_obj_t obj = stats_open(top, "migration"), *j = &obj;
+  TS_STATS_MIGRATION_FIELDS(STATS_PUT_FIELD)
+  stats_close(j);
+}
+
+static void stats_json_unmap(stats_obj_t *top, const ts_stats_unmap_t *o) {
+  stats_obj_t obj = stats_open(top, "unmap"), *j = &obj;
+  TS_UNMAP_STATS_FIELDS(STATS_PUT_FIELD)
+  stats_close(j);
+}
+
+static void stats_json_profile(stats_obj_t *top, const ts_stats_profile_t *p) {
+  ts_buf_t *b = top->b;
+  stats_obj_t obj = stats_open(top, "profile"), *j = &obj;
+  TS_STATS_PROFILE_KEYS(STATS_PUT)
+  stats_close(j);
+}
+
+/* The top level's keys, its counters, then the objects (the order of
+ * docs/stats.md). */
 size_t ts_stats_render_json(const ts_stats_snapshot_t *s, char *out, size_t cap) {
   ts_buf_t b;
   ts_buf_init(&b, out, cap);
-  ts_buf_puts(&b, "{\n  \"version\": ");
-  ts_buf_json_str(&b, TIERSHIM_VERSION);
-  json_u64(&b, "pid", (uint64_t)s->pid);
-  json_key(&b, "enabled");
-  ts_buf_puts(&b, s->enabled ? "true" : "false");
-  json_key(&b, "wall_seconds");
-  ts_buf_fixed(&b, s->wall_seconds, 6);
-  json_u64(&b, "anon_rss_bytes", s->proc.anon_rss_bytes);
-  json_u64(&b, "anon_huge_bytes", s->proc.anon_huge_bytes);
-  json_key(&b, "thp_coverage");
-  ts_buf_fixed(&b, coverage(s), 4);
-  json_u64(&b, "vma_count", s->proc.vma_count);
-  json_u64(&b, "minor_faults", s->proc.minor_faults);
-  json_u64(&b, "major_faults", s->proc.major_faults);
-  json_key(&b, "tlb_shootdowns");
-  if (s->tlb_known) ts_buf_u64(&b, s->tlb_shootdowns);
-  else ts_buf_puts(&b, "null");
-  for (int i = 0; i < TS_CTR_COUNT; i++) json_u64(&b, ctr_keys[i], s->ctr[i]);
-  if (s->placement.present) json_placement(&b, &s->placement);
-  if (s->tiers.present) json_tiers(&b, &s->tiers);
-  json_migration(&b, &s->migration);
-  if (s->unmap.present) json_unmap(&b, &s->unmap);
-  if (s->profile.present) json_profile(&b, &s->profile);
+  stats_obj_t top = {.b = &b, .indent = "\n  "}, *j = &top;
+  ts_buf_putc(&b, '{');
+  TS_STATS_TOP_KEYS(STATS_PUT)
+  for (int i = 0; i < TS_CTR_COUNT; i++) stats_put_u64(j, ctr_keys[i], s->ctr[i]);
+  if (s->placement.present) stats_json_placement(j, &s->placement);
+  if (s->tiers.present) stats_json_tiers(j, &s->tiers);
+  stats_json_migration(j, &s->migration);
+  if (s->unmap.present) stats_json_unmap(j, &s->unmap);
+  if (s->profile.present) stats_json_profile(j, &s->profile);
   ts_buf_puts(&b, "\n}\n");
   return b.need;
 }
@@ -303,7 +270,7 @@ size_t ts_stats_render_text(const ts_stats_snapshot_t *s, char *out, size_t cap)
   ts_buf_puts(&b, ", huge pages ");
   text_mib(&b, s->proc.anon_huge_bytes);
   ts_buf_puts(&b, " (");
-  ts_buf_fixed(&b, coverage(s) * 100.0, 1);
+  ts_buf_fixed(&b, stats_coverage(s) * 100.0, 1);
   ts_buf_puts(&b, "%), vmas ");
   ts_buf_u64(&b, s->proc.vma_count);
   ts_buf_puts(&b, "\ntiershim:   faults ");
@@ -357,7 +324,7 @@ size_t ts_stats_render_text(const ts_stats_snapshot_t *s, char *out, size_t cap)
     ts_buf_puts(&b, " ranges, ");
     ts_buf_u64(&b, u->calls);
     ts_buf_puts(&b, " calls, shootdowns ");
-    if (strcmp(u->source, "none") != 0) ts_buf_u64(&b, u->shootdowns);
+    if (u->shootdowns_known) ts_buf_u64(&b, u->shootdowns);
     else ts_buf_puts(&b, "unknown");
     ts_buf_puts(&b, ", batch ");
     ts_buf_u64(&b, u->batch);

@@ -172,22 +172,18 @@ const char *ts_unmap_release_mode(void) {
   return (be == NULL || be == &ts_unmap_batch || be == &ts_unmap_munmap) ? ts_release_mode_name() : be->name;
 }
 
+/* Copying an entry of TS_UNMAP_STATS_FIELDS into its field. */
+#define UNMAP_INIT(kind, name, ...) UNMAP_INIT_##kind(name, __VA_ARGS__)
+#define UNMAP_INIT_STR(name, v) .name = (v),
+#define UNMAP_INIT_U64(name, v) .name = (v),
+#define UNMAP_INIT_OPT_U64(name, known, v) .name##_known = (known), .name = (v),
+
 void ts_unmap_stats(ts_unmap_stats_t *o) {
-  static const char *const sources[] = {"none", "tlb_line", "backend"};
+  static const char *const unmap_sources[] = {"none", "tlb_line", "backend"};
   ts_ubatch_stats_t st;
   ts_ubatch_snapshot(&unmap_b, &st);
-  *o = (ts_unmap_stats_t){.present = true,
-                          .backend = ts_unmap_backend_name(),
-                          .release_mode = ts_unmap_release_mode(),
-                          .source = sources[st.source % 3],
-                          .kmod_version = ts_unmap_kmod_version(),
-                          .kmod_flags = ts_unmap_kmod_flags(),
-                          .ranges = st.ranges, .bytes = st.bytes, .calls = st.calls,
-                          .batches = st.batches,
-                          .failures = st.failures + __atomic_load_n(&ts_release_fallbacks, __ATOMIC_RELAXED), .shootdowns = st.shootdowns,
-                          .decays = st.decays, .decay_bytes = st.decay_bytes,
-                          .grows = st.grows, .shrinks = st.shrinks, .batch = st.batch,
-                          .delay_ms = st.delay_ns / 1000000u, .scale = st.scale};
+  uint64_t fallbacks = __atomic_load_n(&ts_release_fallbacks, __ATOMIC_RELAXED);
+  *o = (ts_unmap_stats_t){.present = true, TS_UNMAP_STATS_FIELDS(UNMAP_INIT)};
 }
 
 void ts_unmap_fini(void) {

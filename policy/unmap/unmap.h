@@ -33,14 +33,43 @@ const char *ts_unmap_release_mode(void); /* batch/munmap: the probed call; else 
 uint64_t ts_unmap_released_bytes(void), ts_unmap_release_calls(void);
 
 void ts_unmap_lock(void), ts_unmap_unlock(void), ts_unmap_fork_child(void);
+
 /* docs/stats.md, object "unmap": how retained memory went back to the OS.
- * shootdowns: measured around releases (source says how; "none": unknown,
- * rendered null). */
+ * X(kind, name, source...), one entry a key in the documented order, as
+ * the lists of observe/stats_fields.h (which renders it; this layer may not
+ * include it). name is the field and the key; source is what
+ * ts_unmap_stats() (unmap.c) copies into it: st is its snapshot of the
+ * batcher, fallbacks the short vectors the batch backend finished by
+ * madvise. The shootdowns are OPT_U64: known when something measured them
+ * (shootdown_source says what), else rendered null. */
+#define TS_UNMAP_STATS_FIELDS(X)                                        \
+  X(STR, backend, ts_unmap_backend_name())                              \
+  X(STR, release_mode, ts_unmap_release_mode())                         \
+  X(U64, ranges, st.ranges)                                             \
+  X(U64, bytes, st.bytes)                                               \
+  X(U64, calls, st.calls)                                               \
+  X(U64, batches, st.batches)                                           \
+  X(U64, failures, st.failures + fallbacks)                             \
+  X(OPT_U64, shootdowns, st.source != TS_USRC_NONE, st.shootdowns)      \
+  X(STR, shootdown_source, unmap_sources[st.source % 3])                \
+  X(U64, batch, st.batch)                                               \
+  X(U64, delay_ms, st.delay_ns / 1000000u)                              \
+  X(U64, scale, st.scale)                                               \
+  X(U64, grows, st.grows)                                               \
+  X(U64, shrinks, st.shrinks)                                           \
+  X(U64, decays, st.decays)                                             \
+  X(U64, decay_bytes, st.decay_bytes)                                   \
+  X(STR, kmod_version, ts_unmap_kmod_version())                         \
+  X(U64, kmod_flags, ts_unmap_kmod_flags())
+
+#define TS_UNMAP_FIELD(kind, name, ...) TS_UNMAP_FIELD_##kind(name)
+#define TS_UNMAP_FIELD_STR(name) const char *name;
+#define TS_UNMAP_FIELD_U64(name) uint64_t name;
+#define TS_UNMAP_FIELD_OPT_U64(name) bool name##_known; uint64_t name;
+
 typedef struct ts_unmap_stats_s {
   bool present;
-  const char *backend, *release_mode, *source, *kmod_version;
-  uint64_t ranges, bytes, calls, batches, failures, shootdowns;
-  uint64_t decays, decay_bytes, grows, shrinks, batch, delay_ms, scale, kmod_flags;
+  TS_UNMAP_STATS_FIELDS(TS_UNMAP_FIELD)
 } ts_unmap_stats_t;
 void ts_unmap_stats(ts_unmap_stats_t *o);
 

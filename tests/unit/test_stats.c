@@ -304,3 +304,128 @@ Test(stats, json_tiers_object) {
   cr_assert(strstr(text, "tiershim:     node 1: bulk 0.0 MiB, hot 0.0 MiB, page tables 0.0 MiB\n") != NULL,
             "%s", text);
 }
+
+/* The keys of each object of the stats document, in order: the top level
+ * (name "") and its nested objects. */
+#define KEYS_OBJS 8
+#define KEYS_MAX 64
+typedef struct keys_s {
+  char name[32];
+  int n;
+  char key[KEYS_MAX][40];
+} keys_t;
+
+typedef struct keys_doc_s {
+  int n;
+  keys_t obj[KEYS_OBJS];
+} keys_doc_t;
+
+static keys_t *keys_obj(keys_doc_t *d, const char *name, size_t len) {
+  for (int i = 0; i < d->n; i++)
+    if (strlen(d->obj[i].name) == len && strncmp(d->obj[i].name, name, len) == 0) return &d->obj[i];
+  cr_assert_lt(d->n, KEYS_OBJS, "too many objects");
+  keys_t *o = &d->obj[d->n++];
+  cr_assert_lt(len, sizeof o->name);
+  memcpy(o->name, name, len);
+  o->name[len] = '\0';
+  o->n = 0;
+  return o;
+}
+
+static void keys_add(keys_t *o, const char *key, size_t len) {
+  cr_assert_lt(o->n, KEYS_MAX, "too many keys in %s", o->name);
+  cr_assert_lt(len, sizeof o->key[0]);
+  memcpy(o->key[o->n], key, len);
+  o->key[o->n++][len] = '\0';
+}
+
+/* docs/stats.md: after "## Keys", the first table is the top level and
+ * each "### `name` (an object)" section's table is that object; a row's
+ * first cell names one key or several, each in backticks. */
+static void keys_from_doc(keys_doc_t *d) {
+  FILE *f = fopen(TS_SOURCE_DIR "/docs/stats.md", "r");
+  cr_assert_not_null(f, "cannot read docs/stats.md");
+  char line[2048];
+  keys_t *cur = NULL;
+  while (fgets(line, sizeof line, f)) {
+    if (strncmp(line, "## ", 3) == 0) cur = strcmp(line, "## Keys\n") == 0 ? keys_obj(d, "", 0) : NULL;
+    if (strncmp(line, "### `", 5) == 0 && strstr(line, "(an object)")) {
+      const char *end = strchr(line + 5, '`');
+      cr_assert_not_null(end, "%s", line);
+      cur = keys_obj(d, line + 5, (size_t)(end - line - 5));
+    }
+    if (cur == NULL || strncmp(line, "| `", 3) != 0) continue;
+    const char *cell_end = strchr(line + 1, '|');
+    cr_assert_not_null(cell_end, "%s", line);
+    for (const char *p = line + 1; (p = strchr(p, '`')) && p < cell_end;) {
+      const char *q = strchr(p + 1, '`');
+      cr_assert(q && q < cell_end, "unbalanced backticks: %s", line);
+      keys_add(cur, p + 1, (size_t)(q - p - 1));
+      p = q + 1;
+    }
+  }
+  fclose(f);
+}
+
+/* The rendered document: keys at depth 1 go to the top level, unless their
+ * value is an object, whose own keys (depth 2) then follow; the keys of the
+ * arrays' members (deeper) are not checked here. */
+static void keys_from_json(const char *json, keys_doc_t *d) {
+  keys_t *top = keys_obj(d, "", 0), *cur = NULL;
+  int depth = 0;
+  for (const char *p = json; *p; p++) {
+    if (*p == '{' || *p == '[') depth++;
+    else if (*p == '}' || *p == ']') depth--;
+    if (*p != '"') continue;
+    const char *s = ++p;
+    while (*p && *p != '"') p += (*p == '\\' && p[1]) ? 2 : 1;
+    cr_assert_eq(*p, '"', "unterminated string");
+    const char *v = p + 1;
+    while (*v == ' ') v++;
+    if (*v != ':') continue; /* a value, not a key */
+    for (v++; *v == ' '; v++) {}
+    if (depth == 1 && *v == '{') cur = keys_obj(d, s, (size_t)(p - s));
+    else if (depth == 1) keys_add(top, s, (size_t)(p - s));
+    else if (depth == 2) keys_add(cur, s, (size_t)(p - s));
+  }
+}
+
+static void keys_same(const keys_t *json, const keys_t *doc) {
+  const char *what = json->name[0] ? json->name : "the top level";
+  for (int i = 0; i < json->n && i < doc->n; i++)
+    cr_assert_str_eq(json->key[i], doc->key[i], "%s, key %d: rendered \"%s\", docs/stats.md has \"%s\"", what,
+                     i, json->key[i], doc->key[i]);
+  cr_assert_eq(json->n, doc->n, "%s: %d keys rendered, %d in docs/stats.md (first extra: \"%s\")", what,
+               json->n, doc->n, json->n > doc->n ? json->key[doc->n] : doc->key[json->n]);
+}
+
+/* Every object present, every array with a member: all keys rendered. */
+static void sample_all(ts_stats_snapshot_t *s) {
+  *s = sample();
+  s->placement.present = true;
+  s->tiers = (ts_stats_tiers_t){.present = true, .status = "on", .ntiers = 1, .nnodes = 1};
+  s->unmap.present = true;
+  s->profile = (ts_stats_profile_t){.present = true, .ntop = 1};
+  s->profile.top[0].nframes = 1;
+  strcpy(s->profile.top[0].frame[0], "f+0x1 (a {b} [c] \"d\": e)");
+}
+
+/* The key lists (observe/stats_fields.h, base/counters.h, unmap.h) and
+ * docs/stats.md name the same keys in the same order, object by object,
+ * and the objects come in the order of the doc's sections. */
+Test(stats, keys_in_documented_order) {
+  static ts_stats_snapshot_t s;
+  sample_all(&s);
+  static char buf[32768];
+  size_t n = ts_stats_render_json(&s, buf, sizeof buf);
+  cr_assert_lt(n, sizeof buf);
+  static keys_doc_t doc, json;
+  keys_from_doc(&doc);
+  keys_from_json(buf, &json);
+  cr_assert_geq(doc.n, 6, "docs/stats.md: the top level and 5 objects, found %d", doc.n);
+  for (int i = 0; i < json.n && i < doc.n; i++)
+    cr_assert_str_eq(json.obj[i].name, doc.obj[i].name, "object %d: rendered \"%s\", docs/stats.md has \"%s\"", i,
+                     json.obj[i].name, doc.obj[i].name);
+  cr_assert_eq(json.n, doc.n, "%d objects rendered (top level included), %d in docs/stats.md", json.n, doc.n);
+  for (int i = 0; i < json.n; i++) keys_same(&json.obj[i], &doc.obj[i]);
+}
