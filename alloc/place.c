@@ -33,8 +33,11 @@ void *ts_place_malloc(size_t size, size_t align, bool zero) {
   place_enter();
   ts_grant_t g;
   place_region_t *pr;
+  /* 2 MiB multiples 2 MiB-aligned, as placed mmaps: a hole left by a
+   * shrink or a partial munmap must not make one straddle two huge pages */
+  size_t al = len % PMD == 0 ? PMD : PAGE;
   if (!place_open_locked() ||
-      place_alloc_locked(len, align > PAGE ? align : PAGE, TAG_MALLOC | (sparse ? TAG_SPARSE : 0), &g, &pr) != 0) {
+      place_alloc_locked(len, align > al ? align : al, TAG_MALLOC | (sparse ? TAG_SPARSE : 0), &g, &pr) != 0) {
     place_st.malloc_fallbacks++;
     place_exit();
     return NULL;
@@ -92,6 +95,20 @@ size_t ts_place_usable(const void *p) {
   return len;
 }
 
+/* The tail of a shrunk block goes back as a free would send it: replaced
+ * if the program changed its VMA, its blocks' huge-page advice given back
+ * if it was sparse, and retention checked. */
+static void realloc_shrink_locked(place_region_t *pr, uintptr_t a, size_t len, size_t old, uint32_t tag) {
+  ts_grant_t g;
+  if (tag & TAG_TAINTED) {
+    place_unmap_piece_locked(pr, a + len, old - len, tag);
+  } else {
+    if (tag & TAG_SPARSE) place_ops->thp_unsparse(a + len, old - len);
+    ts_region_resize(&pr->r, a, len, TS_FREE_DIRTY, &g);
+  }
+  place_retain_check_locked();
+}
+
 void *ts_place_realloc(void *p, size_t size) {
   uintptr_t a = (uintptr_t)p;
   size_t len = align_up(size ? size : 1, PAGE);
@@ -103,6 +120,7 @@ void *ts_place_realloc(void *p, size_t size) {
   }
   place_region_t *pr = region_of(a);
   size_t old = x->len;
+  uint32_t tag = x->tag;
   ts_grant_t g;
   if (len <= old || ts_region_resize(&pr->r, a, len, TS_FREE_DIRTY, &g) == 0) {
     bool ok = len <= old;
@@ -110,14 +128,15 @@ void *ts_place_realloc(void *p, size_t size) {
       ok = place_commit_to(pr, pr->r.top) && (!g.unmapped || place_map_rw(a + old, len - old));
       if (!ok) ts_region_resize(&pr->r, a, old, TS_FREE_NONE, &g);
     } else if (len < old) {
-      ts_region_resize(&pr->r, a, len, TS_FREE_DIRTY, &g);
+      realloc_shrink_locked(pr, a, len, old, tag);
     }
     if (ok) place_st.malloc_bytes = place_st.malloc_bytes - old + len;
     place_exit();
-    if (ok) {
-      if (len > old) place_ops->thp_granted(a + old, len - old);
-      return p;
+    if (ok && len > old) { /* the grown part is a grant of its own */
+      place_ops->tier_granted(a + old, len - old);
+      place_ops->thp_granted(a + old, len - old);
     }
+    if (ok) return p;
   } else {
     place_exit();
   }

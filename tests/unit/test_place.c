@@ -343,13 +343,12 @@ Test(place, fork_child, .init = place_setup) {
   cr_assert_eq(fk.count[EV_FORK], 0);
 }
 
-/* ---- engine bugs these tests found (reported; disabled until fixed) ---------
- * Each is the smallest reproduction; enable it with the fix. */
+/* ---- engine bugs these tests found (each the smallest reproduction) ------- */
 
 /* ts_place_realloc grows in place without telling tier_granted about the
  * grown part (thp_granted is told): under per-grant tier policies the tail
  * keeps whatever policy the range had before. */
-Test(place, realloc_grow_tier_granted, .init = place_setup, .disabled = true) {
+Test(place, realloc_grow_tier_granted, .init = place_setup) {
   uintptr_t a = blk(256 << 10, 1);
   size_t mark = fk.n;
   cr_assert_eq((uintptr_t)ts_place_realloc((void *)a, 512 << 10), a);
@@ -358,7 +357,7 @@ Test(place, realloc_grow_tier_granted, .init = place_setup, .disabled = true) {
 
 /* A shrinking realloc frees its tail as retained without the retention
  * check that free and munmap run: retained stays past retain_max. */
-Test(place, realloc_shrink_retention, .init = place_setup, .disabled = true) {
+Test(place, realloc_shrink_retention, .init = place_setup) {
   fk.retain_max = 4 * MIB;
   uintptr_t a = blk(16 * MIB, 1);
   cr_assert_eq((uintptr_t)ts_place_realloc((void *)a, 2 * MIB), a);
@@ -369,16 +368,31 @@ Test(place, realloc_shrink_retention, .init = place_setup, .disabled = true) {
  * asks PMD): once the pmd region has a hole that is not 2 MiB-aligned (a
  * realloc shrink in place, a partial munmap), a 2 MiB block lands
  * misaligned there and straddles two huge pages. */
-Test(place, pmd_malloc_aligned_after_realloc, .init = place_setup, .disabled = true) {
+Test(place, pmd_malloc_aligned_after_realloc, .init = place_setup) {
   uintptr_t a = blk(4 * MIB, 1);
   cr_assert_eq((uintptr_t)ts_place_realloc((void *)a, 3 * MIB), a);
   uintptr_t b = (uintptr_t)ts_place_malloc(2 * MIB, 0, false);
   cr_assert(b % PMD == 0, "2 MiB block at +%#lx", (unsigned long)(b - ts_place_lo));
 }
 
-Test(place, pmd_malloc_aligned_after_munmap, .init = place_setup, .disabled = true) {
+Test(place, pmd_malloc_aligned_after_munmap, .init = place_setup) {
   uintptr_t a = (uintptr_t)ts_place_mmap(4 * MIB, RW, ANON);
   cr_assert_eq(ts_place_munmap((void *)(a + 4 * MIB - PAGE), PAGE), 0);
   uintptr_t b = (uintptr_t)ts_place_malloc(2 * MIB, 0, false);
   cr_assert(b % PMD == 0, "2 MiB block at +%#lx", (unsigned long)(b - ts_place_lo));
+}
+
+/* A shrinking realloc of a block whose VMA the program changed (here its
+ * tail made read-only) must not keep that tail for reuse: the next block
+ * there would inherit the protection (free replaces such a block whole). */
+Test(place, realloc_shrink_tainted_tail_is_replaced, .init = place_setup) {
+  fk.retain_max = 64 * MIB;
+  uintptr_t a = blk(16 * MIB, 1);
+  cr_assert_eq(ts_place_mprotect((void *)(a + 8 * MIB), 8 * MIB, PROT_READ, -1), 0);
+  cr_assert_eq((uintptr_t)ts_place_realloc((void *)a, 2 * MIB), a);
+  m_kill(a + 2 * MIB, 14 * MIB);
+  uintptr_t b = (uintptr_t)ts_place_malloc(14 * MIB, 0, false);
+  cr_assert(b != 0);
+  for (uintptr_t q = b; q < b + 14 * MIB; q += PAGE)
+    cr_assert(can_write(q), "page +%#lx of a new block is not writable", (unsigned long)(q - b));
 }
