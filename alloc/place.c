@@ -13,7 +13,6 @@
 
 #define mid place_mid
 #define pmd place_pmd
-#define align_up ts_align_up
 #define region_of place_region_of
 
 /* ---- the large-allocation path ---------------------------------------- */
@@ -28,7 +27,7 @@ static bool sparse_candidate(size_t len, bool zero) {
 
 void *ts_place_malloc(size_t size, size_t align, bool zero) {
   if (size > ((size_t)1 << 46)) return NULL;
-  size_t len = align_up(size ? size : 1, PAGE);
+  size_t len = ts_align_up(size ? size : 1, PAGE);
   bool sparse = sparse_candidate(len, zero);
   place_enter();
   ts_grant_t g;
@@ -54,7 +53,7 @@ void *ts_place_malloc(size_t size, size_t align, bool zero) {
   place_retain_trade_locked(&g, len);
   place_exit();
   place_ops->tier_granted(g.addr, len);
-  if (zero) place_zero_grant(&g, g.addr, align_up(size, PAGE));
+  if (zero) place_zero_grant(&g, g.addr, ts_align_up(size, PAGE));
   if (sparse) place_ops->thp_sparse(g.addr, len);
   place_ops->thp_granted(g.addr, len);
   return (void *)g.addr;
@@ -111,7 +110,7 @@ static void realloc_shrink_locked(place_region_t *pr, uintptr_t a, size_t len, s
 
 void *ts_place_realloc(void *p, size_t size) {
   uintptr_t a = (uintptr_t)p;
-  size_t len = align_up(size ? size : 1, PAGE);
+  size_t len = ts_align_up(size ? size : 1, PAGE);
   place_enter();
   const ts_range_t *x = block_locked(p);
   if (x == NULL) {
@@ -208,7 +207,7 @@ static void *mmap_own(const ts_grant_t *g, place_region_t *pr, size_t len, int p
 }
 
 void *ts_place_mmap(size_t len, int prot, int flags) {
-  len = align_up(len, PAGE);
+  len = ts_align_up(len, PAGE);
   bool plain = prot == (PROT_READ | PROT_WRITE) && flags == (MAP_PRIVATE | MAP_ANONYMOUS);
   bool sparse = plain && sparse_candidate(len, true);
   place_enter();

@@ -13,7 +13,6 @@
 #include "base/kargs.h"
 #include "base/prim.h"
 
-#define align_up ts_align_up
 #define region_of place_region_of
 
 /* ---- mremap --------------------------------------------------------------- */

@@ -15,7 +15,6 @@
 
 #define mid place_mid
 #define pmd place_pmd
-#define align_up ts_align_up
 #define region_of place_region_of
 
 /* ---- ranges the program unmaps ------------------------------------------ */
@@ -42,7 +41,7 @@ static ts_free_state_t unmap_range(uintptr_t a, size_t len, uint32_t tag) {
  * pointer, and reuse must not hand that out as zero (place_zero_grant). */
 void place_unmap_piece_locked(place_region_t *pr, uintptr_t a, size_t len, uint32_t tag) {
   if (tag & TAG_SPARSE) place_ops->thp_unsparse(a, len);
-  uintptr_t in_lo = align_up(a, PMD), in_hi = (a + len) & ~(uintptr_t)(PMD - 1);
+  uintptr_t in_lo = ts_align_up(a, PMD), in_hi = (a + len) & ~(uintptr_t)(PMD - 1);
   if (ts_config.munmap_strict || place_frugal || (tag & TAG_TAINTED) || in_hi <= in_lo) {
     ts_region_free(&pr->r, a, len, unmap_range(a, len, tag));
     return;
@@ -164,7 +163,7 @@ static size_t release_claimed_locked(size_t want, ts_range_t *batch, ts_range_t 
   memcpy(claimed, batch, n * sizeof batch[0]);
   size_t k = 0, inner_bytes = 0;
   for (size_t i = 0; i < n; i++) {
-    uintptr_t lo = align_up(batch[i].addr, PMD), hi = (batch[i].addr + batch[i].len) & ~(uintptr_t)(PMD - 1);
+    uintptr_t lo = ts_align_up(batch[i].addr, PMD), hi = (batch[i].addr + batch[i].len) & ~(uintptr_t)(PMD - 1);
     if (hi > lo) {
       inner[k++] = (ts_range_t){lo, hi - lo, 0, 0};
       inner_bytes += hi - lo;
@@ -186,7 +185,7 @@ static size_t release_claimed_locked(size_t want, ts_range_t *batch, ts_range_t 
   place_enter();
   for (size_t i = 0; i < n; i++) {
     uintptr_t a = claimed[i].addr, e = a + claimed[i].len;
-    uintptr_t lo = whole_blocks ? align_up(a, PMD) : a, hi = whole_blocks ? e & ~(uintptr_t)(PMD - 1) : e;
+    uintptr_t lo = whole_blocks ? ts_align_up(a, PMD) : a, hi = whole_blocks ? e & ~(uintptr_t)(PMD - 1) : e;
     if (hi <= lo) lo = hi = a; /* no whole block: all of it stays retained */
     place_free_kinds_locked(a, lo - a, 1u << TAG_RELEASING, TS_FREE_DIRTY);
     place_free_kinds_locked(lo, hi - lo, 1u << TAG_RELEASING, released);
@@ -268,7 +267,7 @@ static size_t decommit_free_locked(place_region_t *pr) {
   }
   if (done) ts_region_restate_free(&pr->r, pr->r.base, pr->r.limit - pr->r.base, ~0u, TS_FREE_NONE);
   if (pr->committed > pr->r.top) { /* committed ahead of need */
-    uintptr_t top = align_up(pr->r.top, PAGE);
+    uintptr_t top = ts_align_up(pr->r.top, PAGE);
     place_map_none(top, pr->committed - top);
     done += pr->committed - top;
     pr->committed = top;
@@ -303,7 +302,7 @@ bool ts_place_pressure(size_t len) {
    * region's untouched tail, the window's top, is given back for good (the
    * mid region's tail is inside the window and stays). A limit the program
    * set above its mapped size is its budget, window included. */
-  uintptr_t cut = align_up(pmd.committed > pmd.r.top ? pmd.committed : pmd.r.top, PMD);
+  uintptr_t cut = ts_align_up(pmd.committed > pmd.r.top ? pmd.committed : pmd.r.top, PMD);
   if (as_limit != UINT64_MAX && as_limit < mapped_bytes() && cut < pmd.r.limit &&
       ts_prim_munmap((void *)cut, pmd.r.limit - cut) == 0) {
     done += pmd.r.limit - cut;

@@ -21,7 +21,6 @@
 
 #define mid place_mid
 #define pmd place_pmd
-#define align_up ts_align_up
 #define region_of place_region_of
 
 #ifndef MADV_WIPEONFORK
@@ -103,7 +102,7 @@ void place_taint_span_locked(uintptr_t a, uintptr_t end, uint32_t bits) {
 void *ts_place_mmap_at(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
   uintptr_t a = (uintptr_t)addr;
   if (len == 0 || len > ts_place_span) return NULL;
-  len = align_up(len, PAGE);
+  len = ts_align_up(len, PAGE);
   if (!(flags & MAP_FIXED_NOREPLACE)) a &= ~(PAGE - 1), addr = (void *)a; /* a hint: rounded down, as the kernel does */
   if (a % PAGE || a < ts_place_lo || a + len > ts_place_lo + ts_place_span) return NULL;
   place_enter();
@@ -175,7 +174,7 @@ void place_adopt_locked(uintptr_t a, size_t len, int prot) {
         pr->r.top > pr->committed) {
       /* keep "below committed is read-write": commit the gap below it */
       if (s > pr->committed && s > old_top) place_map_rw(pr->committed, s - pr->committed);
-      pr->committed = align_up(pr->r.top, PAGE);
+      pr->committed = ts_align_up(pr->r.top, PAGE);
     }
     lo = e;
   }
@@ -183,7 +182,7 @@ void place_adopt_locked(uintptr_t a, size_t len, int prot) {
 
 void ts_place_adopt(void *addr, size_t len, int prot) {
   place_enter();
-  if (ts_place_span != 0) place_adopt_locked((uintptr_t)addr, align_up(len, PAGE), prot);
+  if (ts_place_span != 0) place_adopt_locked((uintptr_t)addr, ts_align_up(len, PAGE), prot);
   place_exit();
 }
 
@@ -350,7 +349,7 @@ long ts_place_mbind(void *addr, unsigned long len, int mode, const unsigned long
                     unsigned flags) {
   uintptr_t a = (uintptr_t)addr;
   if (a % PAGE) return -EINVAL;
-  uintptr_t end = a + align_up(len, PAGE);
+  uintptr_t end = a + ts_align_up(len, PAGE);
   if (end < a) return -EINVAL;
   mbind_args_t m = {mode, mask, maxnode, flags};
   /* The kernel checks mode, flags and the node mask before the range: an

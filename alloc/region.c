@@ -69,7 +69,6 @@ static void rvec_erase(ts_rvec_t *v, size_t i) {
 
 static inline uintptr_t range_end(const ts_range_t *x) { return x->addr + x->len; }
 
-#define align_up ts_align_up
 
 /* ---- free ranges -------------------------------------------------------- */
 
@@ -186,7 +185,7 @@ static bool best_fit(const ts_region_t *r, size_t len, size_t align, uintptr_t *
     size_t j = i + 1;
     uintptr_t s = r->free.v[i].addr, e = range_end(&r->free.v[i]);
     while (j < r->free.n && r->free.v[j].addr == e) e = range_end(&r->free.v[j++]);
-    uintptr_t a = align_up(s, align);
+    uintptr_t a = ts_align_up(s, align);
     if (a >= s && a <= e && len <= e - a && (!found || e - s < best)) { /* no wrap-around */
       found = true;
       best = e - s;
@@ -208,7 +207,7 @@ static bool best_fit_dirty(const ts_region_t *r, size_t len, size_t align, uintp
   for (size_t i = 0; i < r->free.n; i++) {
     const ts_range_t *x = &r->free.v[i];
     if (x->state != TS_FREE_DIRTY || x->len < len || (found && x->len >= best)) continue;
-    uintptr_t a = align_up(x->addr, align);
+    uintptr_t a = ts_align_up(x->addr, align);
     if (a >= x->addr && a - x->addr <= x->len - len) {
       found = true;
       best = x->len;
@@ -224,7 +223,7 @@ static int alloc_top(ts_region_t *r, size_t len, size_t align, ts_grant_t *out) 
   uintptr_t from = r->top;
   size_t n = r->free.n;
   if (n > 0 && range_end(&r->free.v[n - 1]) == r->top) from = r->free.v[span_first(r, n - 1)].addr;
-  uintptr_t a = align_up(from, align);
+  uintptr_t a = ts_align_up(from, align);
   if (a < from || a + len < a || a + len > r->limit) return -ENOMEM;
   if (a < r->top) { /* part of the span at the top */
     if (!carve_span(r, a, r->top, out)) return -ENOMEM;

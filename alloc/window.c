@@ -31,7 +31,6 @@ static uintptr_t window_lo, window_len;
 
 #define mid place_mid
 #define pmd place_pmd
-#define align_up ts_align_up
 #define region_of place_region_of
 
 /* ---- mapping helpers (the prim layer; see the invariants) --------------- */
@@ -76,7 +75,7 @@ static void zero_resident(uintptr_t a, size_t len) {
  * MADV_DONTNEED there would split: they are cleared in place, all of
  * them where data is expected (dirty), else only what is resident. */
 static void zero_blocks(uintptr_t a, size_t len, bool dirty) {
-  uintptr_t lo = align_up(a, PMD), hi = (a + len) & ~(uintptr_t)(PMD - 1);
+  uintptr_t lo = ts_align_up(a, PMD), hi = (a + len) & ~(uintptr_t)(PMD - 1);
   if (hi <= lo || ts_prim_madvise((void *)lo, hi - lo, MADV_DONTNEED) != 0) {
     if (dirty) memset((void *)a, 0, len);
     else for (uintptr_t p = a; p < a + len; p += PMD) zero_resident(p, (a + len - p) < PMD ? a + len - p : PMD);
@@ -111,7 +110,7 @@ void place_zero_grant(const ts_grant_t *g, uintptr_t a, size_t len) {
 
 bool place_commit_to(place_region_t *pr, uintptr_t need) {
   if (need <= pr->committed) return true;
-  uintptr_t to = align_up(need, place_frugal ? PAGE : COMMIT_CHUNK);
+  uintptr_t to = ts_align_up(need, place_frugal ? PAGE : COMMIT_CHUNK);
   if (to > pr->r.limit) to = pr->r.limit;
   if (!place_map_rw(pr->committed, to - pr->committed)) return false;
   pr->committed = to;
@@ -169,7 +168,7 @@ bool place_reserve_locked(void) {
     return false;
   }
   size_t meta = va / 32;
-  uintptr_t raw = (uintptr_t)m.addr, base = align_up(raw, PMD), end = base + va + meta;
+  uintptr_t raw = (uintptr_t)m.addr, base = ts_align_up(raw, PMD), end = base + va + meta;
   if (base > raw) ts_prim_munmap((void *)raw, base - raw);
   if (raw + va + meta + PMD > end) ts_prim_munmap((void *)end, raw + va + meta + PMD - end);
   ts_meta_init(base + va, meta);
