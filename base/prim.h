@@ -1,11 +1,18 @@
-/* The OS-primitive layer: the only code in tiershim that issues mmap,
- * munmap, mremap, madvise, mbind, set_mempolicy and move_pages.
+/* The OS-primitive layer, the bottom of base/: the only code in tiershim
+ * that issues mmap, munmap, mremap, madvise, mprotect, mlock, mbind,
+ * set/get_mempolicy, move_pages and process_madvise.
  *
- * Contract (as mimalloc's src/prim): every function is a raw system call,
- * so it works before symbol resolution, inside fork handlers and while the
- * loader lock is held; none allocates; none touches errno. Results are
- * returned as values: a pointer/length or a negative errno (-ENOMEM, ...).
- */
+ * Contract (as mimalloc's src/prim/prim.h states its own):
+ *  pre:  none beyond the kernel's. Arguments go to the kernel as they are;
+ *        checking them as the kernel would is base/kargs.h's job, and which
+ *        ranges may be touched is the caller's (alloc/place_int.h).
+ *  post: every function is one raw system call (or a few, for the file
+ *        helpers), so it works before symbol resolution, inside fork
+ *        handlers, in signal handlers and while the loader lock is held;
+ *        none allocates, takes a lock or touches errno. Results are values:
+ *        a pointer with a positive errno beside it (ts_prim_ptr_t), or an
+ *        integer that is a negative errno (-ENOMEM, ...) on failure.
+ *  test: ts_prim_fault (below) fails chosen calls in the fault build. */
 #ifndef TS_PRIM_H
 #define TS_PRIM_H
 
