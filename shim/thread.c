@@ -8,9 +8,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdint.h>
-#include <sys/single_threaded.h>
 
 #include <mimalloc.h>
 
