@@ -19,7 +19,7 @@ PKGS_BENCH := libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 time strace gnupl
 # headers of the current Debian 12 kernel, the one the guest boots)
 PKGS_VM    := qemu-system-x86 busybox-static cpio kmod xz-utils linux-headers-amd64
 
-.PHONY: all deps build engines test demo bench bench-micro bench-thp bench-llama bench-onnx bench-tiers bench-unmap fuzz test-sanitize clean install
+.PHONY: all deps build engines test test-kernels demo bench bench-micro bench-thp bench-llama bench-onnx bench-tiers bench-unmap fuzz test-sanitize clean install
 
 all: build
 
@@ -44,8 +44,14 @@ engines: deps
 	bench/llama/setup.sh --tiny >/dev/null
 	bench/onnx/setup.sh --tiny >/dev/null
 
+# The guest tests named in tests/vm/CMakeLists.txt (TS_VM_EVERY_KERNEL) run
+# on every guest kernel here; the rest on Debian 12's 6.1 only.
 test: build engines
-	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) -LE kernels
+
+# Every guest test on every guest kernel (6.1, 6.12, sid: tests/vm/README.md).
+test-kernels: build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) -L vm
 
 # run.sh prepares what it needs itself (llama.cpp from npm, the tiny model).
 demo: build

@@ -106,10 +106,11 @@ static void topo_print_text(const topo_view_t *v) {
   printf("thp: enabled %s, defrag %s\n", v->thp_enabled[0] ? v->thp_enabled : "-",
          v->thp_defrag[0] ? v->thp_defrag : "-");
   const ts_features_t *f = &v->feat;
-  printf("features (running kernel): madv_collapse %s, process_madvise_self %s, pidfd_self %s,\n"
-         "  weighted_interleave %s, preferred_many %s\n",
-         f->madv_collapse ? "yes" : "no", f->process_madvise_self ? "yes" : "no", f->pidfd_self ? "yes" : "no",
-         f->weighted_interleave ? "yes" : "no", f->preferred_many ? "yes" : "no");
+  printf("features of the running kernel (since; how found):\n");
+#define TOPO_FEATURE_LINE(name, since, how) \
+  printf("  %-30s %-3s (%s; %s)\n", #name, f->name ? "yes" : "no", since, how);
+  TS_FEATURES(TOPO_FEATURE_LINE)
+#undef TOPO_FEATURE_LINE
 }
 
 /* ---------------------------------------------------------------------------
@@ -189,11 +190,13 @@ static void topo_print_json(const topo_view_t *v) {
   printf(", \"defrag\": ");
   if (v->thp_defrag[0]) json_str(v->thp_defrag); else fputs("null", stdout);
   const ts_features_t *f = &v->feat;
-  printf("},\n  \"features\": {\"madv_collapse\": %s, \"process_madvise_self\": %s, \"pidfd_self\": %s, "
-         "\"weighted_interleave\": %s, \"preferred_many\": %s}\n}\n",
-         f->madv_collapse ? "true" : "false", f->process_madvise_self ? "true" : "false",
-         f->pidfd_self ? "true" : "false", f->weighted_interleave ? "true" : "false",
-         f->preferred_many ? "true" : "false");
+  const char *sep = "";
+  printf("},\n  \"features\": {");
+#define TOPO_FEATURE_JSON(name, since, how) \
+  printf("%s\"%s\": %s", sep, #name, f->name ? "true" : "false"), sep = ", ";
+  TS_FEATURES(TOPO_FEATURE_JSON)
+#undef TOPO_FEATURE_JSON
+  printf("}\n}\n");
 }
 
 static int topo_usage(const char *problem, const char *arg) {
@@ -223,7 +226,7 @@ int ts_cli_topo(int argc, char **argv) {
   ts_topo_discover(root, fast, slow, &view.topo);
   topo_thp(root, "enabled", view.thp_enabled, sizeof view.thp_enabled);
   topo_thp(root, "defrag", view.thp_defrag, sizeof view.thp_defrag);
-  ts_features_probe(&view.feat);
+  ts_features_probe(&view.feat, root);
   if (json) topo_print_json(&view);
   else topo_print_text(&view);
   return view.topo.status == TS_TOPO_ERROR ? 1 : 0;

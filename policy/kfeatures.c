@@ -7,10 +7,13 @@
 #include <errno.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "policy/mpol.h"
+#include "base/buf.h"
 #include "base/prim.h"
 #include "base/range.h"
 
@@ -88,10 +91,46 @@ static bool features_mempolicy(int mode) {
   return true;
 }
 
-void ts_features_probe(ts_features_t *f) {
+/* A file or directory under the sysfs root. */
+static bool features_sysfs(const char *sysfs, const char *path) {
+  char full[512];
+  ts_buf_t b;
+  ts_buf_init(&b, full, sizeof full);
+  ts_buf_puts(&b, sysfs);
+  ts_buf_puts(&b, path);
+  return b.need < sizeof full && ts_prim_file_type(full) >= 0;
+}
+
+/* mTHP: one directory per enabled size next to the PMD size's; 6.8 added
+ * them all, so the 64 KiB one stands for the set. */
+static bool features_mthp(const char *sysfs) {
+  return features_sysfs(sysfs, "/kernel/mm/transparent_hugepage/hugepages-64kB") ||
+         features_sysfs(sysfs, "/kernel/mm/transparent_hugepage/hugepages-2048kB");
+}
+
+/* The batched flush across a process_madvise vector (6.16) changes no
+ * answer, only how many IPIs a release costs: the kernel's release is the
+ * only sign. */
+static bool features_release_at_least(int major, int minor) {
+  struct utsname u;
+  if (ts_prim_syscall(SYS_uname, (long)&u, 0, 0, 0, 0, 0) != 0) return false;
+  int ma = 0, mi = 0;
+  const char *p = u.release;
+  while (*p >= '0' && *p <= '9') ma = ma * 10 + (*p++ - '0');
+  if (*p++ != '.') return false;
+  while (*p >= '0' && *p <= '9') mi = mi * 10 + (*p++ - '0');
+  return ma > major || (ma == major && mi >= minor);
+}
+
+void ts_features_probe(ts_features_t *f, const char *sysfs) {
   f->madv_collapse = features_madv_collapse();
+  f->preferred_many = features_mempolicy(TS_MPOL_PREFERRED_MANY);
+  f->mthp = features_mthp(sysfs);
+  f->weighted_interleave = features_mempolicy(TS_MPOL_WEIGHTED_INTERLEAVE);
   f->process_madvise_self = features_process_madvise_self();
   f->pidfd_self = features_pidfd_self();
-  f->weighted_interleave = features_mempolicy(TS_MPOL_WEIGHTED_INTERLEAVE);
-  f->preferred_many = features_mempolicy(TS_MPOL_PREFERRED_MANY);
+  f->process_madvise_batched_flush = f->process_madvise_self && features_release_at_least(6, 16);
+  /* "__auto_type" on some 6.18 builds (a macro clash in the kernel's source) */
+  f->weighted_interleave_auto = features_sysfs(sysfs, "/kernel/mm/mempolicy/weighted_interleave/auto") ||
+                                features_sysfs(sysfs, "/kernel/mm/mempolicy/weighted_interleave/__auto_type");
 }

@@ -1,11 +1,19 @@
 #!/bin/bash
 # fetch-kernel.sh CACHE_DIR
 #
-# Downloads the current Debian 12 generic kernel (linux-image-6.1.0-N-amd64,
-# N found with apt-cache) into CACHE_DIR and prepares it for the VM test bed:
+# Downloads the guest kernel that TS_VM_KERNEL names (default 6.1) into
+# CACHE_DIR and prepares it for the VM test bed:
+#   6.1   Debian 12's generic kernel (linux-image-6.1.0-N-amd64, N found
+#         with the host's apt-cache)
+#   6.12  the newest linux-image-6.12.*+deb12-amd64 of bookworm-backports
+#   sid   the kernel linux-image-amd64 depends on in sid (7.x); its image,
+#         modules and binary packages
+# bookworm-backports and sid are read through a private apt configuration
+# under TS_VM_APT_DIR (default CACHE_DIR/../apt): the host's sources are
+# never changed and nothing is installed, the packages are only unpacked.
 #   CACHE_DIR/vmlinux        uncompressed kernel (boots faster under TCG);
 #                            a copy of the bzImage if it cannot be extracted
-#   CACHE_DIR/root/          the unpacked .deb (lib/modules/VERSION, depmod run)
+#   CACHE_DIR/root/          the unpacked .debs (lib/modules/VERSION, depmod run)
 #   CACHE_DIR/kernel-version the kernel release, e.g. 6.1.0-56-amd64
 # Idempotent: a second run reuses what is there. Prints the kernel version.
 #
@@ -42,17 +50,12 @@ command -v depmod >/dev/null || [ -x /sbin/depmod ] || skip "depmod not installe
 DEPMOD=$(command -v depmod || echo /sbin/depmod)
 
 # ---- which package ----------------------------------------------------------
+kernel=${TS_VM_KERNEL:-6.1}
+. "$(dirname "${BASH_SOURCE[0]}")/kernel-apt.sh"
+kapt_init "$kernel" "${TS_VM_APT_DIR:-$cache/../apt}" || skip "$kapt_why"
 pkg=${TS_VM_KERNEL_PKG:-}
-if [ -z "$pkg" ]; then
-  # The meta package names the current ABI: Depends: linux-image-6.1.0-56-amd64
-  pkg=$(apt-cache depends linux-image-amd64 2>/dev/null \
-        | sed -n 's/^ *Depends: \(linux-image-6\.1\.0-[0-9]*-amd64\)$/\1/p' | head -n1 || true)
-fi
-if [ -z "$pkg" ]; then
-  pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' 2>/dev/null \
-        | awk '{print $1}' | sort -V | tail -n1 || true)
-fi
-[ -n "$pkg" ] || skip "no linux-image-6.1.0-N-amd64 package known to apt (run apt-get update?)"
+[ -n "$pkg" ] || pkg=$(kapt_image_pkg) || true
+[ -n "$pkg" ] || skip "no kernel package for TS_VM_KERNEL=$kernel known to apt ($kapt_why)"
 kver=${pkg#linux-image-}
 
 # Complete cache for exactly this package?
@@ -63,40 +66,67 @@ if [ -s "$cache/kernel-version" ] && [ "$(cat "$cache/kernel-version")" = "$kver
 fi
 
 # ---- download ---------------------------------------------------------------
-deb=$(ls "$cache"/"${pkg}"_*.deb 2>/dev/null | head -n1 || true)
-if [ -z "$deb" ]; then
-  dl=$(mktemp -d "$cache/dl.XXXXXX")
-  # apt-get download as root warns that it runs unsandboxed: harmless.
-  if ! (cd "$dl" && apt-get download -q "$pkg") >"$dl/log" 2>&1; then
-    # "E: Failed to fetch URL  Temporary failure resolving 'deb.debian.org'"
-    reason=$(grep '^E:' "$dl/log" | tail -n1 | sed 's/^E: Failed to fetch [^ ]*  *//; s/^E: //' || true)
+# The image, and the packages newer kernels split it into (sid: linux-binary-*
+# holds vmlinuz, linux-modules-* the modules, linux-base-* modules.order etc.).
+pkgs=("$pkg")
+for part in base binary modules; do
+  kapt_known "linux-$part-$kver" && pkgs+=("linux-$part-$kver")
+done
+debs=()
+for p in "${pkgs[@]}"; do
+  deb=$(ls "$cache"/"${p}"_*.deb 2>/dev/null | head -n1 || true)
+  if [ -z "$deb" ]; then
+    dl=$(mktemp -d "$cache/dl.XXXXXX")
+    # apt-get download as root warns that it runs unsandboxed: harmless.
+    if ! (cd "$dl" && kapt_get download -q "$p") >"$dl/log" 2>&1; then
+      # "E: Failed to fetch URL  Temporary failure resolving 'deb.debian.org'"
+      reason=$(grep '^E:' "$dl/log" | tail -n1 | sed 's/^E: Failed to fetch [^ ]*  *//; s/^E: //' || true)
+      rm -rf "$dl"
+      skip "apt-get download $p failed (${reason:-no network?})"
+    fi
+    mv "$dl"/"${p}"_*.deb "$cache"/ || die "downloaded .deb not found"
     rm -rf "$dl"
-    skip "apt-get download $pkg failed (${reason:-no network?})"
+    deb=$(ls "$cache"/"${p}"_*.deb | head -n1)
   fi
-  mv "$dl"/"${pkg}"_*.deb "$cache"/ || die "downloaded .deb not found"
-  rm -rf "$dl"
-  deb=$(ls "$cache"/"${pkg}"_*.deb | head -n1)
-fi
+  debs+=("$deb")
+done
 
 # ---- unpack -----------------------------------------------------------------
 rm -rf "$cache/root" "$cache/root.tmp"
-dpkg-deb -x "$deb" "$cache/root.tmp" || die "dpkg-deb -x $deb failed"
-[ -d "$cache/root.tmp/lib/modules/$kver" ] || die "no lib/modules/$kver in $deb"
+for deb in "${debs[@]}"; do
+  dpkg-deb -x "$deb" "$cache/root.tmp" || die "dpkg-deb -x $deb failed"
+done
+# merged /usr (sid): the modules under usr/lib/modules
+if [ ! -d "$cache/root.tmp/lib/modules/$kver" ] && [ -d "$cache/root.tmp/usr/lib/modules/$kver" ]; then
+  mkdir -p "$cache/root.tmp/lib"
+  mv "$cache/root.tmp/usr/lib/modules" "$cache/root.tmp/lib/modules"
+fi
+[ -d "$cache/root.tmp/lib/modules/$kver" ] || die "no lib/modules/$kver in ${debs[*]}"
 vmlinuz="$cache/root.tmp/boot/vmlinuz-$kver"
-[ -f "$vmlinuz" ] || die "no boot/vmlinuz-$kver in $deb"
+[ -f "$vmlinuz" ] || vmlinuz="$cache/root.tmp/lib/modules/$kver/vmlinuz"
+[ -f "$vmlinuz" ] || die "no vmlinuz for $kver in ${debs[*]}"
 "$DEPMOD" -b "$cache/root.tmp" "$kver" || die "depmod failed"
 
-# ---- uncompressed vmlinux: the xz stream after FD 37 7A 58 5A 00 ------------
+# ---- uncompressed vmlinux: the xz stream after FD 37 7A 58 5A 00 (6.1), or ---
+# ---- the zstd frame after 28 B5 2F FD (6.12 and later) ----------------------
 rm -f "$cache/vmlinux" "$cache/vmlinux.tmp"
 extracted=0
-for off in $(LC_ALL=C grep -obUaP '\xFD7zXZ\x00' "$vmlinuz" 2>/dev/null | cut -d: -f1 | head -n4); do
-  # (tail dies of SIGPIPE once xz has its single stream: not an error)
-  if { tail -c +$((off + 1)) "$vmlinuz" || true; } | xz -dc --single-stream >"$cache/vmlinux.tmp" 2>/dev/null \
-     && [ "$(head -c4 "$cache/vmlinux.tmp" | od -An -tx1 | tr -d ' \n')" = 7f454c46 ]; then
-    extracted=1
-    break
-  fi
-done
+unpack_at() { # unpack_at MAGIC DECOMPRESSOR...: the first stream that is an ELF
+  local off
+  for off in $(LC_ALL=C grep -obUaP "$1" "$vmlinuz" 2>/dev/null | cut -d: -f1 | head -n4); do
+    # (tail dies of SIGPIPE once the decompressor has its stream: not an error)
+    if { tail -c +$((off + 1)) "$vmlinuz" || true; } | "${@:2}" >"$cache/vmlinux.tmp" 2>/dev/null; \
+       [ "$(head -c4 "$cache/vmlinux.tmp" | od -An -tx1 | tr -d ' \n')" = 7f454c46 ]; then
+      return 0
+    fi
+  done
+  return 1
+}
+if unpack_at '\xFD7zXZ\x00' xz -dc --single-stream; then
+  extracted=1
+elif command -v zstd >/dev/null && unpack_at '\x28\xB5\x2F\xFD' zstd -dcq; then
+  extracted=1
+fi
 if [ $extracted = 1 ]; then
   mv "$cache/vmlinux.tmp" "$cache/vmlinux"
 else

@@ -153,7 +153,11 @@ mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,root,etc,mnt,t
 chmod 1777 "$stage/tmp"
 for d in "${!F[@]}"; do
   mkdir -p "$stage/$(dirname "$d")"
-  cp "${F[$d]}" "$stage/$d"
+  case $d in # compressed modules (6.12 and later): loaded as plain .ko
+    *.ko.xz) xz -dc "${F[$d]}" > "$stage/${d%.xz}" ;;
+    *.ko.zst) zstd -dcq "${F[$d]}" > "$stage/${d%.zst}" ;;
+    *) cp "${F[$d]}" "$stage/$d" ;;
+  esac
 done
 for d in "${!L[@]}"; do
   mkdir -p "$stage/$(dirname "$d")"

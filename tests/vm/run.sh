@@ -9,14 +9,15 @@
 #   --bin     an extra binary for the guest, at /ts/build/<basename>
 #   --file    any other file, SRC on the host, DEST in the guest
 #   --kmod    an extra module of the Debian kernel (with its dependencies)
-#   --cache   kernel + initrd cache (default BUILD_DIR/vm-cache)
+#   --cache   kernel + initrd cache (default BUILD_DIR/vm-cache/linux-KERNEL)
 #   --timeout whole-run limit in seconds (default 240)
 #   --name    log/initrd name (default: first guest test's name)
 # Console log: BUILD_DIR/vm-logs/NAME.log. Exit status: 0 when every test
 # printed TS_VM_RESULT rc=0 and the guest got to TS_VM_DONE; 77 (skip) when
 # qemu is missing, the kernel cannot be downloaded, or the host lacks the
 # memory; 1 otherwise.
-# Environment: TS_VM_QEMU (qemu binary, default qemu-system-x86_64),
+# Environment: TS_VM_KERNEL (the guest kernel: 6.1, the default, 6.12 or
+# sid; see fetch-kernel.sh), TS_VM_QEMU (qemu binary, default qemu-system-x86_64),
 # TS_VM_APPEND (extra kernel command line), TS_VM_VERBOSE=1 (stream the
 # console while it runs), TS_VM_MIN_AVAIL_MB (default 3072).
 set -uo pipefail
@@ -61,7 +62,8 @@ build=$(cd "$build" && pwd)
 [ ${#tests[@]} -gt 0 ] || fail "no guest test given"
 for t in "${tests[@]}"; do [ -f "$t" ] || fail "guest test $t not found"; done
 [ -n "$name" ] || { name=${tests[0]##*/}; name=${name%.sh}; }
-cache=${cache:-$build/vm-cache}
+kernel=${TS_VM_KERNEL:-6.1}
+cache=${cache:-$build/vm-cache/linux-$kernel}
 mkdir -p "$cache" "$build/vm-logs" || fail "cannot create $cache"
 log=$build/vm-logs/$name.log
 initrd=$cache/initrd-$name.gz
