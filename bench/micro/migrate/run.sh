@@ -5,6 +5,8 @@
 # qemu guest of tests/vm: boots it with BUILD_DIR/bench/micro/mig_bench,
 # numactl's migratepages (and libnuma, found by ldd) and a generated guest
 # script; reads the guest's output; writes bench/results/migrate-guest.md
+# (migrate-guest-KERNEL.md when TS_VM_KERNEL picks another guest kernel:
+# tests/vm/README.md)
 # (medians, ratios against one unbatched move_pages call, the raw lines) and
 # prints the table. Builds nothing: build first (cmake --build BUILD_DIR).
 #   --reps N        rounds for each size below 1 GiB (default 5)
@@ -49,24 +51,27 @@ for n in /sys/devices/system/node/node[0-9]*; do echo "INFO: \${n##*/} \$(grep -
 /ts/build/mig_bench --sizes $sizes --reps $reps --reps-large $reps_large $more --prefault --migratepages /ts/build/migratepages
 GUEST
 
-say "booting the two-tier guest (console: $build/vm-logs/mig_bench.log)"
+ksuffix=""
+[ "${TS_VM_KERNEL:-6.1}" = 6.1 ] || ksuffix=-$TS_VM_KERNEL
+vmname=mig_bench$ksuffix
+say "booting the two-tier guest (console: $build/vm-logs/$vmname.log)"
 # Host CPU time outside this script's children (qemu): a busy host makes
 # TCG timings noisy, so the report says how busy it was.
 busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 child_ticks() { awk '{ print $16 + $17 }' /proc/$$/stat; }   # cutime + cstime
 t0=$(date +%s) b0=$(busy_ticks) c0=$(child_ticks)
-bash "$root/tests/vm/run.sh" --build "$build" --name mig_bench --timeout 1200 \
+bash "$root/tests/vm/run.sh" --build "$build" --name "$vmname" --timeout 1200 \
   --bin "$bench" --bin "$mp" "$work/mig_bench.sh" >"$work/run.out" 2>&1 || {
-  tail -n 60 "$work/run.out"; die "the guest run failed (log: $build/vm-logs/mig_bench.log)"; }
+  tail -n 60 "$work/run.out"; die "the guest run failed (log: $build/vm-logs/$vmname.log)"; }
 wall=$(( $(date +%s) - t0 ))
 other=$(awk -v b="$(( $(busy_ticks) - b0 ))" -v c="$(( $(child_ticks) - c0 ))" -v w="$wall" -v hz="$(getconf CLK_TCK)" \
   -v n="$(nproc)" 'BEGIN { o = (b - c) / hz; if (o < 0) o = 0; printf "%.0f s of CPU outside the guest (%.0f%% of %d CPUs)", o, (w > 0 ? 100 * o / (w * n) : 0), n }')
 say "guest done in $wall s; host: $other"
 awk '$0 == "TS_VM_BEGIN mig_bench.sh" { on = 1; next } /^TS_VM_RESULT mig_bench.sh/ { exit } on' \
-  "$build/vm-logs/mig_bench.log" | tr -d '\r' >"$work/lines"
+  "$build/vm-logs/$vmname.log" | tr -d '\r' >"$work/lines"
 grep -q '^MED ' "$work/lines" || { cat "$work/lines"; die "no MED lines in the guest's output"; }
 
-out=$root/bench/results/migrate-guest.md
+out=$root/bench/results/migrate-guest$ksuffix.md
 mkdir -p "$(dirname "$out")"
 /usr/bin/python3 - "$work/lines" "$out" "$sizes" "$reps" "$reps_large" "$(uname -r)" "$(nproc)" "$other" <<'PY'
 import re, sys

@@ -17,7 +17,8 @@
 #   BUILD_DIR       the build to measure (default: build); needs
 #                   libtiershim.so, tiershim and bench/micro/unmap_bench
 # Prints a Markdown report per kernel and writes it to
-# bench/results/unmap-<host|guest>.md; progress goes to stderr. Exit status
+# bench/results/unmap-<host|guest|guest-KERNEL>.md (TS_VM_KERNEL picks the
+# guest's kernel: tests/vm/README.md); progress goes to stderr. Exit status
 # 1 when a run failed (a corrupt buffer, a crash) or a preload did not take.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -54,6 +55,10 @@ done
 [[ $seconds =~ ^[0-9]+(\.[0-9]+)?$ ]] && awk -v s="$seconds" 'BEGIN { exit !(s > 0) }' ||
   die "--seconds takes a positive number, not '$seconds'"
 kernel=$( ((guest)) && echo guest || echo host)
+# The guest's kernel (tests/vm/README.md): 6.1's module is BUILD/kmod, the
+# others' BUILD/kmod-KERNEL; their reports are unmap-guest-KERNEL.md.
+gk=${TS_VM_KERNEL:-6.1} kmod_dir=$build/kmod
+if ((guest)) && [[ $gk != 6.1 ]]; then kernel=guest-$gk kmod_dir=$build/kmod-$gk; fi
 
 bench_build bench/micro/unmap_bench
 bench=$build/bench/micro/unmap_bench
@@ -225,12 +230,12 @@ t0=$(date +%s) b0=$(busy_ticks) c0=$(child_ticks)
 if ((guest)); then
   vm_files=(--bin "$bench")
   for c in "${!plib[@]}"; do vm_files+=(--bin "${plib[$c]}"); done
-  kmod=$build/kmod/tiershim.ko
+  kmod=$kmod_dir/tiershim.ko
   if [[ -f $kmod ]]; then
     vm_files+=(--file "$kmod:/ts/tiershim.ko")
     say "carrying $kmod into the guest (insmod /ts/tiershim.ko)"
   else
-    say "note: no $kmod (policy/unmap/kmod/build.sh $build/kmod builds it): 'tiershim kmod' falls back to batch in the guest"
+    say "note: no $kmod (policy/unmap/kmod/build.sh $kmod_dir builds it): 'tiershim kmod' falls back to batch in the guest"
   fi
   # TCG: a run takes its --seconds plus a slow start (exec, loader, warm-up).
   vm_timeout=$(awk -v n="$((ncells * reps * nthreads))" -v s="$seconds" 'BEGIN { printf "%d", 240 + n * (s + 4) }')
