@@ -5,7 +5,8 @@
  *
  * The interface is tiershim_uapi.h; README.md next to this file explains
  * which kernel functions are called and why that is safe. Written for
- * Debian 12's 6.1 kernels (x86-64), using exported symbols only.
+ * Debian's 6.1.y, 6.12.y and 7.2.y kernels (x86-64), using exported symbols
+ * only; what differs between them is in compat.h.
  *
  *   open()                 registers the opener's mm in a slot (at most
  *                          max_per_uid slots per effective uid, root exempt)
@@ -36,8 +37,12 @@
 #include <linux/userfaultfd_k.h>
 
 #include "tiershim_uapi.h"
+#include "compat.h"
 
-#define TS_VERSION "0.1.0"
+/* From the project version (CMakeLists.txt), passed by Kbuild. */
+#ifndef TS_VERSION
+#error "TS_VERSION is not defined: make ... TS_VERSION=x.y.z (build.sh and dkms.conf pass it)"
+#endif
 #define TS_SLOTS 256	/* open files at once, system-wide */
 #define TS_SMALL 16	/* vectors up to this long are copied onto the stack */
 
@@ -91,37 +96,21 @@ static u32 ts_flags;		/* TS_KMOD_F_*, fixed at load */
 /* ---- shootdown accounting -------------------------------------------------- */
 
 /*
- * The heads of two structs 6.1 hides from modules (#ifndef MODULE in
- * arch/x86/include/asm/tlbflush.h). struct flush_tlb_info has begun with
- * these fields in this order since 5.x (6.1.y appends trim_cpumask after
- * them); struct tlb_state_shared has begun with is_lazy since 5.10.
- * cpu_tlbstate_shared is exported (EXPORT_PER_CPU_SYMBOL).
- */
-struct ts_flush_tlb_info_head {
-	struct mm_struct *mm;	/* NULL: a kernel-range or whole-TLB flush */
-	unsigned long start;
-	unsigned long end;
-	u64 new_tlb_gen;
-	unsigned int initiating_cpu;
-	u8 stride_shift;
-	u8 freed_tables;
-};
-
-struct ts_tlb_state_shared_head {
-	bool is_lazy;
-};
-DECLARE_PER_CPU_SHARED_ALIGNED(struct ts_tlb_state_shared_head, cpu_tlbstate_shared);
-
-/*
+ * The heads of struct flush_tlb_info and struct tlb_state_shared, which the
+ * kernel hides from modules, are in compat.h (checked per version, and
+ * against the real definitions at build time by ts_layout_check.c).
+ *
  * The CPUs native_flush_tlb_multi() will interrupt: every CPU of the mask
  * but the sender, except those in lazy TLB mode, which it skips unless page
- * tables were freed (tlb_is_not_lazy() in arch/x86/mm/tlb.c). Racy against
- * a CPU entering or leaving lazy mode, as the kernel's own test is.
+ * tables were freed (or, on 7.x with INVLPGB, the mm is changing to a
+ * global ASID: ts_flush_hits_lazy()). Racy against a CPU entering or
+ * leaving lazy mode, as the kernel's own test is.
  */
-static long ts_flush_targets(const struct cpumask *mask, const struct ts_flush_tlb_info_head *info)
+static long ts_flush_targets(const struct cpumask *mask, const struct ts_flush_tlb_info_head *info,
+			     struct mm_struct *mm)
 {
 	unsigned int cpu, self = raw_smp_processor_id();
-	bool all = READ_ONCE(info->freed_tables);
+	bool all = ts_flush_hits_lazy(info, mm);
 	long n = 0;
 
 	for_each_cpu(cpu, mask)
@@ -151,7 +140,7 @@ static int ts_flush_pre(struct kprobe *p, struct pt_regs *regs)
 		if (READ_ONCE(ts_slots[i].mm) != mm)
 			continue;
 		if (targets < 0)
-			targets = ts_flush_targets(mask, info);
+			targets = ts_flush_targets(mask, info, mm);
 		if (targets == 0)
 			return 0;	/* every other CPU lazy: no IPI */
 		atomic64_inc(&ts_slots[i].flushes);
@@ -309,7 +298,8 @@ static int ts_validate(const struct ts_kmod_range *r, u32 n, u64 *bytes)
 }
 
 /* Merges ranges that touch (a.end == b.addr), in place: each merged range
- * is one zap_page_range() call, so one TLB flush instead of several. */
+ * is one ts_zap_range() call, so one TLB flush instead of several (per VMA
+ * from 6.3 on: see compat.h). */
 static u32 ts_coalesce(struct ts_kmod_range *r, u32 n)
 {
 	u32 i, k = 0;
@@ -357,8 +347,10 @@ static int ts_check_range(struct mm_struct *mm, unsigned long start, unsigned lo
 /*
  * Checks every range, then zaps every range, under one read lock: nothing
  * can add, remove or change a VMA in between (that takes the write lock),
- * so the call is all or nothing. zap_page_range() is what MADV_DONTNEED
- * does in 6.1 under the same lock; it walks on across VMAs by itself.
+ * so the call is all or nothing. ts_zap_range() (compat.h) is what
+ * MADV_DONTNEED does under the same lock: zap_page_range() on 6.1, which
+ * walks on across VMAs by itself; one zap_page_range_single() or
+ * zap_vma_range() per VMA from 6.3 on.
  */
 static int ts_zap(struct mm_struct *mm, const struct ts_kmod_range *seg, u32 nseg)
 {
@@ -370,7 +362,7 @@ static int ts_zap(struct mm_struct *mm, const struct ts_kmod_range *seg, u32 nse
 	for (i = 0; i < nseg && !ret; i++)
 		ret = ts_check_range(mm, seg[i].addr, seg[i].addr + seg[i].len);
 	for (i = 0; i < nseg && !ret; i++)
-		zap_page_range(find_vma(mm, seg[i].addr), seg[i].addr, seg[i].len);
+		ts_zap_range(mm, seg[i].addr, seg[i].addr + seg[i].len);
 	mmap_read_unlock(mm);
 	return ret;
 }

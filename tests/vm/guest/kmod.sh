@@ -1,6 +1,7 @@
 #!/bin/sh
 # vm.kmod: the tiershim kernel module (policy/unmap/kmod, /ts/tiershim.ko
-# here) in the guest's Debian 6.1 kernel. Runs inside the VM (busybox sh).
+# here) in the guest's Debian kernel (6.1, 6.12 or 7.2: TS_VM_KERNEL). Runs
+# inside the VM (busybox sh).
 #  1. insmod + rmmod 100 times; /dev/tiershim is crw------- (mode 0600) each
 #     time; mode=0660 is honoured, mode=01777 refused, shootdowns=0 works
 #  1b. the per-uid slot cap (max_per_uid, default 64; root exempt) and
@@ -80,11 +81,13 @@ luf_flags() {
   $P flags | sed -n 's/.*\(luf=[01]\).*/\1/p'
   rmmod tiershim
 }
-vm_info "kallsyms: zap_page_range $(grep -c ' zap_page_range$' /proc/kallsyms), get_kprobe $(grep -c ' get_kprobe$' /proc/kallsyms)"
+# find_vma: a function every supported kernel has (zap_page_range, used
+# before, is gone from 6.3 on)
+vm_info "kallsyms: find_vma $(grep -c ' find_vma$' /proc/kallsyms), get_kprobe $(grep -c ' get_kprobe$' /proc/kallsyms)"
 l=$(luf_flags ts_no_such_symbol)
 vm_check "luf_symbol=ts_no_such_symbol: LUF not reported (got '$l')" [ "$l" = luf=0 ]
-l=$(luf_flags zap_page_range)
-vm_check "luf_symbol=zap_page_range (a symbol kprobes registers): LUF reported (got '$l')" [ "$l" = luf=1 ]
+l=$(luf_flags find_vma)
+vm_check "luf_symbol=find_vma (a symbol kprobes registers): LUF reported (got '$l')" [ "$l" = luf=1 ]
 # get_kprobe exists but is NOKPROBE_SYMBOL: register_kprobe says -EINVAL,
 # which proves nothing about the symbol kprobes would look for
 l=$(luf_flags get_kprobe)
