@@ -17,7 +17,10 @@ PKGS_TEST  := python3 sqlite3 nodejs util-linux git python3-numpy python3-onnx n
 PKGS_BENCH := libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 time strace gnuplot-nox
 # tests/vm: the two-tier qemu guest (linux-headers-amd64: for vm.kmod, the
 # headers of the current Debian 12 kernel, the one the guest boots)
-PKGS_VM    := qemu-system-x86 busybox-static cpio kmod xz-utils linux-headers-amd64
+# debootstrap: the sid chroot vm.kmod@sid builds the module in; dwarves
+# (pahole): the module's BTF for 6.12's headers; zstd: 6.12+ kernels.
+PKGS_VM    := qemu-system-x86 busybox-static cpio kmod xz-utils zstd linux-headers-amd64 \
+              debootstrap dwarves
 
 .PHONY: all deps build engines test test-kernels demo bench bench-micro bench-thp bench-llama bench-onnx bench-tiers bench-unmap fuzz test-sanitize clean install
 
