@@ -77,7 +77,7 @@ ver=${ver:-${TS_VERSION:-}}
 # ---- which kernel ---------------------------------------------------------------
 kapt=$src/../../../tests/vm/kernel-apt.sh
 kapt_ready=''
-kapt_for() {   # kapt_for 6.12|sid: apt access to that suite (tests/vm/kernel-apt.sh)
+kapt_for() {   # kapt_for 6.1|6.12|sid: apt access to that suite (tests/vm/kernel-apt.sh)
   [ "$kapt_ready" = "$1" ] && return 0
   [ -f "$kapt" ] || skip "tests/vm/kernel-apt.sh not found: cannot look up the $1 kernel (pass KVER)"
   # shellcheck source=/dev/null
@@ -86,11 +86,13 @@ kapt_for() {   # kapt_for 6.12|sid: apt access to that suite (tests/vm/kernel-ap
   kapt_ready=$1
 }
 
+# 6.1: the package fetch-kernel.sh boots (kernel-apt.sh says which), else,
+# offline or from a copy of this directory alone, the newest 6.1 headers.
 guest_kver_61() {
   local pkg=${TS_VM_KERNEL_PKG:-}
-  if [ -z "$pkg" ] && command -v apt-cache >/dev/null; then
-    pkg=$(apt-cache depends linux-image-amd64 2>/dev/null \
-          | sed -n 's/^ *Depends: \(linux-image-6\.1\.0-[0-9]*-amd64\)$/\1/p' | head -n1 || true)
+  if [ -z "$pkg" ] && [ -f "$kapt" ] && command -v apt-cache >/dev/null; then
+    kapt_for 6.1
+    pkg=$(kapt_image_pkg 2>/dev/null) || pkg=''
   fi
   if [ -z "$pkg" ]; then   # offline: the newest 6.1 headers installed
     pkg=$(ls -d /usr/src/linux-headers-6.1.0-*-amd64 2>/dev/null | sort -V | tail -n1 || true)
