@@ -19,7 +19,11 @@
 # Environment: TS_VM_KERNEL (the guest kernel: 6.1, the default, 6.12 or
 # sid; see fetch-kernel.sh), TS_VM_QEMU (qemu binary, default qemu-system-x86_64),
 # TS_VM_APPEND (extra kernel command line), TS_VM_VERBOSE=1 (stream the
-# console while it runs), TS_VM_MIN_AVAIL_MB (default 3072).
+# console while it runs), TS_VM_MIN_AVAIL_MB (default 3072), TS_VM_SLOW_MB
+# (size of the slow node 1, default 2048; node 0 stays 2 GiB), TS_VM_DISK (a
+# raw image attached read-only as a virtio disk, /dev/vda in the guest once
+# virtio_pci and virtio_blk are loaded: pass --kmod virtio_blk --kmod
+# virtio_pci; for files too large for the initrd, such as models).
 set -uo pipefail
 
 case ${BASH_SOURCE[0]} in */*) VM_DIR=${BASH_SOURCE[0]%/*} ;; *) VM_DIR=. ;; esac
@@ -85,20 +89,33 @@ say "initrd $initrd ($(dt "$t0") s)"
 
 # ---- boot ------------------------------------------------------------------------
 guest_tmo=$(( timeout > 60 ? timeout - 30 : timeout / 2 ))  # per test, in the guest
-append="console=ttyS0 panic=-1 memmap=2G!4G quiet ts_test_timeout=$guest_tmo ${TS_VM_APPEND:-}"
+slow_mb=${TS_VM_SLOW_MB:-2048}
+case $slow_mb in ''|*[!0-9]*) fail "TS_VM_SLOW_MB=$slow_mb: a size in MiB" ;; esac
+[ "$slow_mb" -ge 512 ] && [ $((slow_mb % 128)) = 0 ] || fail "TS_VM_SLOW_MB=$slow_mb: at least 512, a multiple of 128 (memory block size)"
+disk=()
+if [ -n "${TS_VM_DISK:-}" ]; then
+  [ -f "$TS_VM_DISK" ] || fail "TS_VM_DISK=$TS_VM_DISK: no such file"
+  disk=(-drive "file=$TS_VM_DISK,if=virtio,format=raw,readonly=on")
+fi
+# Node 1 sits above 4 GiB on q35 (node 0's 2 GiB fill the low memory), so
+# memmap=SIZE!4G turns exactly node 1 into emulated PMEM.
+append="console=ttyS0 panic=-1 memmap=${slow_mb}M!4G quiet ts_test_timeout=$guest_tmo ${TS_VM_APPEND:-}"
 # shellcheck disable=SC2054  # commas belong to qemu options
-qargs=(-M q35 -accel tcg,thread=multi -cpu max -smp 2 -m 4G
-  -object memory-backend-ram,id=m0,size=2G -object memory-backend-ram,id=m1,size=2G
+qargs=(-M q35 -accel tcg,thread=multi -cpu max -smp 2 -m $((2048 + slow_mb))M
+  -object memory-backend-ram,id=m0,size=2G -object memory-backend-ram,id=m1,size=${slow_mb}M
   -numa node,nodeid=0,cpus=0-1,memdev=m0 -numa node,nodeid=1,memdev=m1
   -numa dist,src=0,dst=1,val=20
-  -nographic -nic none -vga none -no-reboot -kernel "$cache/vmlinux" -initrd "$initrd" -append "$append")
+  ${disk[@]+"${disk[@]}"} -nographic -nic none -vga none -no-reboot -kernel "$cache/vmlinux" -initrd "$initrd" -append "$append")
 say "booting: $qemu ${qargs[*]}"
 say "console log: $log"
+# Line-buffered, so the log can be followed while the guest runs.
+unbuf=; command -v stdbuf >/dev/null 2>&1 && unbuf='stdbuf -oL'
+
 t0=$(now)
 if [ "${TS_VM_VERBOSE:-0}" = 1 ]; then
-  timeout -k 5 "$timeout" "$qemu" "${qargs[@]}" </dev/null 2>&1 | tr -d '\r' | tee "$log"
+  timeout -k 5 "$timeout" "$qemu" "${qargs[@]}" </dev/null 2>&1 | $unbuf tr -d '\r' | tee "$log"
 else
-  timeout -k 5 "$timeout" "$qemu" "${qargs[@]}" </dev/null 2>&1 | tr -d '\r' >"$log"
+  timeout -k 5 "$timeout" "$qemu" "${qargs[@]}" </dev/null 2>&1 | $unbuf tr -d '\r' >"$log"
 fi
 qrc=${PIPESTATUS[0]}
 boot_s=$(dt "$t0")
