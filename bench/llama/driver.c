@@ -27,13 +27,14 @@
 typedef struct drv_opts {
   const char *model, *bins;
   bool mmap, verbose;
-  int requests, gen, threads, ctx;
+  int requests, gen, threads, ctx, prompt_max;
   uint32_t seed;
 } drv_opts_t;
 
 static void usage(FILE *f) {
   fputs("usage: ts_llama --model PATH [--bins DIR] [--mmap on|off] [--requests N]\n"
-        "                [--gen N] [--threads N] [--ctx N] [--seed N] [--verbose]\n"
+        "                [--gen N] [--threads N] [--ctx N] [--seed N] [--prompt-max N] [--verbose]\n"
+        "  --prompt-max N  prompts of 6..N words (default 69; 6..69)\n"
         "  --bins DIR   directory of the ggml CPU backends (default: $TS_LLAMA_BINS)\n"
         "  defaults: --mmap on --requests 4 --gen 32 --threads 1 --ctx 1024 --seed 42\n",
         f);
@@ -56,7 +57,7 @@ static int int_arg(const char *name, const char *v, int lo, int hi) {
 
 static void parse_args(int argc, char **argv, drv_opts_t *o) {
   *o = (drv_opts_t){.bins = getenv("TS_LLAMA_BINS"), .mmap = true, .requests = 4,
-                    .gen = 32, .threads = 1, .ctx = 1024, .seed = 42};
+                    .gen = 32, .threads = 1, .ctx = 1024, .seed = 42, .prompt_max = 69};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); exit(0); }
@@ -72,6 +73,7 @@ static void parse_args(int argc, char **argv, drv_opts_t *o) {
     else if (!strcmp(a, "--gen")) o->gen = int_arg(a, v, 1, 100000);
     else if (!strcmp(a, "--threads")) o->threads = int_arg(a, v, 1, 1024);
     else if (!strcmp(a, "--ctx")) o->ctx = int_arg(a, v, 64, 1 << 20);
+    else if (!strcmp(a, "--prompt-max")) o->prompt_max = int_arg(a, v, 6, 200);
     else if (!strcmp(a, "--seed")) o->seed = (uint32_t)int_arg(a, v, 0, 0x7fffffff);
     else { usage(stderr); fprintf(stderr, "ts_llama: unknown option %s\n", a); exit(2); }
   }
@@ -85,16 +87,17 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
   return h;
 }
 
-/* Prompt I: 6..69 words drawn from a fixed list, so prompt lengths (and the
- * engine's per-request buffers) differ from one request to the next. */
-static void make_prompt(uint32_t seed, int i, char *buf, size_t cap) {
+/* Prompt I: 6..max words (69 by default) drawn from a fixed list, so prompt
+ * lengths (and the engine's per-request buffers) differ from one request
+ * to the next. */
+static void make_prompt(uint32_t seed, int i, int max, char *buf, size_t cap) {
   static const char *const words[] = {
       "once", "upon", "a", "time", "the", "quick", "brown", "fox", "jumped", "over",
       "lazy", "dog", "and", "then", "memory", "page", "huge", "tier", "server", "model",
       "token", "cache", "river", "mountain", "city", "light", "stone", "music", "number", "story",
       "garden", "window", "morning", "silver", "engine", "paper", "winter", "ocean"};
   uint64_t s = ((uint64_t)seed << 32) ^ (uint64_t)i;
-  int n = 6 + (int)(rnd_next(&s) % 64);
+  int n = 6 + (int)(rnd_next(&s) % (uint64_t)(max - 5));
   size_t len = 0;
   buf[0] = '\0';
   for (int w = 0; w < n; w++) {
@@ -139,7 +142,7 @@ static void run_request(const drv_opts_t *o, struct llama_context *ctx,
                         const struct llama_vocab *vocab, int i, drv_totals_t *t) {
   char text[1024];
   llama_token toks[1024];
-  make_prompt(o->seed, i, text, sizeof text);
+  make_prompt(o->seed, i, o->prompt_max, text, sizeof text);
   int n = llama_tokenize(vocab, text, (int32_t)strlen(text), toks, 1024, true, false);
   if (n <= 0) fail("tokenization failed", text);
   if (n + o->gen > o->ctx) fail("prompt plus generation exceeds --ctx", NULL);

@@ -11,11 +11,14 @@ vocabulary is enough. Output is byte-for-byte identical for a given
 Shapes (architecture "llama", Q8_0 for 2-D weights, F32 norm vectors):
   1.1b  TinyLlama-1.1B: n_embd 2048, 22 layers, 32 heads, 4 KV heads,
         n_ff 5632, vocab 32000, ctx 2048  -> ~1.17 GB
+  200m  n_embd 1024, 12 layers, 16 heads, 4 KV heads, n_ff 2816,
+        vocab 32000, ctx 2048             -> ~215 MB (bench/tiers/luf.sh:
+        the 1.1B's architecture at a size the qemu guest decodes in time)
   tiny  n_embd 512, 8 layers, 8 heads, 4 KV heads, n_ff 1408,
         vocab 32000, ctx 2048             -> ~60 MB
-Both: head dim 64 (rope dimension 64), rms eps 1e-5, rope freq base 10000.
+All: head dim 64 (rope dimension 64), rms eps 1e-5, rope freq base 10000.
 
-Usage: /usr/bin/python3 bench/llama/gen_gguf.py --size tiny|1.1b --out PATH
+Usage: /usr/bin/python3 bench/llama/gen_gguf.py --size tiny|200m|1.1b --out PATH
        [--seed N]   (needs only the stdlib and numpy; writes PATH.tmp, then
        renames it to PATH)
 """
@@ -30,6 +33,7 @@ import numpy as np
 
 SHAPES = {
     "tiny": dict(n_embd=512, n_layer=8, n_head=8, n_head_kv=4, n_ff=1408),
+    "200m": dict(n_embd=1024, n_layer=12, n_head=16, n_head_kv=4, n_ff=2816),
     "1.1b": dict(n_embd=2048, n_layer=22, n_head=32, n_head_kv=4, n_ff=5632),
 }
 N_VOCAB, N_CTX, HEAD_DIM = 32000, 2048, 64

@@ -4,9 +4,10 @@
 #   npm/        node-llama-cpp and its prebuilt linux-x64 libraries, pinned
 #   src/        llama.h and the ggml headers, from the package's git bundle
 #   ts_llama    driver.c built against the shipped libllama
-#   models/     generated GGUF models (gen_gguf.py): tiny, and 1.1b on request
+#   models/     generated GGUF models (gen_gguf.py): tiny, and 1.1b or 200m
+#               (bench/tiers/luf.sh) on request
 #
-#   bench/llama/setup.sh [--tiny|--bench|--all]     (default --tiny)
+#   bench/llama/setup.sh [--tiny|--bench|--model SIZE|--all]     (default --tiny)
 #
 # Prints the paths it prepared as NAME=VALUE lines on stdout (for scripts);
 # progress goes to stderr.
@@ -24,9 +25,10 @@ models=(tiny)
 case ${1:---tiny} in
   --tiny) ;;
   --bench) models=(1.1b) ;;
+  --model) [[ -n ${2:-} ]] || die "--model needs a size (gen_gguf.py --help)"; models=("$2") ;;
   --all) models=(tiny 1.1b) ;;
-  -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) die "unknown option '$1' (--tiny, --bench or --all)" ;;
+  -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) die "unknown option '$1' (--tiny, --bench, --model SIZE or --all)" ;;
 esac
 
 for t in npm node git cc; do
