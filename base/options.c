@@ -117,6 +117,11 @@ static const opt_desc_t opt_table[] = {
    "Smallest allocation or anonymous mapping of the bulk class. At or below LARGE_MIN and MMAP_MIN "
    "every placed range is bulk and the policy is set once per 32 MiB of region; above, each placed "
    "range gets its class's policy when handed out (one mbind call each)."},
+  {"FAST_RESERVE", OPT_SIZE, OPT_FIELD(fast_reserve), "0", 0, OPT_SIZE_MAX_VALUE, "bytes (K/M/G); 0: auto",
+   "With TIERSHIM_BULK=fast: the free fast-tier memory left to the kernel; once free fast memory is down "
+   "to it, new bulk ranges go to the slow tier. 0: 1/64 of the fast tier, from 128 MiB to 2 GiB. Smaller "
+   "fills the fast tier further: its free memory then nears the watermarks, where the kernel reclaims "
+   "and demotes."},
   {"FAST_NODES", OPT_NODES, OPT_FIELD(fast_nodes), "", 0, 0, "node list (0-1,4)",
    "The fast tier's nodes, instead of what sysfs says. Alone: every other memory node is slow."},
   {"SLOW_NODES", OPT_NODES, OPT_FIELD(slow_nodes), "", 0, 0, "node list (2-3)",
@@ -486,6 +491,9 @@ void ts_options_print_config(const ts_config_t *cfg) {
   ts_buf_init(&b, v, sizeof v);
   ts_buf_size(&b, cfg->bulk_min);
   config_line("BULK_MIN", v);
+  ts_buf_init(&b, v, sizeof v);
+  ts_buf_size(&b, cfg->fast_reserve);
+  config_line("FAST_RESERVE", v);
   config_line("FAST_NODES", cfg->fast_nodes);
   config_line("SLOW_NODES", cfg->slow_nodes);
   config_line("SYSFS_ROOT", cfg->sysfs_root);

@@ -47,6 +47,7 @@ typedef struct ts_config_s {
   int bulk_nweights;    /* weighted:W,...: how many; 0 = the kernel's weights */
   unsigned char bulk_weights[TS_NODES_MAX];
   size_t bulk_min;      /* TIERSHIM_BULK_MIN */
+  size_t fast_reserve;  /* TIERSHIM_FAST_RESERVE; 0: automatic */
   char fast_nodes[TS_NODELIST_MAX];     /* TIERSHIM_FAST_NODES, "" unset */
   char slow_nodes[TS_NODELIST_MAX];     /* TIERSHIM_SLOW_NODES */
   char sysfs_root[TS_ROOT_MAX];         /* TIERSHIM_SYSFS_ROOT */

@@ -307,6 +307,7 @@ static void pol_bulk(const ts_config_t *cfg, bool task_set) {
     fast_reserve = fast_total() / 64;
     if (fast_reserve < RESERVE_MIN) fast_reserve = RESERVE_MIN;
     if (fast_reserve > RESERVE_MAX) fast_reserve = RESERVE_MAX;
+    if (cfg->fast_reserve) fast_reserve = cfg->fast_reserve; /* the operator knows the node */
     break;
   case TS_BULK_SLOW: pol_prefer(&bulk_pol, slow); break;
   case TS_BULK_INTERLEAVE: pol_set(&bulk_pol, TS_MPOL_INTERLEAVE, all, "interleave"); break;
