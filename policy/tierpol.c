@@ -298,16 +298,22 @@ static uint64_t fast_total(void) {
   return sum;
 }
 
+/* TIERSHIM_FAST_RESERVE when set (the operator knows the node: a small
+ * DRAM node needs less than the clamp's 128 MiB), else 1/64 of the fast
+ * tier within [RESERVE_MIN, RESERVE_MAX]. */
+uint64_t ts_tier_fast_reserve(uint64_t fast_total, uint64_t option) {
+  if (option) return option;
+  uint64_t r = fast_total / 64;
+  return r < RESERVE_MIN ? RESERVE_MIN : r > RESERVE_MAX ? RESERVE_MAX : r;
+}
+
 static void pol_bulk(const ts_config_t *cfg, bool task_set) {
   uint64_t fast = tier_topo.fast_nodes, slow = tier_topo.slow_nodes, all = fast | slow;
   switch (cfg->bulk) {
   case TS_BULK_FAST:
     pol_prefer(&bulk_pol, fast);
     pol_prefer(&spill_pol, slow);
-    fast_reserve = fast_total() / 64;
-    if (fast_reserve < RESERVE_MIN) fast_reserve = RESERVE_MIN;
-    if (fast_reserve > RESERVE_MAX) fast_reserve = RESERVE_MAX;
-    if (cfg->fast_reserve) fast_reserve = cfg->fast_reserve; /* the operator knows the node */
+    fast_reserve = ts_tier_fast_reserve(fast_total(), cfg->fast_reserve);
     break;
   case TS_BULK_SLOW: pol_prefer(&bulk_pol, slow); break;
   case TS_BULK_INTERLEAVE: pol_set(&bulk_pol, TS_MPOL_INTERLEAVE, all, "interleave"); break;

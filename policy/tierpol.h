@@ -73,6 +73,11 @@ int ts_tier_promote_node(void);
 int ts_tier_demote_node(void);
 void ts_tier_stats(ts_tier_stats_t *out);
 
+/* The free fast-tier memory BULK=fast leaves to the kernel: the option, or
+ * 1/64 of the tier's total within [128 MiB, 2 GiB]. Exposed for the unit
+ * tests. */
+uint64_t ts_tier_fast_reserve(uint64_t fast_total, uint64_t option);
+
 /* The node that block b (address / 2 MiB) of a weighted range goes to when
  * the kernel lacks MPOL_WEIGHTED_INTERLEAVE: a fixed cycle over the
  * nodes in proportion to their weights. Exposed for the unit tests. */

@@ -104,3 +104,17 @@ Test(tierpol, off_without_init_costs_nothing) {
   cr_assert_eq(st.binds, 0);
   cr_assert_str_eq(st.bulk_policy, "off");
 }
+
+Test(tierpol, fast_reserve_option_and_default) {
+  ts_config_t cfg;
+  capture_t cap;
+  cr_assert_eq(parse1(&cfg, "TIERSHIM_FAST_RESERVE=32M", &cap), 0);
+  cr_assert_eq(cfg.fast_reserve, 32u << 20);
+  cr_assert_eq(parse1(&cfg, "TIERSHIM_FAST_RESERVE=lots", &cap), 1, "a bad size warns");
+  cr_assert_eq(cfg.fast_reserve, 0, "and keeps the default (automatic)");
+  const uint64_t M = 1u << 20, G = 1u << 30;
+  cr_assert_eq(ts_tier_fast_reserve(2 * G, 0), 128 * M, "small nodes: the 128 MiB floor");
+  cr_assert_eq(ts_tier_fast_reserve(64 * G, 0), G, "1/64 of the tier");
+  cr_assert_eq(ts_tier_fast_reserve(1024 * G, 0), 2 * G, "the 2 GiB ceiling");
+  cr_assert_eq(ts_tier_fast_reserve(2 * G, 32 * M), 32 * M, "the option wins, below the floor too");
+}
