@@ -22,7 +22,7 @@ PKGS_BENCH := libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 time strace gnupl
 PKGS_VM    := qemu-system-x86 busybox-static cpio kmod xz-utils zstd linux-headers-amd64 \
               debootstrap dwarves
 
-.PHONY: all deps build engines test test-kernels demo bench bench-micro bench-thp bench-llama bench-onnx bench-tiers bench-unmap fuzz test-sanitize clean install
+.PHONY: all deps build engines test test-kernels demo bench bench-micro bench-thp bench-llama bench-onnx bench-tiers bench-luf bench-unmap fuzz test-sanitize clean install
 
 all: build
 
@@ -78,6 +78,12 @@ bench-onnx: build
 # llama.cpp's placement per TIERSHIM_BULK policy in the two-tier qemu guest.
 bench-tiers: build engines
 	bench/tiers/guest_llama.sh $(BUILD)
+
+# The TLB-shootdown experiment of tiered inference (issue 18, docs/results.md):
+# two llama.cpp processes in the two-tier guest, NUMA balancing in tiering
+# mode, glibc/jemalloc/tiershim/tiershim tuned, 3 interleaved rounds.
+bench-luf: build engines
+	bench/tiers/luf.sh $(BUILD)
 
 # TLB shootdowns per 1,000 frees and ops/s, every peer and unmap backend:
 # on the host, then in the two-tier guest with the tiershim module loaded.
