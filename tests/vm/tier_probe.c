@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -200,6 +201,26 @@ static int mode_spill(int argc, char **argv) {
   return failed;
 }
 
+/* ---- touch: memory NUMA balancing would scan ------------------------------ */
+
+/* touch SECONDS MIB: mallocs MIB MiB (bulk) and writes every page of it
+ * over and over for SECONDS: NUMA balancing, where it scans the process,
+ * makes hinting faults on those pages (guest/tiers.sh counts them). */
+static int mode_touch(int argc, char **argv) {
+  int secs = argc > 2 ? atoi(argv[2]) : 4;
+  size_t len = (size_t)(argc > 3 ? atoi(argv[3]) : 64) << 20;
+  volatile char *p = malloc(len);
+  if (!p) return perror("malloc"), 1;
+  time_t end = time(NULL) + secs;
+  long passes = 0;
+  do {
+    for (size_t i = 0; i < len; i += PROBE_PAGE) p[i]++;
+    passes++;
+  } while (time(NULL) < end);
+  printf("touch MiB=%zu seconds=%d passes=%ld\n", len >> 20, secs, passes);
+  return 0;
+}
+
 /* ---- workload ---------------------------------------------------------- */
 
 static int mode_workload(void) {
@@ -230,6 +251,7 @@ int main(int argc, char **argv) {
   if (!strcmp(m, "split")) return mode_split(argc, argv);
   if (!strcmp(m, "spill")) return mode_spill(argc, argv);
   if (!strcmp(m, "workload")) return mode_workload();
-  fprintf(stderr, "usage: tier_probe hot|pagetables|split|spill|workload ...\n");
+  if (!strcmp(m, "touch")) return mode_touch(argc, argv);
+  fprintf(stderr, "usage: tier_probe hot|pagetables|split|spill|workload|touch ...\n");
   return 2;
 }
