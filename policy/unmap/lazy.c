@@ -3,25 +3,36 @@
 
 #include <string.h>
 
-void ts_lazy_init(ts_lazy_t *l, const ts_lazy_ops_t *ops, size_t limit) {
-  pthread_mutex_init(&l->lock, NULL);
-  l->ops = *ops;
-  l->limit = limit;
-  l->n = 0;
-  l->bytes = 0;
-}
-
 bool ts_lazy_on(const ts_lazy_t *l) { return l->limit != 0; }
 
 static void mirror_clear(ts_lazy_t *l) {
   __atomic_store_n(&l->n, 0, __ATOMIC_RELEASE);
+  __atomic_store_n(&l->lo, UINTPTR_MAX, __ATOMIC_RELAXED);
+  __atomic_store_n(&l->hi, 0, __ATOMIC_RELAXED);
   l->bytes = 0;
+}
+
+void ts_lazy_init(ts_lazy_t *l, const ts_lazy_ops_t *ops, size_t limit) {
+  pthread_mutex_init(&l->lock, NULL);
+  l->ops = *ops;
+  l->limit = limit;
+  mirror_clear(l);
+}
+
+/* Widens the span before a range becomes visible in the mirror, so a
+ * reader that sees n > 0 and a span not covering its range is right to
+ * skip it: the range cannot be pending. (It only shrinks at a clear.) */
+static void span_widen(ts_lazy_t *l, uintptr_t a, uintptr_t e) {
+  if (a < l->lo) __atomic_store_n(&l->lo, a, __ATOMIC_RELAXED);
+  if (e > l->hi) __atomic_store_n(&l->hi, e, __ATOMIC_RELAXED);
+  __atomic_thread_fence(__ATOMIC_RELEASE);
 }
 
 /* Union, sorted and coalesced, as the module merges (ts_lazy.c). A range
  * may be released again while pending (a program's munmap of a placed
  * range releases whole blocks): overlaps merge. */
 bool ts_lazy_mirror_add(ts_lazy_t *l, const tiershim_unmap_range_t *r, size_t n) {
+  if (n) span_widen(l, r[0].addr, r[n - 1].addr + r[n - 1].len); /* r is sorted */
   for (size_t j = 0; j < n; j++) {
     uintptr_t a = r[j].addr, e = a + r[j].len;
     size_t lo = 0;
@@ -103,6 +114,8 @@ size_t ts_lazy_release(ts_lazy_t *l, const tiershim_unmap_range_t *r, size_t n) 
 
 void ts_lazy_settle(ts_lazy_t *l, uintptr_t a, size_t len) {
   if (__atomic_load_n(&l->n, __ATOMIC_ACQUIRE) == 0) return; /* the common case: one load */
+  if (a >= __atomic_load_n(&l->hi, __ATOMIC_RELAXED) || a + len <= __atomic_load_n(&l->lo, __ATOMIC_RELAXED))
+    return; /* outside everything pending */
   pthread_mutex_lock(&l->lock);
   if (ts_lazy_mirror_overlaps(l, a, len)) {
     uint64_t pending = 1;

@@ -43,6 +43,9 @@ typedef struct ts_lazy_s {
   ts_lazy_ops_t ops;
   size_t limit;                 /* 0: lazy off */
   size_t n;                     /* under lock; read without it as the fast test */
+  uintptr_t lo, hi;             /* the mirror's span, read without the lock: a
+                                 * range outside it (mimalloc's own heap) costs
+                                 * no lock; set before n grows, kept wide */
   uint64_t bytes;               /* the mirror's bytes (>= the module's pending) */
   uint64_t parked, settles, cancelled, drains_seen, failures;
   tiershim_unmap_range_t v[TS_LAZY_MIRROR_MAX + 1]; /* sorted, disjoint, not touching */

@@ -221,3 +221,15 @@ Test(lazy, random_operations_keep_the_superset) {
     assert_superset();
   }
 }
+
+Test(lazy, ranges_outside_the_span_take_no_lock_and_make_no_call) {
+  tiershim_unmap_range_t v[2] = {R(10, 2), R(30, 2)};
+  ts_lazy_release(&lz, v, 2);
+  cr_assert_eq(lz.lo, 10 * PG);
+  cr_assert_eq(lz.hi, 32 * PG);
+  ts_lazy_settle(&lz, 40 * PG, 4 * PG);
+  ts_lazy_settle(&lz, 0, 10 * PG);
+  cr_assert_eq(mod.settles, 0);
+  ts_lazy_settle(&lz, 31 * PG, 4 * PG);
+  cr_assert_eq(mod.settles, 1);
+}

@@ -71,11 +71,11 @@ vm_check "stress_threads 4 x 100000 under kmod (rc=$rc)" [ $rc -eq 0 ]
 LZ="TIERSHIM_UNMAP=kmod TIERSHIM_UNMAP_LAZY=8M TIERSHIM_RETAIN_MAX=4M"
 for pass in 1 2; do
   t0=$(cut -d' ' -f1 /proc/uptime)
-  env LD_PRELOAD=$LIB $LZ TIERSHIM_STATS=json:/tmp/lz$pass.json "$TS_BUILD/kmod_lazy" stress 4 1500 \
+  env LD_PRELOAD=$LIB $LZ TIERSHIM_STATS=json:/tmp/lz$pass.json "$TS_BUILD/kmod_lazy" stress 4 500 \
     >/tmp/lz$pass.out 2>&1
   rc=$?
   grep -q FAIL /tmp/lz$pass.out && rc=1
-  vm_check "lazy stress pass $pass: 4 threads x 1500, fork, zero corruptions (rc=$rc)" [ $rc -eq 0 ]
+  vm_check "lazy stress pass $pass: 4 threads x 500, fork, zero corruptions (rc=$rc)" [ $rc -eq 0 ]
   [ $rc -eq 0 ] || vm_show /tmp/lz$pass.out output
   vm_info "lazy pass $pass ($(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }') s): limit $(ukey /tmp/lz$pass.json lazy_limit), settles $(ukey /tmp/lz$pass.json lazy_settles), cancelled $(ukey /tmp/lz$pass.json lazy_cancelled) bytes, $(ukey /tmp/lz$pass.json ranges) ranges in $(ukey /tmp/lz$pass.json calls) calls, shootdowns $(ukey /tmp/lz$pass.json shootdowns), failures $(ukey /tmp/lz$pass.json failures)"
   lim=$(ukey /tmp/lz$pass.json lazy_limit) set=$(ukey /tmp/lz$pass.json lazy_settles)
@@ -85,9 +85,9 @@ for pass in 1 2; do
     vm_check "rmmod, insmod between the passes" sh -c 'rmmod tiershim && insmod /ts/tiershim.ko'
   fi
 done
-env LD_PRELOAD=$LIB $LZ "$TS_BUILD/stress_threads" 30000 4 >/tmp/ls.out 2>&1
+env LD_PRELOAD=$LIB $LZ "$TS_BUILD/stress_threads" 10000 4 >/tmp/ls.out 2>&1
 rc=$?
-vm_check "stress_threads 4 x 30000 under lazy kmod (rc=$rc)" [ $rc -eq 0 ]
+vm_check "stress_threads 4 x 10000 under lazy kmod (rc=$rc)" [ $rc -eq 0 ]
 [ $rc -eq 0 ] || vm_show /tmp/ls.out output
 
 # A user at the module's per-uid cap (max_per_uid=1, one file held open):
