@@ -158,6 +158,15 @@ uint64_t ts_unmap_kmod_lazy_pending(void) { return kmod_fd >= 0 ? kmod_lazy.byte
 uint64_t ts_unmap_kmod_lazy_cancelled(void) { return kmod_lazy.cancelled; }
 uint64_t ts_unmap_kmod_lazy_settles(void) { return kmod_lazy.settles; }
 
+/* Every shootdown round the module counted for this process since it
+ * opened the device, inside releases or not (mimalloc's own purges,
+ * khugepaged, mprotect): what the unmap layer cannot see by itself. */
+uint64_t ts_unmap_kmod_shootdowns(void) {
+  struct ts_kmod_stats st;
+  if (kmod_fd < 0 || !(kmod_info.flags & TS_KMOD_F_SHOOTDOWNS)) return 0;
+  return ts_prim_ioctl(kmod_fd, TS_KMOD_IOC_STATS, &st) < 0 ? 0 : st.flushes;
+}
+
 unsigned ts_unmap_kmod_flags(void) { return kmod_fd >= 0 ? kmod_info.flags : 0; }
 const char *ts_unmap_kmod_version(void) { return kmod_fd >= 0 ? kmod_info.version : ""; }
 

@@ -69,6 +69,7 @@ void ts_unmap_lock(void), ts_unmap_unlock(void), ts_unmap_fork_child(void);
   X(U64, decay_bytes, st.decay_bytes)                                   \
   X(STR, kmod_version, ts_unmap_kmod_version())                         \
   X(U64, kmod_flags, ts_unmap_kmod_flags())                             \
+  X(U64, kmod_shootdowns, ts_unmap_kmod_shootdowns())                   \
   X(U64, lazy_limit, ts_unmap_kmod_lazy_limit())                        \
   X(U64, lazy_pending, ts_unmap_kmod_lazy_pending())                    \
   X(U64, lazy_settles, ts_unmap_kmod_lazy_settles())                    \

@@ -35,5 +35,6 @@ void ts_unmap_kmod_settle(uintptr_t a, size_t len);
 bool ts_unmap_kmod_lazy_on(void);
 uint64_t ts_unmap_kmod_lazy_limit(void), ts_unmap_kmod_lazy_pending(void);
 uint64_t ts_unmap_kmod_lazy_cancelled(void), ts_unmap_kmod_lazy_settles(void);
+uint64_t ts_unmap_kmod_shootdowns(void); /* the module's count for the process, all causes */
 
 #endif

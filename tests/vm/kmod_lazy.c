@@ -10,7 +10,7 @@
  *                    pending is dropped; fork; close with pages pending;
  *                    a quiet mm zaps at once; bad arguments
  *   stress T N       (under LD_PRELOAD with TIERSHIM_UNMAP_LAZY) T threads x
- *                    N operations on 64 KiB-2 MiB blocks: every block
+ *                    N operations on 64 KiB-1 MiB blocks: every block
  *                    carries a pattern checked before free and realloc,
  *                    calloc'd blocks must read zero; thread 0 forks halfway
  *                    and the child checks its blocks, allocates, frees and
@@ -257,7 +257,7 @@ static int zero(const unsigned char *p, size_t n) {
     if (*(const uint64_t *)(p + o)) return 0;
   return 1;
 }
-static size_t bsize(uint64_t *s) { return (64u << 10) + (rnd(s) % (2u << 20)); }
+static size_t bsize(uint64_t *s) { return (64u << 10) + (rnd(s) % (1u << 20)); }
 
 static int run_ops(blk_t *slot, uint64_t *s, long n) {
   for (long i = 0; i < n; i++) {

@@ -64,18 +64,18 @@ rc=$?
 vm_check "stress_threads 4 x 100000 under kmod (rc=$rc)" [ $rc -eq 0 ]
 [ $rc -eq 0 ] || vm_show /tmp/s.out output
 
-# Lazy release: 4 threads allocate, check and free 64 KiB-2 MiB blocks with
+# Lazy release: 4 threads allocate, check and free 64 KiB-1 MiB blocks with
 # RETAIN_MAX=4M (far below their working set), so released memory is parked
 # and reused all the time; thread 0 forks halfway. Twice, with the module
 # unloaded and loaded again in between.
 LZ="TIERSHIM_UNMAP=kmod TIERSHIM_UNMAP_LAZY=8M TIERSHIM_RETAIN_MAX=4M"
 for pass in 1 2; do
   t0=$(cut -d' ' -f1 /proc/uptime)
-  env LD_PRELOAD=$LIB $LZ TIERSHIM_STATS=json:/tmp/lz$pass.json "$TS_BUILD/kmod_lazy" stress 4 500 \
+  env LD_PRELOAD=$LIB $LZ TIERSHIM_STATS=json:/tmp/lz$pass.json "$TS_BUILD/kmod_lazy" stress 4 250 \
     >/tmp/lz$pass.out 2>&1
   rc=$?
   grep -q FAIL /tmp/lz$pass.out && rc=1
-  vm_check "lazy stress pass $pass: 4 threads x 500, fork, zero corruptions (rc=$rc)" [ $rc -eq 0 ]
+  vm_check "lazy stress pass $pass: 4 threads x 250, fork, zero corruptions (rc=$rc)" [ $rc -eq 0 ]
   [ $rc -eq 0 ] || vm_show /tmp/lz$pass.out output
   vm_info "lazy pass $pass ($(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }') s): limit $(ukey /tmp/lz$pass.json lazy_limit), settles $(ukey /tmp/lz$pass.json lazy_settles), cancelled $(ukey /tmp/lz$pass.json lazy_cancelled) bytes, $(ukey /tmp/lz$pass.json ranges) ranges in $(ukey /tmp/lz$pass.json calls) calls, shootdowns $(ukey /tmp/lz$pass.json shootdowns), failures $(ukey /tmp/lz$pass.json failures)"
   lim=$(ukey /tmp/lz$pass.json lazy_limit) set=$(ukey /tmp/lz$pass.json lazy_settles)
