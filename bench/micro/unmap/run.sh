@@ -319,7 +319,7 @@ meta=$work/meta
   envs=$(env | grep '^\(TIERSHIM\|MIMALLOC\|MALLOC_CONF\|TCMALLOC\|GLIBC_TUNABLES\)' | tr '\n' ' ' || true)
   echo "envs=$envs"
 } >"$meta"
-out=$root/bench/results/unmap-$kernel${retain:+-retain$retain}$( ((nonuma)) && echo -nonuma).md
+out=$root/bench/results/unmap-$kernel${retain:+-retain$retain}$( ((nonuma)) && echo -nonuma || true).md
 mkdir -p "$(dirname "$out")"
 rc=0
 /usr/bin/python3 - "$work/raw" "$meta" "$out" <<'PY' || rc=$?
