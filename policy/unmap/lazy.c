@@ -3,6 +3,21 @@
 
 #include <string.h>
 
+/* This thread holds a mirror's lock. A signal handler that reenters
+ * tiershim (alloc/place_defer.c) and changes a mapping reaches
+ * ts_lazy_settle on the same thread: it must not wait for that lock. */
+static __thread bool lazy_locked __attribute__((tls_model("initial-exec")));
+
+static void lazy_lock(ts_lazy_t *l) {
+  pthread_mutex_lock(&l->lock);
+  lazy_locked = true;
+}
+
+static void lazy_unlock(ts_lazy_t *l) {
+  lazy_locked = false;
+  pthread_mutex_unlock(&l->lock);
+}
+
 bool ts_lazy_on(const ts_lazy_t *l) { return l->limit != 0; }
 
 static void mirror_clear(ts_lazy_t *l) {
@@ -99,7 +114,7 @@ static void drain_locked(ts_lazy_t *l) {
 
 size_t ts_lazy_release(ts_lazy_t *l, const tiershim_unmap_range_t *r, size_t n) {
   uint64_t bytes = 0;
-  pthread_mutex_lock(&l->lock);
+  lazy_lock(l);
   int rc = l->ops.release(l->ops.ctx, r, n, &bytes);
   if (rc == 0) {
     if (l->n) l->drains_seen++;
@@ -108,15 +123,23 @@ size_t ts_lazy_release(ts_lazy_t *l, const tiershim_unmap_range_t *r, size_t n) 
     l->parked += bytes;
     if (!ts_lazy_mirror_add(l, r, n)) drain_locked(l); /* the module's set is as bounded */
   }
-  pthread_mutex_unlock(&l->lock);
+  lazy_unlock(l);
   return rc < 0 ? 0 : (size_t)bytes;
 }
 
 void ts_lazy_settle(ts_lazy_t *l, uintptr_t a, size_t len) {
+  if (lazy_locked) {
+    /* A handler on a thread inside the lock: the thread may be between a
+     * module call and the mirror's update, so the mirror cannot be trusted
+     * or changed; the module settles, and the mirror stays a superset. */
+    uint64_t pending;
+    if (l->limit) (void)l->ops.settle(l->ops.ctx, a, len, &pending);
+    return;
+  }
   if (__atomic_load_n(&l->n, __ATOMIC_ACQUIRE) == 0) return; /* the common case: one load */
   if (a >= __atomic_load_n(&l->hi, __ATOMIC_RELAXED) || a + len <= __atomic_load_n(&l->lo, __ATOMIC_RELAXED))
     return; /* outside everything pending */
-  pthread_mutex_lock(&l->lock);
+  lazy_lock(l);
   if (ts_lazy_mirror_overlaps(l, a, len)) {
     uint64_t pending = 1;
     l->settles++;
@@ -130,21 +153,21 @@ void ts_lazy_settle(ts_lazy_t *l, uintptr_t a, size_t len) {
       if (l->n > TS_LAZY_MIRROR_MAX) drain_locked(l);
     }
   }
-  pthread_mutex_unlock(&l->lock);
+  lazy_unlock(l);
 }
 
 void ts_lazy_drain(ts_lazy_t *l) {
-  if (__atomic_load_n(&l->n, __ATOMIC_ACQUIRE) == 0) return;
-  pthread_mutex_lock(&l->lock);
+  if (__atomic_load_n(&l->n, __ATOMIC_ACQUIRE) == 0 || lazy_locked) return;
+  lazy_lock(l);
   if (l->n) drain_locked(l);
-  pthread_mutex_unlock(&l->lock);
+  lazy_unlock(l);
 }
 
 void ts_lazy_fini(ts_lazy_t *l) {
-  pthread_mutex_lock(&l->lock);
+  lazy_lock(l);
   l->limit = 0;
   mirror_clear(l);
-  pthread_mutex_unlock(&l->lock);
+  lazy_unlock(l);
 }
 
 void ts_lazy_forget(ts_lazy_t *l) {

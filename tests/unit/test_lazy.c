@@ -233,3 +233,25 @@ Test(lazy, ranges_outside_the_span_take_no_lock_and_make_no_call) {
   ts_lazy_settle(&lz, 31 * PG, 4 * PG);
   cr_assert_eq(mod.settles, 1);
 }
+
+/* A signal handler reentering tiershim on a thread that holds the mirror's
+ * lock settles through the module directly, without waiting for the lock. */
+static ts_lazy_t *reenter_l;
+static int reenter_release(void *ctx, const tiershim_unmap_range_t *r, size_t n, uint64_t *bytes) {
+  int rc = fake_release(ctx, r, n, bytes);
+  ts_lazy_settle(reenter_l, r[0].addr, PG); /* "the handler": same thread, lock held */
+  return rc;
+}
+
+Test(lazy, a_reentered_settle_does_not_wait_for_the_lock) {
+  ts_lazy_ops_t ops = fake_ops;
+  ops.release = reenter_release;
+  ts_lazy_init(&lz, &ops, 1 << 20);
+  reenter_l = &lz;
+  tiershim_unmap_range_t v[1] = {R(10, 4)};
+  ts_lazy_release(&lz, v, 1); /* parks 10-13, then the reentered settle of 10, not yet mirrored */
+  cr_assert_eq(mod.settles, 1);
+  cr_assert_not(mod.pending[10]);
+  cr_assert(mod.pending[11]);
+  assert_superset();
+}
