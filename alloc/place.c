@@ -123,6 +123,7 @@ void *ts_place_realloc(void *p, size_t size) {
   ts_grant_t g;
   if (len <= old || ts_region_resize(&pr->r, a, len, TS_FREE_DIRTY, &g) == 0) {
     bool ok = len <= old;
+    if (!ok) place_settle_grant(&g, a + old, len - old);
     if (!ok) { /* grown in place: make the new part usable */
       ok = place_commit_to(pr, pr->r.top) && (!g.unmapped || place_map_rw(a + old, len - old));
       if (!ok) ts_region_resize(&pr->r, a, old, TS_FREE_NONE, &g);
@@ -186,6 +187,7 @@ static void *mmap_own(const ts_grant_t *g, place_region_t *pr, size_t len, int p
   ts_grant_t g2;
   ts_region_free(&pr->r, g->addr, len, TS_FREE_DIRTY);
   ts_region_alloc_at(&pr->r, g->addr, len, tag, &g2);
+  place_settle_grant(&g2, g->addr, len);
   place_exit();
   ts_prim_ptr_t m = ts_prim_mmap((void *)g->addr, len, prot, flags | MAP_FIXED, -1, 0);
   place_enter();

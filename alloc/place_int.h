@@ -120,6 +120,9 @@ bool place_commit_to(place_region_t *pr, uintptr_t need);
 int place_alloc_locked(size_t len, size_t align, uint32_t tag, ts_grant_t *g, place_region_t **out);
 /* Makes a granted range read as zero, whatever the states it came from. */
 void place_zero_grant(const ts_grant_t *g, uintptr_t a, size_t len);
+/* After every region grant that may reuse zapped memory, before the
+ * program can touch it: see place_ops.h's settle. */
+void place_settle_grant(const ts_grant_t *g, uintptr_t a, size_t len);
 bool place_reserve_locked(void);
 /* Placed now? Not after mlockall(MCL_FUTURE): every new mapping would be
  * locked and populated, the window's commits included. */

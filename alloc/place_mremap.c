@@ -179,6 +179,7 @@ static bool mremap_grow_locked(place_region_t *pr, const ts_range_t *x, uintptr_
   bool grown = at_end && (o == x->addr ? ts_region_resize(&pr->r, o, new_len, TS_FREE_NONE, &g)
                                        : ts_region_alloc_at(&pr->r, o + old_len, more, tag, &g)) == 0;
   if (!grown) return false;
+  place_settle_grant(&g, o + old_len, more);
   bool ok = place_commit_to(pr, pr->r.top) && ts_prim_munmap((void *)(o + old_len), more) == 0;
   ts_prim_ptr_t m = ok ? ts_prim_mremap((void *)o, old_len, new_len, 0, NULL) : (ts_prim_ptr_t){NULL, ENOMEM};
   if (m.err == 0) return true; /* the mapping's own flags (THP advice included) carried over */

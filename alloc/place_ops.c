@@ -21,6 +21,7 @@ const ts_place_ops_t ts_place_default_ops = {
     .decay_ns = ts_unmap_delay_ns,
     .scale = ts_unmap_scale,
     .decayed = ts_unmap_decayed,
+    .settle = ts_unmap_settle,
 };
 
 const ts_place_ops_t *place_ops = &ts_place_default_ops;

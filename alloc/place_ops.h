@@ -33,6 +33,10 @@ typedef struct ts_place_ops_s {
   uint64_t (*decay_ns)(void);                 /* the decay window; 0: off */
   unsigned (*scale)(void);                    /* the adaptive scale, 1-8 */
   void (*decayed)(size_t bytes);              /* the engine decayed this much */
+  /* [a, a + len), some of it zapped, is handed out again: whatever the
+   * release left pending (lazy release in the kernel module) must not be
+   * zapped after this. Optional (NULL: nothing is ever pending). */
+  void (*settle)(uintptr_t a, size_t len);
 } ts_place_ops_t;
 
 /* The policies of policy/. */

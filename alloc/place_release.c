@@ -92,7 +92,10 @@ void place_rereserve_locked(uintptr_t a, size_t len) {
   ts_region_free(&pr->r, a, len, none ? TS_FREE_NONE : TS_FREE_ZAPPED);
   place_ops->thp_unmapped(a, len);
   ts_grant_t g;
-  if (m.err) ts_region_alloc_at(&pr->r, a, len, TAG_FOREIGN, &g);
+  if (m.err) {
+    ts_region_alloc_at(&pr->r, a, len, TAG_FOREIGN, &g);
+    place_settle_grant(&g, a, len);
+  }
   else if (!none) {
     place_ops->thp_mapped(a, len);
     place_ops->tier_window_mapped(a, len);

@@ -73,6 +73,7 @@ static void retag_locked(const ts_range_t *piece, uint32_t tag) {
   ts_grant_t g;
   ts_region_free(&pr->r, piece->addr, piece->len, TS_FREE_DIRTY);
   ts_region_alloc_at(&pr->r, piece->addr, piece->len, tag, &g);
+  place_settle_grant(&g, piece->addr, piece->len);
 }
 
 /* Adds flag bits to a piece: a malloc block stays one record (free()
@@ -110,6 +111,7 @@ void *ts_place_mmap_at(void *addr, size_t len, int prot, int flags, int fd, off_
   ts_grant_t g;
   int err = (a + len <= pr->r.limit) ? ts_region_alloc_at(&pr->r, a, len, MMAP_TAG(prot) | TAG_TAINTED, &g)
                                       : -EEXIST;
+  if (err == 0) place_settle_grant(&g, a, len);
   if (err == 0 && !place_commit_to(pr, pr->r.top)) {
     ts_region_free(&pr->r, a, len, TS_FREE_NONE);
     err = -ENOMEM;
@@ -170,8 +172,9 @@ void place_adopt_locked(uintptr_t a, size_t len, int prot) {
     uintptr_t old_top = pr->r.top;
     /* Tainted: the program's own mapping (any prot, flags, even a file):
      * on unmap it must be replaced, never kept for reuse. */
-    if (ts_region_alloc_at(&pr->r, s, e - s, MMAP_TAG(prot) | TAG_TAINTED, &g) == 0 &&
-        pr->r.top > pr->committed) {
+    bool got = ts_region_alloc_at(&pr->r, s, e - s, MMAP_TAG(prot) | TAG_TAINTED, &g) == 0;
+    if (got) place_settle_grant(&g, s, e - s);
+    if (got && pr->r.top > pr->committed) {
       /* keep "below committed is read-write": commit the gap below it */
       if (s > pr->committed && s > old_top) place_map_rw(pr->committed, s - pr->committed);
       pr->committed = ts_align_up(pr->r.top, PAGE);

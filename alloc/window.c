@@ -98,6 +98,15 @@ static void zero_blocks(uintptr_t a, size_t len, bool dirty) {
  * write would have faulted without tiershim, so it must not show through. */
 uint64_t place_zero_checks, place_pressure_releases;
 
+/* A zapped range may still be pending in the kernel module (lazy release:
+ * docs/unmap.md), which would zap it later by address, over the program's
+ * new data. Only zapped memory can be pending: dirty memory was never
+ * released, NONE and fresh memory is mapped afresh (base/prim.c settles
+ * every MAP_FIXED). */
+void place_settle_grant(const ts_grant_t *g, uintptr_t a, size_t len) {
+  if (g->zapped && place_ops->settle) place_ops->settle(a, len);
+}
+
 void place_zero_grant(const ts_grant_t *g, uintptr_t a, size_t len) {
   if (g->unmapped) return;
   if (g->dirty) {
@@ -193,6 +202,7 @@ int place_alloc_locked(size_t len, size_t align, uint32_t tag, ts_grant_t *g, pl
   place_region_t *pr = (len % PMD == 0) ? &pmd : &mid;
   int err = ts_region_alloc(&pr->r, len, align, tag, g);
   if (err) return err;
+  place_settle_grant(g, g->addr, len);
   if (!place_commit_to(pr, pr->r.top)) {
     ts_region_free(&pr->r, g->addr, len, TS_FREE_NONE); /* conservative: mapped again on reuse */
     return -ENOMEM;

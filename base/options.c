@@ -154,6 +154,11 @@ static const opt_desc_t opt_table[] = {
   {"UNMAP_ADAPT", OPT_BOOL, OPT_FIELD(unmap_adapt), "1", 0, 1, "bool",
    "Measure TLB shootdowns per release (the module's exact count, else the TLB line of "
    "/proc/interrupts) and double the batch and the delay, up to 8x, while releases cost shootdowns."},
+  {"UNMAP_LAZY", OPT_SIZE, OPT_FIELD(unmap_lazy), "0", 0, OPT_SIZE_MAX_VALUE, "bytes (K/M/G)",
+   "With UNMAP=kmod and a module that has lazy release: released ranges may stay pending (mapped, "
+   "not flushed) up to this many bytes, and are zapped later in one go or cancelled when reused "
+   "(docs/unmap.md, \"Lazy release\"). RSS can exceed RETAIN_MAX by up to this much. 0: off; "
+   "ignored without the module."},
   {"PROFILE", OPT_BOOL, OPT_FIELD(profile), "0", 0, 1, "bool",
    "Callsite attribution (docs/rules.md): backtraces (libunwind) of allocations, the top callsites "
    "printed at exit and a profile object in the JSON stats."},
@@ -515,6 +520,9 @@ void ts_options_print_config(const ts_config_t *cfg) {
   ts_buf_i64(&b, cfg->unmap_delay_ms);
   config_line("UNMAP_DELAY", v);
   config_line("UNMAP_ADAPT", cfg->unmap_adapt ? "1" : "0");
+  ts_buf_init(&b, v, sizeof v);
+  ts_buf_size(&b, cfg->unmap_lazy);
+  config_line("UNMAP_LAZY", v);
   config_line("PROFILE", cfg->profile ? "1" : "0");
   ts_buf_init(&b, v, sizeof v);
   ts_buf_size(&b, cfg->profile_min);

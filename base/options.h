@@ -60,6 +60,7 @@ typedef struct ts_config_s {
   int unmap_batch;      /* TIERSHIM_UNMAP_BATCH: ranges per call */
   int unmap_delay_ms;   /* TIERSHIM_UNMAP_DELAY; 0 = no decay */
   bool unmap_adapt;     /* TIERSHIM_UNMAP_ADAPT */
+  size_t unmap_lazy;    /* TIERSHIM_UNMAP_LAZY: bytes the module may keep pending; 0 = off */
   bool profile;         /* TIERSHIM_PROFILE */
   size_t profile_min;   /* TIERSHIM_PROFILE_MIN: traced always from this size */
   int profile_sample;   /* TIERSHIM_PROFILE_SAMPLE: 1 in N below it */

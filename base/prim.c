@@ -22,6 +22,7 @@ static ts_prim_ptr_t prim_ptr_result(long r) {
 }
 
 int (*ts_prim_fault)(ts_fault_op_t op);
+void (*ts_prim_settle)(uintptr_t a, size_t len);
 
 static ts_prim_ptr_t prim_fault_ptr(void) {
   int e = ts_prim_fault ? ts_prim_fault(TS_FAULT_MMAP) : 0;
@@ -33,28 +34,35 @@ ts_prim_ptr_t ts_prim_mmap(void *addr, size_t len, int prot, int flags, int fd, 
     ts_prim_ptr_t f = prim_fault_ptr();
     if (f.err) return f;
   }
+  if (flags & MAP_FIXED) TS_PRIM_SETTLE(addr, len);
   return prim_ptr_result(ts_syscall6(SYS_mmap, (long)addr, (long)len, prot, flags, fd, off));
 }
 
 ts_prim_ptr_t ts_prim_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr) {
+  TS_PRIM_SETTLE(old, old_len > new_len ? old_len : new_len); /* a grow in place takes the next pages */
+  if (flags & MREMAP_FIXED) TS_PRIM_SETTLE(new_addr, new_len);
   return prim_ptr_result(
       ts_syscall6(SYS_mremap, (long)old, (long)old_len, (long)new_len, flags, (long)new_addr, 0));
 }
 
 int ts_prim_munmap(void *addr, size_t len) {
+  TS_PRIM_SETTLE(addr, len);
   return (int)ts_syscall6(SYS_munmap, (long)addr, (long)len, 0, 0, 0, 0);
 }
 
 int ts_prim_madvise(void *addr, size_t len, int advice) {
   TS_PRIM_FAULT(advice == 25 /* MADV_COLLAPSE */ ? TS_FAULT_COLLAPSE : TS_FAULT_MADVISE);
+  TS_PRIM_SETTLE(addr, len);
   return (int)ts_syscall6(SYS_madvise, (long)addr, (long)len, advice, 0, 0, 0);
 }
 
 int ts_prim_mprotect(void *addr, size_t len, int prot) {
+  TS_PRIM_SETTLE(addr, len);
   return (int)ts_syscall6(SYS_mprotect, (long)addr, (long)len, prot, 0, 0, 0);
 }
 
 int ts_prim_pkey_mprotect(void *addr, size_t len, int prot, int pkey) {
+  TS_PRIM_SETTLE(addr, len);
   return (int)ts_syscall6(SYS_pkey_mprotect, (long)addr, (long)len, prot, pkey, 0, 0);
 }
 

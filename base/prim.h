@@ -97,6 +97,18 @@ typedef enum {
   TS_FAULT_PMADV, TS_FAULT_NOPS
 } ts_fault_op_t;
 extern int (*ts_prim_fault)(ts_fault_op_t op);
+
+/* Called with the range before every mapping change made here (mmap
+ * MAP_FIXED, mremap, munmap, madvise, mprotect, mbind), when set: the unmap
+ * layer's lazy release may have left the range pending in the kernel
+ * module, which would zap it later by address, over whatever the change
+ * put there (docs/unmap.md, "Lazy release"). Set by the composition root
+ * (shim/init.c) only while lazy release is on; NULL otherwise. */
+extern void (*ts_prim_settle)(uintptr_t a, size_t len);
+#define TS_PRIM_SETTLE(a, len) \
+  do { \
+    if (__builtin_expect(ts_prim_settle != NULL, 0)) ts_prim_settle((uintptr_t)(a), (len)); \
+  } while (0)
 size_t ts_prim_page_size(void);
 
 #endif

@@ -15,6 +15,7 @@
 
 int ts_prim_mbind(void *addr, size_t len, int mode, uint64_t nodes, unsigned flags) {
   TS_PRIM_FAULT(TS_FAULT_MBIND);
+  TS_PRIM_SETTLE(addr, len);
   uint64_t m = nodes;
   return (int)ts_syscall6(SYS_mbind, (long)addr, (long)len, mode, nodes ? (long)&m : 0,
                             nodes ? MASK_BITS : 0, flags);
@@ -22,6 +23,7 @@ int ts_prim_mbind(void *addr, size_t len, int mode, uint64_t nodes, unsigned fla
 
 long ts_prim_mbind_raw(void *addr, size_t len, int mode, const unsigned long *mask, unsigned long maxnode,
                        unsigned flags) {
+  TS_PRIM_SETTLE(addr, len);
   return ts_syscall6(SYS_mbind, (long)addr, (long)len, mode, (long)mask, (long)maxnode, flags);
 }
 

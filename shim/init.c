@@ -27,6 +27,7 @@
 #include "policy/thp.h"
 #include "policy/tierpol.h"
 #include "policy/promote.h"
+#include "base/prim.h"
 #include "policy/unmap/unmap.h"
 #include "observe/profile.h"
 
@@ -69,6 +70,9 @@ static void init_run(void) {
   (void)ts_symbols_resolve();
   ts_syscall_init();
   ts_unmap_init();
+  /* Lazy release: every mapping change tiershim makes settles its range
+   * first (base/prim.h), so the module never zaps a remapped range. */
+  if (ts_unmap_lazy_on()) ts_prim_settle = ts_unmap_settle;
   ts_mmap_init();
   ts_tier_init();
   ts_promote_init();

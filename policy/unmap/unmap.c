@@ -142,6 +142,10 @@ unsigned ts_unmap_scale(void) {
   unsigned s = __atomic_load_n(&unmap_b.st.scale, __ATOMIC_RELAXED);
   return s ? s : 1; /* before init */
 }
+void ts_unmap_settle(uintptr_t a, size_t len) {
+  if (unmap_b.be == &ts_unmap_kmod) ts_unmap_kmod_settle(a, len);
+}
+bool ts_unmap_lazy_on(void) { return unmap_b.be == &ts_unmap_kmod && ts_unmap_kmod_lazy_on(); }
 void ts_unmap_decayed(size_t bytes) { ts_ubatch_decayed(&unmap_b, bytes); }
 const char *ts_unmap_backend_name(void) { return unmap_b.be ? unmap_b.be->name : "none"; }
 

@@ -28,6 +28,14 @@ uint64_t ts_unmap_delay_ns(void);    /* the decay window now; 0: off */
 unsigned ts_unmap_scale(void);       /* the adaptive scale now, 1-8 */
 void ts_unmap_decayed(size_t bytes); /* the placement engine decayed this much */
 
+/* Lazy release (TIERSHIM_UNMAP_LAZY, docs/unmap.md): before tiershim reuses
+ * or remaps [a, a + len), takes it out of the module's pending set. One
+ * atomic load when nothing is pending. ts_unmap_lazy_on(): after init,
+ * whether anything can be pending at all (the composition root installs
+ * the settle hooks only then). */
+void ts_unmap_settle(uintptr_t a, size_t len);
+bool ts_unmap_lazy_on(void);
+
 const char *ts_unmap_backend_name(void);
 const char *ts_unmap_release_mode(void); /* batch/munmap: the probed call; else the backend */
 uint64_t ts_unmap_released_bytes(void), ts_unmap_release_calls(void);
@@ -60,7 +68,12 @@ void ts_unmap_lock(void), ts_unmap_unlock(void), ts_unmap_fork_child(void);
   X(U64, decays, st.decays)                                             \
   X(U64, decay_bytes, st.decay_bytes)                                   \
   X(STR, kmod_version, ts_unmap_kmod_version())                         \
-  X(U64, kmod_flags, ts_unmap_kmod_flags())
+  X(U64, kmod_flags, ts_unmap_kmod_flags())                             \
+  X(U64, kmod_shootdowns, ts_unmap_kmod_shootdowns())                   \
+  X(U64, lazy_limit, ts_unmap_kmod_lazy_limit())                        \
+  X(U64, lazy_pending, ts_unmap_kmod_lazy_pending())                    \
+  X(U64, lazy_settles, ts_unmap_kmod_lazy_settles())                    \
+  X(U64, lazy_cancelled, ts_unmap_kmod_lazy_cancelled())
 
 #define TS_UNMAP_FIELD(kind, name, ...) TS_UNMAP_FIELD_##kind(name)
 #define TS_UNMAP_FIELD_STR(name) const char *name;

@@ -3,6 +3,8 @@
 #ifndef TS_UNMAP_OS_H
 #define TS_UNMAP_OS_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "include/tiershim_unmap.h"
@@ -26,5 +28,13 @@ const char *ts_release_mode_name(void);
  * 0 when the device is not open. */
 unsigned ts_unmap_kmod_flags(void);
 const char *ts_unmap_kmod_version(void);
+
+/* Lazy release (lazy.h): settle a range before reuse or remap; the
+ * mirror's figures for the stats. All 0 / no-ops when lazy is off. */
+void ts_unmap_kmod_settle(uintptr_t a, size_t len);
+bool ts_unmap_kmod_lazy_on(void);
+uint64_t ts_unmap_kmod_lazy_limit(void), ts_unmap_kmod_lazy_pending(void);
+uint64_t ts_unmap_kmod_lazy_cancelled(void), ts_unmap_kmod_lazy_settles(void);
+uint64_t ts_unmap_kmod_shootdowns(void); /* the module's count for the process, all causes */
 
 #endif

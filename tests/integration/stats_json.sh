@@ -55,7 +55,8 @@ if nested: bad.append("expected no nested values except placement, tiers, migrat
 u = d.get("unmap")
 ukeys = {"backend": STR, "release_mode": STR, "shootdown_source": STR, "kmod_version": STR}
 for k in ("ranges", "bytes", "calls", "batches", "failures", "batch", "delay_ms", "scale", "grows",
-          "shrinks", "decays", "decay_bytes", "kmod_flags"):
+          "shrinks", "decays", "decay_bytes", "kmod_flags", "kmod_shootdowns", "lazy_limit", "lazy_pending", "lazy_settles",
+          "lazy_cancelled"):
     ukeys[k] = INT
 if not isinstance(u, dict): bad.append("unmap: expected an object got %r" % (u,))
 else:

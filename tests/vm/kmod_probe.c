@@ -169,7 +169,8 @@ static int cmd_info(void) {
   check(i.reserved == 0, "reserved is 0");
   check(nul && i.version[0], "version is a non-empty string");
   check(!(i.flags & TS_KMOD_F_LUF), "LUF not reported on this kernel (no LUF in 6.1)");
-  check(!(i.flags & ~(TS_KMOD_F_SHOOTDOWNS | TS_KMOD_F_LUF)), "no unknown flags");
+  check(!(i.flags & ~(TS_KMOD_F_SHOOTDOWNS | TS_KMOD_F_LUF | TS_KMOD_F_LAZY)), "no unknown flags");
+  check(i.flags & TS_KMOD_F_LAZY, "lazy release advertised (TS_KMOD_F_LAZY)");
   struct ts_kmod_stats s = stats(fd);
   check(!s.releases && !s.ranges && !s.bytes, "a new file's STATS start at 0");
   close(fd);
@@ -382,8 +383,8 @@ static void bad_header(void) {
   q.n = TS_KMOD_MAX_RANGES + 1;
   expect("n = max_ranges + 1", EINVAL, ioctl(fd_g, TS_KMOD_IOC_RELEASE, &q) ? -errno : 0);
   q.n = 1;
-  q.flags = 1;
-  expect("flags = 1", EINVAL, ioctl(fd_g, TS_KMOD_IOC_RELEASE, &q) ? -errno : 0);
+  q.flags = 2; /* 1 is TS_KMOD_REL_LAZY (kmod_lazy.c tests it) */
+  expect("flags = 2 (unknown)", EINVAL, ioctl(fd_g, TS_KMOD_IOC_RELEASE, &q) ? -errno : 0);
   q.flags = 0;
   q.ranges = 0;
   expect("NULL vector pointer", EFAULT, ioctl(fd_g, TS_KMOD_IOC_RELEASE, &q) ? -errno : 0);

@@ -182,7 +182,7 @@ else
   mode=chroot
 fi
 
-files=(tiershim_kmod.c tiershim_uapi.h compat.h ts_layout_check.c Kbuild)
+files=(tiershim_kmod.c ts_lazy.c ts_lazy.h tiershim_uapi.h compat.h ts_layout_check.c Kbuild)
 key=$( { echo "kver $kver mode $mode version $ver W=${TS_KMOD_W:-0} unchecked=$unchecked"
          cd "$src" && sha256sum "${files[@]}" build.sh; } | sha256sum | cut -d' ' -f1)
 if [ -f "$out/tiershim.ko" ] && [ "$(cat "$out/.build-key" 2>/dev/null)" = "$key" ]; then

@@ -14,6 +14,8 @@
  *   TS_KMOD_IOC_RELEASE    validate a vector of ranges, then zap them all
  *                          under one mmap_read_lock (all or nothing)
  *   TS_KMOD_IOC_STATS      the slot's counters
+ *   TS_KMOD_IOC_LAZY       the limit of deferred ("lazy") release (ts_lazy.c)
+ *   TS_KMOD_IOC_SETTLE     take a range out of the pending set, or drain it
  *   release()              frees the slot
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -38,6 +40,7 @@
 
 #include "tiershim_uapi.h"
 #include "compat.h"
+#include "ts_lazy.h"
 
 /* From the project version (CMakeLists.txt), passed by Kbuild. */
 #ifndef TS_VERSION
@@ -86,6 +89,7 @@ struct ts_slot {
 	atomic64_t releases;
 	atomic64_t ranges;
 	atomic64_t bytes;
+	struct ts_lazy lazy;	/* ranges released lazily, not zapped yet */
 };
 
 static struct ts_slot ts_slots[TS_SLOTS];
@@ -328,7 +332,7 @@ static bool ts_vma_ok(struct vm_area_struct *vma)
 }
 
 /* [start, end) wholly covered by acceptable VMAs. Caller holds mmap_lock. */
-static int ts_check_range(struct mm_struct *mm, unsigned long start, unsigned long end)
+int ts_check_range(struct mm_struct *mm, unsigned long start, unsigned long end)
 {
 	unsigned long addr = start;
 
@@ -352,7 +356,7 @@ static int ts_check_range(struct mm_struct *mm, unsigned long start, unsigned lo
  * walks on across VMAs by itself; one zap_page_range_single() or
  * zap_vma_range() per VMA from 6.3 on.
  */
-static int ts_zap(struct mm_struct *mm, const struct ts_kmod_range *seg, u32 nseg)
+int ts_zap(struct mm_struct *mm, const struct ts_kmod_range *seg, u32 nseg)
 {
 	u32 i;
 	int ret = 0;
@@ -381,7 +385,7 @@ static long ts_ioc_release(struct ts_slot *s, struct ts_kmod_release __user *uar
 	BUILD_BUG_ON(sizeof(out) != sizeof(req.bytes) + sizeof(req.flushes));
 	if (copy_from_user(&req, uarg, sizeof(req)))
 		return -EFAULT;
-	if (req.flags || !req.n || req.n > TS_KMOD_MAX_RANGES)
+	if ((req.flags & ~TS_KMOD_REL_LAZY) || !req.n || req.n > TS_KMOD_MAX_RANGES)
 		return -EINVAL;
 	/* An argument we cannot write back fails now, before any release. */
 	if (copy_to_user(&uarg->bytes, out, sizeof(out)))
@@ -399,8 +403,11 @@ static long ts_ioc_release(struct ts_slot *s, struct ts_kmod_release __user *uar
 		goto out;
 	nseg = ts_coalesce(r, req.n);
 	f0 = atomic64_read(&s->flushes);
-	ret = ts_zap(current->mm, r, nseg);
-	if (ret)
+	if (req.flags & TS_KMOD_REL_LAZY)
+		ret = ts_lazy_release(&s->lazy, current->mm, r, nseg);	/* 0 or 1: pending */
+	else
+		ret = ts_zap(current->mm, r, nseg);
+	if (ret < 0)
 		goto out;
 	atomic64_inc(&s->releases);
 	atomic64_add(req.n, &s->ranges);
@@ -450,7 +457,8 @@ static long ts_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 	struct ts_slot *s = f->private_data;
 	void __user *uarg = (void __user *)arg;
 
-	if (cmd != TS_KMOD_IOC_INFO && cmd != TS_KMOD_IOC_RELEASE && cmd != TS_KMOD_IOC_STATS)
+	if (cmd != TS_KMOD_IOC_INFO && cmd != TS_KMOD_IOC_RELEASE && cmd != TS_KMOD_IOC_STATS &&
+	    cmd != TS_KMOD_IOC_LAZY && cmd != TS_KMOD_IOC_SETTLE)
 		return -ENOTTY;
 	/* Inherited over fork, passed over a socket, kept across exec. */
 	if (current->mm != s->mm)
@@ -460,6 +468,10 @@ static long ts_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 		return ts_ioc_info(uarg);
 	case TS_KMOD_IOC_RELEASE:
 		return ts_ioc_release(s, uarg);
+	case TS_KMOD_IOC_LAZY:
+		return ts_ioc_lazy(&s->lazy, s->mm, uarg);
+	case TS_KMOD_IOC_SETTLE:
+		return ts_ioc_settle(&s->lazy, s->mm, uarg);
 	default:
 		return ts_ioc_stats(s, uarg);
 	}
@@ -481,7 +493,12 @@ static int ts_open(struct inode *inode, struct file *f)
 /* The last close; may run in another task (an fd passed on, or exit). */
 static int ts_release(struct inode *inode, struct file *f)
 {
-	ts_slot_free(f->private_data);
+	struct ts_slot *s = f->private_data;
+
+	/* Pending pages stay mapped: the process keeps them until it munmaps
+	 * them or exits (exit_mmap frees them, flushing as it always does). */
+	ts_lazy_reset(&s->lazy);
+	ts_slot_free(s);
 	return 0;
 }
 
@@ -504,6 +521,7 @@ static struct miscdevice ts_misc = {
 
 static int __init ts_init(void)
 {
+	unsigned int i;
 	int ret;
 
 	if (mode & ~0777) {
@@ -515,6 +533,9 @@ static int __init ts_init(void)
 		return -EINVAL;
 	}
 	ts_misc.mode = mode;
+	for (i = 0; i < TS_SLOTS; i++)
+		ts_lazy_init(&ts_slots[i].lazy);
+	ts_flags |= TS_KMOD_F_LAZY;
 	if (ts_luf_detect())
 		ts_flags |= TS_KMOD_F_LUF;
 	if (shootdowns) {

@@ -10,13 +10,14 @@
 #  2. kmod_probe: INFO, RELEASE semantics, the bad-argument suite, fork,
 #     the slot table, two threads at once
 #  3. shootdowns counted with a thread spinning on CPU 1 (figures printed)
+#  3b. kmod_lazy probe: the deferred release (TS_KMOD_REL_LAZY, LAZY, SETTLE)
 #  4. an open file blocks rmmod; after rmmod, /dev/tiershim is gone (ENOENT)
 #  5. the kernel log has no new WARNING/BUG/Oops/general protection lines
 . /ts/lib.sh
 
 KO=/ts/tiershim.ko
 P=$TS_BUILD/kmod_probe
-BAD_RE='WARNING|BUG|Oops|general protection'
+BAD_RE='WARNING|BUG|Oops|general protection|Bad rss-counter|Bad page'
 
 fails() { ! "$@"; }
 dev_mode() { ls -l /dev/tiershim 2>/dev/null | cut -c1-10; }
@@ -109,6 +110,7 @@ vm_run "fork: inherited fd" $P fork
 vm_run "slot table" $P slots
 vm_run "two threads" $P threads
 vm_run "shootdowns" $P shootdowns
+vm_run "lazy release" $TS_BUILD/kmod_lazy probe
 
 # ---- 4. unload ------------------------------------------------------------------------
 exec 3<>/dev/tiershim

@@ -8,10 +8,13 @@
 #  - the unmap churn probe and stress_threads run correct under kmod;
 #  - the same churn under munmap and batch, for the record: release calls
 #    per backend (the module counts shootdowns only for kmod);
+#  - lazy release (TIERSHIM_UNMAP_LAZY): kmod_lazy stress (threads, pattern
+#    and zero checks, a fork) with RETAIN_MAX under its working set, the
+#    module unloaded and loaded again between two passes, stress_threads;
 #  - a user at the module's per-uid cap gets batch, silently;
 #  - dmesg has no new warning; the module unloads.
 . /ts/lib.sh
-BAD_RE='WARNING|BUG|Oops|general protection'
+BAD_RE='WARNING|BUG|Oops|general protection|Bad rss-counter|Bad page'
 bad0=$(dmesg | grep -cE "$BAD_RE")
 lsmod 2>/dev/null | grep -q '^tiershim ' || insmod /ts/tiershim.ko
 vm_check "the module is loaded" [ -c /dev/tiershim ]
@@ -60,6 +63,32 @@ LD_PRELOAD=$LIB TIERSHIM_UNMAP=kmod TIERSHIM_RETAIN_MAX=16M "$TS_BUILD/stress_th
 rc=$?
 vm_check "stress_threads 4 x 100000 under kmod (rc=$rc)" [ $rc -eq 0 ]
 [ $rc -eq 0 ] || vm_show /tmp/s.out output
+
+# Lazy release: 4 threads allocate, check and free 64 KiB-1 MiB blocks with
+# RETAIN_MAX=4M (far below their working set), so released memory is parked
+# and reused all the time; thread 0 forks halfway. Twice, with the module
+# unloaded and loaded again in between.
+LZ="TIERSHIM_UNMAP=kmod TIERSHIM_UNMAP_LAZY=8M TIERSHIM_RETAIN_MAX=4M"
+for pass in 1 2; do
+  t0=$(cut -d' ' -f1 /proc/uptime)
+  env LD_PRELOAD=$LIB $LZ TIERSHIM_STATS=json:/tmp/lz$pass.json "$TS_BUILD/kmod_lazy" stress 4 250 \
+    >/tmp/lz$pass.out 2>&1
+  rc=$?
+  grep -q FAIL /tmp/lz$pass.out && rc=1
+  vm_check "lazy stress pass $pass: 4 threads x 250, fork, zero corruptions (rc=$rc)" [ $rc -eq 0 ]
+  [ $rc -eq 0 ] || vm_show /tmp/lz$pass.out output
+  vm_info "lazy pass $pass ($(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }') s): limit $(ukey /tmp/lz$pass.json lazy_limit), settles $(ukey /tmp/lz$pass.json lazy_settles), cancelled $(ukey /tmp/lz$pass.json lazy_cancelled) bytes, $(ukey /tmp/lz$pass.json ranges) ranges in $(ukey /tmp/lz$pass.json calls) calls, shootdowns $(ukey /tmp/lz$pass.json shootdowns), failures $(ukey /tmp/lz$pass.json failures)"
+  lim=$(ukey /tmp/lz$pass.json lazy_limit) set=$(ukey /tmp/lz$pass.json lazy_settles)
+  vm_check "lazy pass $pass: lazy release on (limit ${lim:-?}) and reused ranges settled (${set:-?})" \
+    [ "${lim:-0}" = $((8 << 20)) -a "${set:-0}" -gt 0 ]
+  if [ $pass = 1 ]; then
+    vm_check "rmmod, insmod between the passes" sh -c 'rmmod tiershim && insmod /ts/tiershim.ko'
+  fi
+done
+env LD_PRELOAD=$LIB $LZ "$TS_BUILD/stress_threads" 10000 4 >/tmp/ls.out 2>&1
+rc=$?
+vm_check "stress_threads 4 x 10000 under lazy kmod (rc=$rc)" [ $rc -eq 0 ]
+[ $rc -eq 0 ] || vm_show /tmp/ls.out output
 
 # A user at the module's per-uid cap (max_per_uid=1, one file held open):
 # the shim's open fails with ENOSPC and it uses batch, silently like
