@@ -203,21 +203,40 @@ static int mode_spill(int argc, char **argv) {
 
 /* ---- touch: memory NUMA balancing would scan ------------------------------ */
 
+static void *touch_idle(void *arg) {
+  for (;;) pause();
+  return arg;
+}
+
 /* touch SECONDS MIB: mallocs MIB MiB (bulk) and writes every page of it
  * over and over for SECONDS: NUMA balancing, where it scans the process,
- * makes hinting faults on those pages (guest/tiers.sh counts them). */
+ * makes hinting faults on those pages (guest/tiers.sh counts them). A
+ * second, idle thread: the scanner skips the pages of a single-threaded
+ * process that already sit on the node it runs on (change_pte_range(),
+ * "target_node"), which is every page here. */
 static int mode_touch(int argc, char **argv) {
+  pthread_t t;
+  if (pthread_create(&t, NULL, touch_idle, NULL) != 0) return perror("pthread_create"), 1;
   int secs = argc > 2 ? atoi(argv[2]) : 4;
   size_t len = (size_t)(argc > 3 ? atoi(argv[3]) : 64) << 20;
   volatile char *p = malloc(len);
   if (!p) return perror("malloc"), 1;
+  /* Written once, then moved to node 1 (move_pages sets no policy): the
+   * slow tier's pages are what NUMA balancing in tiering mode scans. */
+  size_t n = len / PROBE_PAGE, moved = 0;
+  void **pages = malloc(n * sizeof *pages);
+  int *nodes = malloc(n * sizeof *nodes), *status = malloc(n * sizeof *status);
+  if (!pages || !nodes || !status) return perror("malloc"), 1;
+  for (size_t i = 0; i < n; i++) p[i * PROBE_PAGE] = 1, pages[i] = (void *)(p + i * PROBE_PAGE), nodes[i] = 1;
+  if (syscall(SYS_move_pages, 0, n, pages, nodes, status, 0) < 0) perror("move_pages");
+  for (size_t i = 0; i < n; i++) moved += status[i] == 1;
   time_t end = time(NULL) + secs;
   long passes = 0;
   do {
     for (size_t i = 0; i < len; i += PROBE_PAGE) p[i]++;
     passes++;
   } while (time(NULL) < end);
-  printf("touch MiB=%zu seconds=%d passes=%ld\n", len >> 20, secs, passes);
+  printf("touch MiB=%zu seconds=%d passes=%ld moved_to_node1=%zu\n", len >> 20, secs, passes, moved);
   return 0;
 }
 
