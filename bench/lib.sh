@@ -78,3 +78,14 @@ gen_models() {
     printf 'model_%s=%s\n' "${m//./_}" "$f"
   done
 }
+
+# guest_ggml_files BINS: appends to the array `files` the tests/vm/run.sh
+# --file arguments for the ggml CPU backends llama.cpp loads in the guest
+# (from BINS, the shipped libraries, to /ts/bins).
+guest_ggml_files() {
+  local f
+  for f in "$1"/libggml-cpu-{x64,sse42,sandybridge,haswell}.so; do
+    [[ -f $f ]] && files+=(--file "$f:/ts/bins/$(basename "$f")")
+  done
+  return 0
+}

@@ -25,9 +25,7 @@ eval "$(bash "$root/bench/llama/setup.sh" --tiny 2>/dev/null | sed -n 's/^\(mode
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 files=(--file "$model_tiny:/ts/model.gguf")
-for f in "$bins"/libggml-cpu-{x64,sse42,sandybridge,haswell}.so; do
-  [[ -f $f ]] && files+=(--file "$f:/ts/bins/$(basename "$f")")
-done
+guest_ggml_files "$bins"
 
 cat >"$work/llama.sh" <<'GUEST'
 #!/bin/sh

@@ -76,9 +76,7 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 files=(--file "$jemalloc:/ts/jemalloc/libjemalloc.so.2")
-for f in "$bins"/libggml-cpu-{x64,sse42,sandybridge,haswell}.so; do
-  [[ -f $f ]] && files+=(--file "$f:/ts/bins/$(basename "$f")")
-done
+guest_ggml_files "$bins"
 
 # TUNED: bulk memory fills the fast tier up to tiershim's reserve, then the
 # slow tier; every placed range carries a VMA policy without MPOL_F_MOF, so

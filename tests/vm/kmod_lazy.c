@@ -31,21 +31,10 @@
 #include <unistd.h>
 
 #include "tiershim_uapi.h"
+#include "probe.h"
 
 #define PG 4096UL
 
-static int failed;
-
-static void check(int ok, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  printf("%s: ", ok ? "PASS" : "FAIL");
-  vprintf(fmt, ap);
-  printf("\n");
-  va_end(ap);
-  fflush(stdout);
-  if (!ok) failed = 1;
-}
 
 /* ---- probe ----------------------------------------------------------------- */
 
@@ -80,15 +69,9 @@ static int pages_are(const char *p, size_t from, size_t to, int v) {
 }
 
 static volatile int spin_stop;
-static int pin(int cpu) {
-  cpu_set_t s;
-  CPU_ZERO(&s);
-  CPU_SET(cpu, &s);
-  return sched_setaffinity(0, sizeof(s), &s);
-}
 static void *spinner(void *arg) {
   (void)arg;
-  if (pin(1)) return (void *)1;
+  if (probe_pin(1)) return (void *)1;
   while (!spin_stop) __asm__ volatile("pause");
   return NULL;
 }
@@ -102,74 +85,74 @@ static char *map(size_t pages) {
 static void bad_args(int fd, char *p) {
   struct ts_kmod_settle s;
   struct ts_kmod_lazy l;
-  check(settle(fd, (uintptr_t)p + 1, PG, &s) < 0 && errno == EINVAL, "SETTLE unaligned addr: EINVAL");
-  check(settle(fd, (uintptr_t)p, 100, &s) < 0 && errno == EINVAL, "SETTLE unaligned len: EINVAL");
-  check(settle(fd, (uintptr_t)p, 0, &s) < 0 && errno == EINVAL, "SETTLE addr without len: EINVAL");
-  check(settle(fd, ~0UL & ~(PG - 1), 2 * PG, &s) < 0 && errno == EINVAL, "SETTLE wrapping: EINVAL");
-  check(settle(fd, 0xffff888000000000UL, PG, &s) < 0 && errno == EINVAL, "SETTLE kernel address: EINVAL");
+  probe_check(settle(fd, (uintptr_t)p + 1, PG, &s) < 0 && errno == EINVAL, "SETTLE unaligned addr: EINVAL");
+  probe_check(settle(fd, (uintptr_t)p, 100, &s) < 0 && errno == EINVAL, "SETTLE unaligned len: EINVAL");
+  probe_check(settle(fd, (uintptr_t)p, 0, &s) < 0 && errno == EINVAL, "SETTLE addr without len: EINVAL");
+  probe_check(settle(fd, ~0UL & ~(PG - 1), 2 * PG, &s) < 0 && errno == EINVAL, "SETTLE wrapping: EINVAL");
+  probe_check(settle(fd, 0xffff888000000000UL, PG, &s) < 0 && errno == EINVAL, "SETTLE kernel address: EINVAL");
   s = (struct ts_kmod_settle){.addr = (uintptr_t)p, .len = PG, .flags = 1};
-  check(ioctl(fd, TS_KMOD_IOC_SETTLE, &s) < 0 && errno == EINVAL, "SETTLE flags 1: EINVAL");
-  check(lazy_ioc(fd, 1 << 20, 2, &l) < 0 && errno == EINVAL, "LAZY flags 2: EINVAL");
-  check(release(fd, p, 1, 2) < 0 && errno == EINVAL,
+  probe_check(ioctl(fd, TS_KMOD_IOC_SETTLE, &s) < 0 && errno == EINVAL, "SETTLE flags 1: EINVAL");
+  probe_check(lazy_ioc(fd, 1 << 20, 2, &l) < 0 && errno == EINVAL, "LAZY flags 2: EINVAL");
+  probe_check(release(fd, p, 1, 2) < 0 && errno == EINVAL,
         "RELEASE flags 2 (unknown; what a module without lazy release says to any flag): EINVAL");
-  check(ioctl(fd, TS_KMOD_IOC_SETTLE, NULL) < 0 && errno == EFAULT, "SETTLE NULL: EFAULT");
-  check(ioctl(fd, TS_KMOD_IOC_LAZY, NULL) < 0 && errno == EFAULT, "LAZY NULL: EFAULT");
+  probe_check(ioctl(fd, TS_KMOD_IOC_SETTLE, NULL) < 0 && errno == EFAULT, "SETTLE NULL: EFAULT");
+  probe_check(ioctl(fd, TS_KMOD_IOC_LAZY, NULL) < 0 && errno == EFAULT, "LAZY NULL: EFAULT");
 }
 
 static int cmd_probe(void) {
   int fd = open(TS_KMOD_DEVICE, O_RDWR);
-  if (fd < 0) { check(0, "open: %s", strerror(errno)); return 1; }
+  if (fd < 0) { probe_check(0, "open: %s", strerror(errno)); return 1; }
   struct ts_kmod_info ki;
   ioctl(fd, TS_KMOD_IOC_INFO, &ki);
-  check(ki.flags & TS_KMOD_F_LAZY, "INFO advertises TS_KMOD_F_LAZY (flags %#x), abi %u", ki.flags, ki.abi);
+  probe_check(ki.flags & TS_KMOD_F_LAZY, "INFO advertises TS_KMOD_F_LAZY (flags %#x), abi %u", ki.flags, ki.abi);
   enum { N = 64 };
   char *p = map(N);
   fill(p, N);
-  check(release(fd, p, 4, TS_KMOD_REL_LAZY) == 0 && pages_are(p, 0, 4, 0),
+  probe_check(release(fd, p, 4, TS_KMOD_REL_LAZY) == 0 && pages_are(p, 0, 4, 0),
         "RELEASE LAZY with limit 0 (lazy off): released at once, reads zero");
   struct ts_kmod_lazy l;
-  check(lazy_ioc(fd, 32 * PG, 0, &l) == 0 && l.limit == 32 * PG && l.pending == 0, "LAZY sets a 32-page limit");
+  probe_check(lazy_ioc(fd, 32 * PG, 0, &l) == 0 && l.limit == 32 * PG && l.pending == 0, "LAZY sets a 32-page limit");
   bad_args(fd, p);
 
   /* Keep the mm live on CPU 1: a zap now would cost a shootdown, so the
    * module parks. */
-  if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || pin(0)) { check(0, "needs 2 CPUs"); return 1; }
+  if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || probe_pin(0)) { probe_check(0, "needs 2 CPUs"); return 1; }
   pthread_t t;
   pthread_create(&t, NULL, spinner, NULL);
   usleep(100 * 1000);
   fill(p, N);
   int rc = release(fd, p, 16, TS_KMOD_REL_LAZY);
   l = query(fd);
-  check(rc == 1 && l.pending == 16 * PG && l.npending == 1, "RELEASE LAZY parks 16 pages (rc %d, pending %llu)", rc,
+  probe_check(rc == 1 && l.pending == 16 * PG && l.npending == 1, "RELEASE LAZY parks 16 pages (rc %d, pending %llu)", rc,
         (unsigned long long)l.pending);
-  check(pages_are(p, 0, 16, -1), "parked pages still read the process's own old bytes");
+  probe_check(pages_are(p, 0, 16, -1), "parked pages still read the process's own old bytes");
   struct ts_kmod_settle s;
   rc = settle(fd, (uintptr_t)p + 4 * PG, 4 * PG, &s);
-  check(rc == 0 && s.cancelled == 4 * PG && s.pending == 12 * PG && s.npending == 2,
+  probe_check(rc == 0 && s.cancelled == 4 * PG && s.pending == 12 * PG && s.npending == 2,
         "SETTLE of 4 pages in the middle cancels them (cancelled %llu, pending %llu in %u)",
         (unsigned long long)s.cancelled, (unsigned long long)s.pending, s.npending);
   rc = settle(fd, (uintptr_t)p + 32 * PG, 4 * PG, &s);
-  check(rc == 0 && s.cancelled == 0 && s.pending == 12 * PG, "SETTLE of a range not pending: nothing cancelled");
+  probe_check(rc == 0 && s.cancelled == 0 && s.pending == 12 * PG, "SETTLE of a range not pending: nothing cancelled");
   memset(p + 4 * PG, 0x5a, 4 * PG); /* reused */
-  check(settle(fd, 0, 0, &s) == 0 && s.pending == 0, "SETTLE with no range drains all");
-  check(pages_are(p, 0, 4, 0) && pages_are(p, 8, 16, 0), "drained pages read zero");
-  check(pages_are(p, 4, 8, 0x5a), "the settled pages keep what was written after the settle");
-  check(pages_are(p, 16, N, -1), "the neighbours are intact");
+  probe_check(settle(fd, 0, 0, &s) == 0 && s.pending == 0, "SETTLE with no range drains all");
+  probe_check(pages_are(p, 0, 4, 0) && pages_are(p, 8, 16, 0), "drained pages read zero");
+  probe_check(pages_are(p, 4, 8, 0x5a), "the settled pages keep what was written after the settle");
+  probe_check(pages_are(p, 16, N, -1), "the neighbours are intact");
 
   fill(p, N);
   rc = release(fd, p, 24, TS_KMOD_REL_LAZY);
   int rc2 = release(fd, p + 32 * PG, 16, TS_KMOD_REL_LAZY); /* 24 + 16 > 32: drain */
   l = query(fd);
-  check(rc == 1 && rc2 == 0 && l.pending == 0, "over the limit: everything drained (rc %d then %d, pending %llu)", rc,
+  probe_check(rc == 1 && rc2 == 0 && l.pending == 0, "over the limit: everything drained (rc %d then %d, pending %llu)", rc,
         rc2, (unsigned long long)l.pending);
-  check(pages_are(p, 0, 24, 0) && pages_are(p, 32, 48, 0) && pages_are(p, 24, 32, -1),
+  probe_check(pages_are(p, 0, 24, 0) && pages_are(p, 32, 48, 0) && pages_are(p, 24, 32, -1),
         "after the drain the released pages read zero, the others intact");
 
   fill(p, N);
-  check(release(fd, p + 8 * PG, 8, TS_KMOD_REL_LAZY) == 1, "parked again");
+  probe_check(release(fd, p + 8 * PG, 8, TS_KMOD_REL_LAZY) == 1, "parked again");
   munmap(p + 8 * PG, 8 * PG); /* behind the module's back: its VMA is gone */
   uint64_t dropped0 = query(fd).dropped;
-  check(settle(fd, 0, 0, &s) == 0 && query(fd).dropped - dropped0 == 8 * PG,
+  probe_check(settle(fd, 0, 0, &s) == 0 && query(fd).dropped - dropped0 == 8 * PG,
         "a pending range munmapped since is dropped at the drain, not zapped");
   p = mmap(p + 8 * PG, 8 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) - 8 * PG;
 
@@ -183,7 +166,7 @@ static int cmd_probe(void) {
   }
   struct ts_kmod_release hrel = {.ranges = (uintptr_t)hr, .n = 2, .flags = TS_KMOD_REL_LAZY};
   fill(p, N);
-  check(ioctl(fd, TS_KMOD_IOC_RELEASE, &hrel) < 0 && errno == EFAULT && query(fd).pending == 0 &&
+  probe_check(ioctl(fd, TS_KMOD_IOC_RELEASE, &hrel) < 0 && errno == EFAULT && query(fd).pending == 0 &&
             pages_are(p, 0, 1, -1),
         "RELEASE LAZY over a hole: EFAULT, nothing parked or zapped");
 
@@ -198,8 +181,8 @@ static int cmd_probe(void) {
   }
   int st;
   waitpid(pid, &st, 0);
-  check(WIFEXITED(st) && WEXITSTATUS(st) == 0, "fork: the child reads the parked pages' old bytes; its inherited file: EPERM");
-  check(settle(fd, 0, 0, &s) == 0 && pages_are(p, 0, 8, 0), "the parent drains after the fork: zero");
+  probe_check(WIFEXITED(st) && WEXITSTATUS(st) == 0, "fork: the child reads the parked pages' old bytes; its inherited file: EPERM");
+  probe_check(settle(fd, 0, 0, &s) == 0 && pages_are(p, 0, 8, 0), "the parent drains after the fork: zero");
 
   /* A second file with pages pending, closed: the set is dropped, the pages
    * stay the process's. */
@@ -208,7 +191,7 @@ static int cmd_probe(void) {
   fill(p, N);
   rc = release(fd2, p + 40 * PG, 8, TS_KMOD_REL_LAZY);
   close(fd2);
-  check(rc == 1 && pages_are(p, 40, 48, -1), "close with pages pending: they stay mapped with their bytes");
+  probe_check(rc == 1 && pages_are(p, 40, 48, -1), "close with pages pending: they stay mapped with their bytes");
 
   spin_stop = 1;
   pthread_join(t, NULL);
@@ -221,14 +204,14 @@ static int cmd_probe(void) {
   int zapped = 0;
   for (int i = 0; i < 5 && !zapped; i++) zapped = release(fd, p + 48 * PG, 8, TS_KMOD_REL_LAZY) == 0;
   ioctl(fd, TS_KMOD_IOC_STATS, &s1);
-  check(zapped && pages_are(p, 48, 56, 0), "an mm idle on the other CPU: RELEASE LAZY zaps at once");
+  probe_check(zapped && pages_are(p, 48, 56, 0), "an mm idle on the other CPU: RELEASE LAZY zaps at once");
   printf("INFO: quiet release: %llu shootdowns\n", (unsigned long long)(s1.flushes - s0.flushes));
   l = query(fd);
   printf("INFO: totals: parked %llu cancelled %llu drained %llu dropped %llu drains %llu\n",
          (unsigned long long)l.parked, (unsigned long long)l.cancelled, (unsigned long long)l.drained,
          (unsigned long long)l.dropped, (unsigned long long)l.drains);
   close(fd);
-  return failed;
+  return probe_failed;
 }
 
 /* ---- stress ---------------------------------------------------------------- */
@@ -308,7 +291,7 @@ static void *worker(void *arg) {
     }
     int st = 0;
     waitpid(pid, &st, 0);
-    check(WIFEXITED(st) && WEXITSTATUS(st) == 0, "fork in the middle: the child's blocks intact and its own work correct (status %#x)", st);
+    probe_check(WIFEXITED(st) && WEXITSTATUS(st) == 0, "fork in the middle: the child's blocks intact and its own work correct (status %#x)", st);
   }
   if (!run_ops(slot, &s, ops_per_thread - half)) { bad++; return NULL; }
   for (int i = 0; i < SLOTS; i++) {
@@ -324,8 +307,8 @@ static int cmd_stress(int threads, long ops) {
   if (threads > 16) threads = 16;
   for (long i = 0; i < threads; i++) pthread_create(&t[i], NULL, worker, (void *)i);
   for (int i = 0; i < threads; i++) pthread_join(t[i], NULL);
-  check(bad == 0, "stress %d threads x %ld operations: %d corruptions", threads, ops, (int)bad);
-  return failed;
+  probe_check(bad == 0, "stress %d threads x %ld operations: %d corruptions", threads, ops, (int)bad);
+  return probe_failed;
 }
 
 int main(int argc, char **argv) {

@@ -41,21 +41,11 @@
 #include <unistd.h>
 
 #include "tiershim_uapi.h"
+#include "probe.h"
 
 #define PG 4096UL
 #define MIB (1UL << 20)
 
-static int failed;
-
-static void check(int ok, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  printf("%s: ", ok ? "PASS" : "FAIL");
-  vprintf(fmt, ap);
-  printf("\n");
-  va_end(ap);
-  if (!ok) failed = 1;
-}
 
 static void info(const char *fmt, ...) {
   va_list ap;
@@ -86,14 +76,14 @@ static int rel(int fd, const struct ts_kmod_range *r, uint32_t n, struct ts_kmod
 static struct ts_kmod_stats stats(int fd) {
   struct ts_kmod_stats s;
   memset(&s, 0, sizeof(s));
-  if (ioctl(fd, TS_KMOD_IOC_STATS, &s)) check(0, "STATS: %s", strerror(errno));
+  if (ioctl(fd, TS_KMOD_IOC_STATS, &s)) probe_check(0, "STATS: %s", strerror(errno));
   return s;
 }
 
 static struct ts_kmod_info kinfo(int fd) {
   struct ts_kmod_info i;
   memset(&i, 0xff, sizeof(i));
-  if (ioctl(fd, TS_KMOD_IOC_INFO, &i)) check(0, "INFO: %s", strerror(errno));
+  if (ioctl(fd, TS_KMOD_IOC_INFO, &i)) probe_check(0, "INFO: %s", strerror(errno));
   return i;
 }
 
@@ -164,17 +154,17 @@ static int cmd_info(void) {
   printf("INFO: abi=%u flags=0x%x shootdowns=%d luf=%d max_ranges=%u version=%s\n", i.abi, i.flags,
          !!(i.flags & TS_KMOD_F_SHOOTDOWNS), !!(i.flags & TS_KMOD_F_LUF), i.max_ranges,
          nul ? i.version : "(not terminated)");
-  check(i.abi == TS_KMOD_ABI, "abi %u == %u", i.abi, TS_KMOD_ABI);
-  check(i.max_ranges == TS_KMOD_MAX_RANGES, "max_ranges %u == %u", i.max_ranges, TS_KMOD_MAX_RANGES);
-  check(i.reserved == 0, "reserved is 0");
-  check(nul && i.version[0], "version is a non-empty string");
-  check(!(i.flags & TS_KMOD_F_LUF), "LUF not reported on this kernel (no LUF in 6.1)");
-  check(!(i.flags & ~(TS_KMOD_F_SHOOTDOWNS | TS_KMOD_F_LUF | TS_KMOD_F_LAZY)), "no unknown flags");
-  check(i.flags & TS_KMOD_F_LAZY, "lazy release advertised (TS_KMOD_F_LAZY)");
+  probe_check(i.abi == TS_KMOD_ABI, "abi %u == %u", i.abi, TS_KMOD_ABI);
+  probe_check(i.max_ranges == TS_KMOD_MAX_RANGES, "max_ranges %u == %u", i.max_ranges, TS_KMOD_MAX_RANGES);
+  probe_check(i.reserved == 0, "reserved is 0");
+  probe_check(nul && i.version[0], "version is a non-empty string");
+  probe_check(!(i.flags & TS_KMOD_F_LUF), "LUF not reported on this kernel (no LUF in 6.1)");
+  probe_check(!(i.flags & ~(TS_KMOD_F_SHOOTDOWNS | TS_KMOD_F_LUF | TS_KMOD_F_LAZY)), "no unknown flags");
+  probe_check(i.flags & TS_KMOD_F_LAZY, "lazy release advertised (TS_KMOD_F_LAZY)");
   struct ts_kmod_stats s = stats(fd);
-  check(!s.releases && !s.ranges && !s.bytes, "a new file's STATS start at 0");
+  probe_check(!s.releases && !s.ranges && !s.bytes, "a new file's STATS start at 0");
   close(fd);
-  return failed;
+  return probe_failed;
 }
 
 /* ---- release ------------------------------------------------------------- */
@@ -199,8 +189,8 @@ static void separate_ranges(void) {
   struct ts_kmod_release out;
   int rc = rel(fd, r, N, &out);
   long rss1 = smaps_kb(p, "Rss");
-  check(rc == 0, "RELEASE of 64 separate ranges (rc=%d)", rc);
-  check(out.bytes == want, "bytes %llu == %llu", (unsigned long long)out.bytes, (unsigned long long)want);
+  probe_check(rc == 0, "RELEASE of 64 separate ranges (rc=%d)", rc);
+  probe_check(out.bytes == want, "bytes %llu == %llu", (unsigned long long)out.bytes, (unsigned long long)want);
   int zero_ok = 1, kept_ok = 1, res_ok = 1;
   for (size_t i = 0; i < PAGES; i++) {
     if (released[i]) {
@@ -210,13 +200,13 @@ static void separate_ranges(void) {
       kept_ok &= page_is(p + i * PG, pat(i, 1));
     }
   }
-  check(res_ok, "released pages are no longer resident (mincore)");
-  check(zero_ok, "released pages read back as zero");
-  check(kept_ok, "the pages between the ranges keep their data");
-  check(rss0 - rss1 == (long)(want / 1024), "smaps Rss dropped by %ld kB (want %llu kB)", rss0 - rss1,
+  probe_check(res_ok, "released pages are no longer resident (mincore)");
+  probe_check(zero_ok, "released pages read back as zero");
+  probe_check(kept_ok, "the pages between the ranges keep their data");
+  probe_check(rss0 - rss1 == (long)(want / 1024), "smaps Rss dropped by %ld kB (want %llu kB)", rss0 - rss1,
         (unsigned long long)want / 1024);
   struct ts_kmod_stats s = stats(fd);
-  check(s.releases == 1 && s.ranges == N && s.bytes == want,
+  probe_check(s.releases == 1 && s.ranges == N && s.bytes == want,
         "STATS releases=%llu ranges=%llu bytes=%llu", (unsigned long long)s.releases,
         (unsigned long long)s.ranges, (unsigned long long)s.bytes);
   munmap(p, PAGES * PG);
@@ -236,7 +226,7 @@ static void adjacent_and_vmas(void) {
   int ok = rc == 0 && out.bytes == 64 * PG;
   for (size_t i = 0; i < 96; i++)
     ok &= (i >= 16 && i < 80) ? page_is(p + i * PG, 0) : page_is(p + i * PG, pat(i, 2));
-  check(ok, "64 adjacent ranges: released as one, neighbours intact (rc=%d)", rc);
+  probe_check(ok, "64 adjacent ranges: released as one, neighbours intact (rc=%d)", rc);
 
   fill(p, 96, 3);
   mprotect(p + 40 * PG, 8 * PG, PROT_READ);  /* three VMAs now */
@@ -245,7 +235,7 @@ static void adjacent_and_vmas(void) {
   ok = rc == 0 && out.bytes == 24 * PG;
   for (size_t i = 0; i < 96; i++)
     ok &= (i >= 32 && i < 56) ? page_is(p + i * PG, 0) : page_is(p + i * PG, pat(i, 3));
-  check(ok, "a range across three VMAs is released whole (rc=%d)", rc);
+  probe_check(ok, "a range across three VMAs is released whole (rc=%d)", rc);
   munmap(p, 96 * PG);
   close(fd);
 }
@@ -267,7 +257,7 @@ static void shared_memfd(void) {
   long rss1 = smaps_kb(p, "Rss");  /* (mincore would count the page cache) */
   int ok = rc == 0 && rss0 - rss1 == 16;
   for (size_t i = 0; i < 16; i++) ok &= page_is(p + i * PG, pat(i, 4));
-  check(ok, "shared memfd: 4 pages unmapped (Rss -%ld kB), the file keeps the data (rc=%d)", rss0 - rss1, rc);
+  probe_check(ok, "shared memfd: 4 pages unmapped (Rss -%ld kB), the file keeps the data (rc=%d)", rss0 - rss1, rc);
   munmap(p, 16 * PG);
   close(mfd);
   close(fd);
@@ -285,9 +275,9 @@ static void max_vector(void) {
   int rc = rel(fd, r, N, &out);
   int ok = rc == 0 && out.bytes == (uint64_t)N * PG;
   for (size_t i = 0; i < 2 * N; i++) ok &= page_is(p + i * PG, (i & 1) ? pat(i, 5) : 0);
-  check(ok, "RELEASE of %u ranges (rc=%d)", N, rc);
+  probe_check(ok, "RELEASE of %u ranges (rc=%d)", N, rc);
   struct ts_kmod_stats s = stats(fd);
-  check(s.releases == 1 && s.ranges == N && s.bytes == (uint64_t)N * PG, "STATS after %u ranges exact", N);
+  probe_check(s.releases == 1 && s.ranges == N && s.bytes == (uint64_t)N * PG, "STATS after %u ranges exact", N);
   free(r);
   munmap(p, 2 * N * PG);
   close(fd);
@@ -320,9 +310,9 @@ static void thp(void) {
   struct ts_kmod_range r = { (uintptr_t)a, 2 * MIB };
   int rc = rel(fd, &r, 1, NULL);
   long rss1 = smaps_kb(a, "Rss"), huge1 = smaps_kb(a, "AnonHugePages");
-  check(rc == 0 && page_is(a, 0) && page_is(a + 2 * MIB - PG, 0),
+  probe_check(rc == 0 && page_is(a, 0) && page_is(a + 2 * MIB - PG, 0),
         "THP: the whole 2 MiB range released, reads zero (rc=%d)", rc);
-  check(rss0 - rss1 == 2048 && huge1 == 0, "THP: Rss dropped by %ld kB (want 2048), AnonHugePages %ld kB",
+  probe_check(rss0 - rss1 == 2048 && huge1 == 0, "THP: Rss dropped by %ld kB (want 2048), AnonHugePages %ld kB",
         rss0 - rss1, huge1);
   munmap(m1, 4 * MIB);
 
@@ -338,8 +328,8 @@ static void thp(void) {
   rss1 = smaps_kb(b, "Rss");
   int ok = rc == 0 && page_is(b + PG, 0);
   for (size_t i = 0; i < 512; i++) ok &= i == 1 || page_is(b + i * PG, 0x5a);
-  check(ok, "THP: one 4 KiB page inside it released (split), the other 511 intact (rc=%d)", rc);
-  check(rss0 - rss1 == 4, "THP split: Rss dropped by %ld kB (want 4)", rss0 - rss1);
+  probe_check(ok, "THP: one 4 KiB page inside it released (split), the other 511 intact (rc=%d)", rc);
+  probe_check(rss0 - rss1 == 4, "THP split: Rss dropped by %ld kB (want 4)", rss0 - rss1);
   munmap(m2, 4 * MIB);
   close(fd);
 }
@@ -350,7 +340,7 @@ static int cmd_release(void) {
   shared_memfd();
   max_vector();
   thp();
-  return failed;
+  return probe_failed;
 }
 
 /* ---- badargs ------------------------------------------------------------- */
@@ -360,7 +350,7 @@ static char *victim;  /* one page that a wrong partial release would zero */
 
 static void expect(const char *what, int want, int rc) {
   int intact = page_is(victim, 0xa5) && resident(victim);
-  check(rc == -want && intact, "%s: %s (got %s), nothing released", what, strerror(want),
+  probe_check(rc == -want && intact, "%s: %s (got %s), nothing released", what, strerror(want),
         rc ? strerror(-rc) : "success");
 }
 
@@ -433,7 +423,7 @@ static void bad_mappings(void) {
   memset(l, 1, 4 * PG);
   if (mlock(l, 4 * PG) == 0) {
     bad2("an mlocked range", EINVAL, (uintptr_t)l, 4 * PG);
-    check(page_is(l, 1), "the mlocked pages keep their data");
+    probe_check(page_is(l, 1), "the mlocked pages keep their data");
   } else {
     info("mlock: %s: mlocked case skipped", strerror(errno));
   }
@@ -445,7 +435,7 @@ static void bad_special(void) {
   if (hp != MAP_FAILED) {
     hp[0] = 1;
     bad2("a hugetlb range", EINVAL, (uintptr_t)hp, 2 * MIB);
-    check(hp[0] == 1, "the hugetlb page keeps its data");
+    probe_check(hp[0] == 1, "the hugetlb page keeps its data");
     munmap(hp, 2 * MIB);
   } else {
     info("MAP_HUGETLB: %s: hugetlb case skipped", strerror(errno));
@@ -473,7 +463,7 @@ static void bad_uffd(void) {
   struct uffdio_register reg = { .range = { (uintptr_t)p, 4 * PG }, .mode = UFFDIO_REGISTER_MODE_MISSING };
   if (ioctl(u, UFFDIO_REGISTER, &reg) == 0) {
     bad2("a userfaultfd-armed range", EINVAL, (uintptr_t)p, 4 * PG);
-    check(page_is(p, 2), "the userfaultfd-armed pages keep their data");
+    probe_check(page_is(p, 2), "the userfaultfd-armed pages keep their data");
   } else {
     info("UFFDIO_REGISTER: %s: userfaultfd case skipped", strerror(errno));
   }
@@ -502,13 +492,13 @@ static int cmd_badargs(void) {
   bad_uffd();
   bad_ioctls();
   struct ts_kmod_stats s = stats(fd_g);
-  check(s.releases == 0 && s.ranges == 0 && s.bytes == 0, "STATS count no failed call (releases=%llu)",
+  probe_check(s.releases == 0 && s.ranges == 0 && s.bytes == 0, "STATS count no failed call (releases=%llu)",
         (unsigned long long)s.releases);
   struct ts_kmod_range ok = { (uintptr_t)victim, PG };
   int rc = rel(fd_g, &ok, 1, NULL);
-  check(rc == 0 && page_is(victim, 0), "after all that, a valid RELEASE still works (rc=%d)", rc);
+  probe_check(rc == 0 && page_is(victim, 0), "after all that, a valid RELEASE still works (rc=%d)", rc);
   close(fd_g);
-  return failed;
+  return probe_failed;
 }
 
 /* ---- fork ----------------------------------------------------------------- */
@@ -535,13 +525,13 @@ static int cmd_fork(void) {
   if (pid == 0) _exit(child_checks(fd, p));
   int st = 0;
   waitpid(pid, &st, 0);
-  check(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+  probe_check(WIFEXITED(st) && WEXITSTATUS(st) == 0,
         "child: RELEASE/INFO/STATS on the inherited fd fail with EPERM, its own fd works");
-  check(page_is(p, 0x3c), "the parent's pages are untouched by the child");
+  probe_check(page_is(p, 0x3c), "the parent's pages are untouched by the child");
   struct ts_kmod_range r = { (uintptr_t)p, PG };
-  check(rel(fd, &r, 1, NULL) == 0 && page_is(p, 0), "the parent's fd still works");
+  probe_check(rel(fd, &r, 1, NULL) == 0 && page_is(p, 0), "the parent's fd still works");
   close(fd);
-  return failed;
+  return probe_failed;
 }
 
 /* ---- slots ---------------------------------------------------------------- */
@@ -558,12 +548,12 @@ static int cmd_slots(void) {
     fds[n++] = fd;
   }
   info("%d files open before the table was full (%s)", n, err ? strerror(err) : "no error");
-  check(err == ENOSPC && n >= 200 && n <= 256, "opens beyond the slot table fail with ENOSPC");
+  probe_check(err == ENOSPC && n >= 200 && n <= 256, "opens beyond the slot table fail with ENOSPC");
   for (int i = 0; i < n; i++) close(fds[i]);
   int fd = open(TS_KMOD_DEVICE, O_RDWR);
-  check(fd >= 0, "after closing them, open works again");
+  probe_check(fd >= 0, "after closing them, open works again");
   if (fd >= 0) close(fd);
-  return failed;
+  return probe_failed;
 }
 
 /* ---- uidcap ----------------------------------------------------------------- */
@@ -600,20 +590,20 @@ static int cmd_uidcap(int cap) {
   int ea, eb, er;
   int na = open_as(1000, a, 256, &ea);
   info("uid 1000: %d files open, then %s", na, ea ? strerror(ea) : "no error");
-  check(na == cap && ea == ENOSPC, "uid 1000 opens %d files (the cap), the next open fails with ENOSPC", cap);
+  probe_check(na == cap && ea == ENOSPC, "uid 1000 opens %d files (the cap), the next open fails with ENOSPC", cap);
   int nb = open_as(1001, b, 1, &eb);
-  check(nb == 1, "uid 1001 still opens one (the cap is per uid): %s", eb ? strerror(eb) : "ok");
+  probe_check(nb == 1, "uid 1001 still opens one (the cap is per uid): %s", eb ? strerror(eb) : "ok");
   int want = 256 - na - nb < cap + 8 ? 256 - na - nb : cap + 8;
   int nr = open_as(0, r, want, &er);
-  check(nr == want, "root opens %d more, beyond the cap (root is exempt): %d (%s)", want, nr,
+  probe_check(nr == want, "root opens %d more, beyond the cap (root is exempt): %d (%s)", want, nr,
         er ? strerror(er) : "ok");
   close_all(r, nr);
   close_all(b, nb);
   close_all(a, na);
   na = open_as(1000, a, cap, &ea);
-  check(na == cap, "after closing them, uid 1000 opens %d again: %d", cap, na);
+  probe_check(na == cap, "after closing them, uid 1000 opens %d again: %d", cap, na);
   close_all(a, na);
-  return failed;
+  return probe_failed;
 }
 
 static int cmd_flags(void) {
@@ -669,33 +659,27 @@ static int cmd_threads(void) {
     bad += (long)b;
   }
   struct ts_kmod_stats s1 = stats(fd_t);
-  check(bad == 0, "2 threads x %d iterations, separate and shared ranges: %ld bad results", T_ITERS, bad);
+  probe_check(bad == 0, "2 threads x %d iterations, separate and shared ranges: %ld bad results", T_ITERS, bad);
   uint64_t calls = 2ull * 2 * T_ITERS;
-  check(s1.releases - s0.releases == calls && s1.ranges - s0.ranges == calls * T_PAGES / 2 &&
+  probe_check(s1.releases - s0.releases == calls && s1.ranges - s0.ranges == calls * T_PAGES / 2 &&
             s1.bytes - s0.bytes == calls * T_PAGES / 2 * PG,
         "STATS counted all %llu concurrent calls exactly", (unsigned long long)calls);
   int kept = 1;
   for (int i = 1; i < T_PAGES; i += 2) kept &= page_is(shared_p + i * PG, pat(i, 99));
-  check(kept, "the shared region's unreleased pages are intact");
+  probe_check(kept, "the shared region's unreleased pages are intact");
   close(fd_t);
-  return failed;
+  return probe_failed;
 }
 
 /* ---- shootdowns ----------------------------------------------------------- */
 
 static volatile int spin_stop;
 
-static int pin(int cpu) {
-  cpu_set_t s;
-  CPU_ZERO(&s);
-  CPU_SET(cpu, &s);
-  return sched_setaffinity(0, sizeof(s), &s);
-}
 
 /* Keeps the mm loaded (and not lazy) on CPU 1: every flush for it is remote. */
 static void *spinner(void *arg) {
   volatile char *p = arg;
-  if (pin(1)) return (void *)1;
+  if (probe_pin(1)) return (void *)1;
   while (!spin_stop) (void)p[0];
   return NULL;
 }
@@ -738,7 +722,7 @@ static uint64_t shoot_round(int fd, char *p, int mode) {
     return 0;
   }
   struct ts_kmod_release out;
-  if (rel(fd, r, S_N, &out)) check(0, "RELEASE in the shootdown test: %s", strerror(errno));
+  if (rel(fd, r, S_N, &out)) probe_check(0, "RELEASE in the shootdown test: %s", strerror(errno));
   return out.flushes;
 }
 
@@ -747,10 +731,10 @@ static int cmd_shootdowns(void) {
   int fd = dev_open();
   struct ts_kmod_info ki = kinfo(fd);
   int counted = !!(ki.flags & TS_KMOD_F_SHOOTDOWNS);
-  if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || pin(0)) {
+  if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || probe_pin(0)) {
     info("fewer than 2 CPUs: shootdown test skipped");
     close(fd);
-    return failed;
+    return probe_failed;
   }
   char *p = map4k(2 * S_N + 2);
   p[0] = 1;
@@ -769,7 +753,7 @@ static int cmd_shootdowns(void) {
   spin_stop = 1;
   void *rc;
   pthread_join(t, &rc);
-  check(rc == NULL, "the spinner ran pinned to CPU 1");
+  probe_check(rc == NULL, "the spinner ran pinned to CPU 1");
   printf("INFO: shootdown rounds per call of 64 pages (mean of %d rounds; kmod flag %s):\n", S_ROUNDS,
          counted ? "SHOOTDOWNS set" : "SHOOTDOWNS not set: module counts 0");
   for (int m = 0; m < 3; m++)
@@ -778,19 +762,19 @@ static int cmd_shootdowns(void) {
   printf("INFO: madvise x64: %.1f flushes; RELEASE iov[64]: %.1f flushes; RELEASE iov[64] adjacent: %.1f flushes\n",
          (double)fl[0] / S_ROUNDS, (double)fl[1] / S_ROUNDS, (double)fl[2] / S_ROUNDS);
   if (counted) {
-    check(fl[0] >= S_ROUNDS * S_N / 2, "madvise flushes are counted (%llu for %d calls)",
+    probe_check(fl[0] >= S_ROUNDS * S_N / 2, "madvise flushes are counted (%llu for %d calls)",
           (unsigned long long)fl[0], S_ROUNDS * S_N);
-    check(fl[1] > 0 && fl[1] <= fl[0] + S_ROUNDS, "RELEASE of separate ranges: at most one flush per range");
-    check(fl[2] <= 2 * S_ROUNDS, "RELEASE of adjacent ranges: coalesced, about one flush per call (%llu)",
+    probe_check(fl[1] > 0 && fl[1] <= fl[0] + S_ROUNDS, "RELEASE of separate ranges: at most one flush per range");
+    probe_check(fl[2] <= 2 * S_ROUNDS, "RELEASE of adjacent ranges: coalesced, about one flush per call (%llu)",
           (unsigned long long)fl[2]);
     /* STATS may also hold a flush between calls (NUMA balancing scans). */
-    check(own[1] <= fl[1] && own[2] <= fl[2] && fl[1] - own[1] <= 4 && fl[2] - own[2] <= 4,
+    probe_check(own[1] <= fl[1] && own[2] <= fl[2] && fl[1] - own[1] <= 4 && fl[2] - own[2] <= 4,
           "RELEASE's own flushes field agrees with STATS (%llu/%llu, %llu/%llu)", (unsigned long long)own[1],
           (unsigned long long)fl[1], (unsigned long long)own[2], (unsigned long long)fl[2]);
   }
   munmap(p, (2 * S_N + 2) * PG);
   close(fd);
-  return failed;
+  return probe_failed;
 }
 
 /* ---- enoent ---------------------------------------------------------------- */
@@ -798,10 +782,10 @@ static int cmd_shootdowns(void) {
 static int cmd_enoent(void) {
   int fd = open(TS_KMOD_DEVICE, O_RDWR);
   int err = errno;
-  check(fd < 0 && err == ENOENT, "open %s fails with ENOENT (%s)", TS_KMOD_DEVICE,
+  probe_check(fd < 0 && err == ENOENT, "open %s fails with ENOENT (%s)", TS_KMOD_DEVICE,
         fd < 0 ? strerror(err) : "it opened");
   if (fd >= 0) close(fd);
-  return failed;
+  return probe_failed;
 }
 
 int main(int argc, char **argv) {

@@ -1,8 +1,12 @@
-/* Shared by the guest probes (tier_probe.c, mig_probe.c): where pages are. */
+/* Shared by the guest probes: where pages are (tier_probe.c, mig_probe.c),
+ * and PASS/FAIL lines with a printf format (kmod_probe.c, kmod_lazy.c). */
 #ifndef TS_VM_PROBE_H
 #define TS_VM_PROBE_H
 
+#include <sched.h>
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -25,6 +29,29 @@ static inline void probe_where(const void *p, size_t len, size_t stride, long co
     for (int i = 0; i < n; i++)
       if (status[i] >= 0 && status[i] < PROBE_MAXN) counts[status[i]]++;
   }
+}
+
+/* Pins the calling thread to one CPU (0 or an errno-style -1). */
+__attribute__((unused)) static int probe_pin(int cpu) {
+  cpu_set_t s;
+  CPU_ZERO(&s);
+  CPU_SET(cpu, &s);
+  return sched_setaffinity(0, sizeof(s), &s);
+}
+
+static int probe_failed; /* a check failed: the probe's exit status */
+
+/* One PASS: or FAIL: line (the guest scripts grep them), flushed at once so
+ * a crash right after still shows it. */
+__attribute__((format(printf, 2, 3), unused)) static void probe_check(int ok, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  printf("%s: ", ok ? "PASS" : "FAIL");
+  vprintf(fmt, ap);
+  printf("\n");
+  va_end(ap);
+  fflush(stdout);
+  if (!ok) probe_failed = 1;
 }
 
 #endif
