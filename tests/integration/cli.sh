@@ -147,10 +147,14 @@ if [ -n "$node" ]; then
       && it_pass "migrate --pid of an exited, reaped pid -> 1: $(head -1 "$TMP/mig_reaped.err")" \
       || { it_fail "migrate --pid of a reaped pid: expected 'no such process' and no summary"; it_show "$TMP/mig_reaped.err" stderr; }
   fi
-  # a child that exits while its parent (now `sleep 5`) never waits for it
-  sh -c 'sleep 0 & echo $! >"$1"; exec sleep 5' sh "$TMP/zombie.pid" & zparent=$!
+  # a child that exits while its parent (now `sleep 30`) never waits for it.
+  # The child exits only once the parent has become `sleep`: had it exited
+  # before the exec, the shell could have reaped it (no zombie, a flaky test
+  # on a busy machine). In sh, $$ in the subshell is still the parent's pid.
+  sh -c '(while [ "$(cat /proc/$$/comm 2>/dev/null)" != sleep ]; do sleep 0.05; done) &
+         echo $! >"$1"; exec sleep 30' sh "$TMP/zombie.pid" & zparent=$!
   zpid=
-  for _ in $(seq 50); do
+  for _ in $(seq 200); do
     zpid=$(cat "$TMP/zombie.pid" 2>/dev/null)
     [ -n "$zpid" ] && grep -q '^State:.*Z' "/proc/$zpid/status" 2>/dev/null && break
     sleep 0.1
