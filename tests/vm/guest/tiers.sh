@@ -80,7 +80,7 @@ if [ -w /proc/sys/kernel/numa_balancing ]; then
   vm_info "NUMA hinting faults over 4 s of touching 64 MiB (scan every 100-400 ms): no tiershim $ctl, tiershim $ts, tiershim HOT=default BULK=default $esc"
   vm_check "control: NUMA balancing scans a process without tiershim (faults >= 50)" [ "$ctl" -ge 50 ]
   vm_check "tiershim's policies keep the process out of the scans (under 2% of the control's faults)" [ $((ts * 50)) -lt "$ctl" ]
-  vm_check "HOT=default BULK=default leaves it to NUMA balancing (faults >= 50)" [ "$esc" -ge 50 ]
+  vm_check "HOT=default BULK=default leaves it to NUMA balancing (faults >= 10)" [ "$esc" -ge 10 ]
 else
   vm_info "no /proc/sys/kernel/numa_balancing: NUMA balancing check skipped"
 fi
