@@ -121,7 +121,15 @@ while read -r m; do M["${m#$modroot/}"]=1; done < <(
 for k in ${kmods[@]+"${kmods[@]}"}; do
   rel=$(awk -F: -v n="$k" '{ f = $1; sub(/.*\//, "", f); sub(/\.ko.*/, "", f); gsub(/-/, "_", f);
           m = n; gsub(/-/, "_", m); if (f == m) { print $1; exit } }' "$modroot/modules.dep")
-  [ -n "$rel" ] || die "--kmod $k: no such module in $kver"
+  if [ -z "$rel" ]; then
+    # Built into this kernel (6.12 has virtio_pci built in, 6.1 a module):
+    # nothing to add, and modprobe in the guest succeeds.
+    if grep -q "/${k//-/_}\.ko" <(sed 's/-/_/g' "$modroot/modules.builtin" 2>/dev/null); then
+      echo "mkinitrd: --kmod $k: built into $kver" >&2
+      continue
+    fi
+    die "--kmod $k: no such module in $kver"
+  fi
   M["$rel"]=1
 done
 [ ${#M[@]} -gt 0 ] || die "no dax/nvdimm modules in $modroot"
