@@ -25,6 +25,11 @@
 #                one 2-token request took over 270 s, too slow for rounds;
 #                use it with --dram 768 where the guest runs faster)
 #   BUILD_DIR    default: build
+# Environment (for exploring; the defaults are what docs/results.md reports):
+#   LUF_TUNED="TIERSHIM_X=v ..."  the tuned cell's settings
+#   LUF_CELLS="glibc tuned"       which cells run (glibc jemalloc tiershim tuned)
+#   LUF_REQUESTS, LUF_GEN         requests and tokens per process (2 and 8)
+#   LUF_IDLE=0                    no idle-floor run;  LUF_DEBUG=1: LUFDBG lines
 # Writes bench/results/luf-guest[-KERNEL].md (TS_VM_KERNEL picks the guest's
 # kernel: tests/vm/README.md). Needs llama.cpp (make engines) and qemu (make
 # deps); generates the model (bench/llama/setup.sh --model M) if missing.
