@@ -20,6 +20,7 @@ ts_config_t ts_config = {.enable = true,
                          .thp = TS_THP_AUTO,
                          .retain_max = 256u << 20,
                          .heap_thp = true,
+                         .heap_decommit_ms = 250,
                          .thp_sparse_min = (size_t)32 << 20,
                          .place_mmap = true,
                          .mmap_min = 64 * 1024,
@@ -84,6 +85,11 @@ static const opt_desc_t opt_table[] = {
    "Huge pages for the small-object heap too: its mappings of 2 MiB or more are advised MADV_HUGEPAGE "
    "whenever THP would give the regions fault-time huge pages. Fewer page faults and TLB misses for "
    "small objects; a thread heap's first touch of a block costs 2 MiB of RSS instead of 4 KiB."},
+  {"HEAP_DECOMMIT_DELAY", OPT_INT, OPT_FIELD(heap_decommit_ms), "250", 0, 3600000, "milliseconds",
+   "How long the small-object heap keeps freed memory before it gives it back (mimalloc's decommit "
+   "delay, 25 ms of its own). Each give-back is a madvise that flushes the TLBs of every CPU running "
+   "the program; waiting longer lets freed memory be reused first. Left alone when the environment "
+   "sets MIMALLOC_DECOMMIT_DELAY (or MIMALLOC_RESET_DELAY), or with ENABLE=0."},
   {"THP_SPARSE_MIN", OPT_SIZE, OPT_FIELD(thp_sparse_min), "32M", 0, OPT_SIZE_MAX_VALUE, "bytes (K/M/G); 0: off",
    "Zeroed memory of this size or more (calloc, anonymous mmap) gets no fault-time huge pages: it may be "
    "used sparsely, and a huge page per touched 2 MiB would multiply its RSS. Blocks the program fills "
@@ -483,6 +489,9 @@ void ts_options_print_config(const ts_config_t *cfg) {
   }
   config_line("THP", ts_thp_names[cfg->thp & 3]);
   config_line("HEAP_THP", cfg->heap_thp ? "1" : "0");
+  ts_buf_init(&b, v, sizeof v);
+  ts_buf_i64(&b, cfg->heap_decommit_ms);
+  config_line("HEAP_DECOMMIT_DELAY", v);
   config_line("PLACE_MMAP", cfg->place_mmap ? "1" : "0");
   config_line("MUNMAP", cfg->munmap_strict ? "strict" : "release");
   config_line("HOT", ts_hot_names[cfg->hot & 1]);

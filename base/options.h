@@ -36,6 +36,7 @@ typedef struct ts_config_s {
   int thp;              /* TIERSHIM_THP: a ts_thp_mode_t */
   size_t retain_max;    /* TIERSHIM_RETAIN_MAX */
   bool heap_thp;        /* TIERSHIM_HEAP_THP */
+  int heap_decommit_ms; /* TIERSHIM_HEAP_DECOMMIT_DELAY */
   size_t thp_sparse_min; /* TIERSHIM_THP_SPARSE_MIN; 0 = off */
   bool place_mmap;      /* TIERSHIM_PLACE_MMAP */
   size_t mmap_min;      /* TIERSHIM_MMAP_MIN */

@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
+#include <strings.h>
 #include <sys/auxv.h>
 #include <unistd.h>
 
@@ -57,6 +59,28 @@ static void init_heap_error(int err, void *arg) {
   if (err == ENOMEM || err == EOVERFLOW) errno = ENOMEM;
 }
 
+/* The environment names mimalloc 2.0.9 reads for its decommit delay (any
+ * case, as mimalloc compares them). */
+static bool init_env_names_decommit(void) {
+  static const char *const names[] = {"MIMALLOC_DECOMMIT_DELAY=", "MIMALLOC_RESET_DELAY="};
+  for (char **e = environ; e && *e; e++)
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+      if (strncasecmp(*e, names[i], strlen(names[i])) == 0) return true;
+  return false;
+}
+
+/* mimalloc gives a freed span of its segments back (madvise DONTNEED) 25 ms
+ * after the free; with another thread running, each of those is a TLB
+ * shootdown, and in a program that frees and allocates continually most
+ * of that memory would have been reused a moment later. jemalloc waits
+ * 10 s. A user's own MIMALLOC_ setting wins; under AT_SECURE mimalloc's
+ * options are pinned (secure.c) and this one, which no environment set,
+ * still applies. */
+static void init_heap_decommit(bool secure) {
+  if (!ts_config.enable || (!secure && init_env_names_decommit())) return;
+  mi_option_set(mi_option_decommit_delay, ts_config.heap_decommit_ms);
+}
+
 static void init_run(void) {
   /* Secure-execution programs (setuid, setgid, file capabilities) must not
    * be steerable through the environment of an unprivileged user. */
@@ -66,6 +90,7 @@ static void init_run(void) {
   ts_fault_init();
   ts_route_configure(&ts_config);
   mi_register_error(init_heap_error, NULL);
+  init_heap_decommit(secure);
   ts_malloc_compat_init();
   (void)ts_symbols_resolve();
   ts_syscall_init();

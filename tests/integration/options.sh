@@ -109,4 +109,26 @@ for spec in 1M:1 1048576:1 64K:3 65536:3 1G:0 2M:1 3M:0 300K:2; do
   [ -s "$TMP/lm_$val.err" ] && it_fail "TIERSHIM_LARGE_MIN=$val (valid): expected no warning got: $(cat "$TMP/lm_$val.err")"
 done
 [ $IT_FAILED -eq $f0 ] && it_pass "valid TIERSHIM_LARGE_MIN values (1M 1048576 64K 65536 1G 2M 3M 300K) take effect"
+# TIERSHIM_HEAP_DECOMMIT_DELAY sets mimalloc's decommit delay (250 ms by
+# default, mimalloc's own is 25); a MIMALLOC_ setting of the user wins, in
+# any case and under its old name; ENABLE=0 leaves mimalloc's default.
+f0=$IT_FAILED
+hd() { # hd WANT VAR=VALUE...
+  local want=$1 got; shift
+  got=$(env "$@" LD_PRELOAD="$LIB" "$PROG" --heap-delay 2>"$TMP/hd.err" | sed -n 's/^heap_decommit_delay=//p')
+  [ "$got" = "$want" ] || it_fail "heap decommit delay with '$*': expected $want got '$got'"
+  [ -s "$TMP/hd.err" ] && it_fail "heap decommit delay with '$*': expected nothing on stderr got: $(head -c 300 "$TMP/hd.err")"
+}
+got=$("$PROG" --heap-delay | sed -n 's/^heap_decommit_delay=//p')
+[ "$got" = absent ] || it_fail "without the shim: expected no mimalloc got '$got'"
+hd 250 A=1
+hd 40 TIERSHIM_HEAP_DECOMMIT_DELAY=40
+hd 0 TIERSHIM_HEAP_DECOMMIT_DELAY=0
+hd 7 MIMALLOC_DECOMMIT_DELAY=7
+hd 7 TIERSHIM_HEAP_DECOMMIT_DELAY=40 mimalloc_decommit_delay=7
+hd 9 MIMALLOC_RESET_DELAY=9
+hd 25 TIERSHIM_ENABLE=0
+[ $IT_FAILED -eq $f0 ] && it_pass "TIERSHIM_HEAP_DECOMMIT_DELAY: 250 by default, the value set, a MIMALLOC_ setting wins, ENABLE=0 leaves mimalloc's 25"
+check_bad TIERSHIM_HEAP_DECOMMIT_DELAY soon
+
 it_finish options

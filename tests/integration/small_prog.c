@@ -1,6 +1,6 @@
 /* small_prog: a small, deterministic program for the shell tests.
  *
- *   small_prog [--pid] [--report] [--exit N]
+ *   small_prog [--pid] [--report] [--heap-delay] [--exit N]
  *
  * Prints a fixed greeting, allocates a little (including blocks of 100 KiB,
  * 300 KiB and 2 MiB), and exits with N (default 0).
@@ -9,6 +9,9 @@
  *             "shim=found enabled=E malloc_rise=ok|low large_delta=D large_total=T"
  *             (D: large_allocs rise over the three blocks above), or
  *             "shim=absent" without the shim.
+ *   --heap-delay  also prints "heap_decommit_delay=N": mimalloc's decommit
+ *             delay as the loaded mimalloc reports it (mi_option_get), or
+ *             "heap_decommit_delay=absent" when no mimalloc is loaded.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -16,21 +19,29 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <mimalloc.h> /* the option's number only: mimalloc is found with dlsym */
+
 #include "it_common.h"
 
 int main(int argc, char **argv) {
-  int code = 0, want_pid = 0, report = 0;
+  int code = 0, want_pid = 0, report = 0, heap_delay = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--pid")) want_pid = 1;
     else if (!strcmp(argv[i], "--report")) report = 1;
+    else if (!strcmp(argv[i], "--heap-delay")) heap_delay = 1;
     else if (!strcmp(argv[i], "--exit") && i + 1 < argc) code = atoi(argv[++i]);
     else {
-      fprintf(stderr, "usage: %s [--pid] [--report] [--exit N]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--pid] [--report] [--heap-delay] [--exit N]\n", argv[0]);
       return 2;
     }
   }
   printf("small_prog: hello\n");
   if (want_pid) printf("pid=%ld\n", (long)getpid());
+  if (heap_delay) {
+    long (*opt_get)(mi_option_t) = (long (*)(mi_option_t))it_sym("mi_option_get");
+    if (opt_get) printf("heap_decommit_delay=%ld\n", opt_get(mi_option_decommit_delay));
+    else printf("heap_decommit_delay=absent\n");
+  }
   fflush(stdout);
 
   it_stats_get_fn get = (it_stats_get_fn)it_sym("tiershim_stats_get");
