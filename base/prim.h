@@ -87,6 +87,7 @@ int ts_prim_pidfd_open(int pid);
 int ts_prim_getcpu(void); /* the calling thread's node, or -errno */
 
 uint64_t ts_prim_clock_ns(void); /* CLOCK_MONOTONIC */
+uint64_t ts_prim_minflt(void);   /* the process's minor faults so far (getrusage) */
 
 /* Fault injection (tests only; shim/fault.c in the tiershim_fault build):
  * when set, consulted before each mmap, madvise (MADV_COLLAPSE apart),

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "base/reentry.h"
 #include "policy/thp.h"
+#include "policy/thp_probe.h"
 #include "policy/tierpol.h"
 
 #include <errno.h>
@@ -35,6 +36,8 @@
 #define COLLAPSE_PER_SCAN 256               /* then the next period */
 #define COLLAPSE_PAUSE_NS 20000             /* between two collapses */
 #define QUIET_NS (2 * 1000000ull)            /* no placement activity for this long */
+#define FILL_MIN ((size_t)64 << 20)         /* auto: blocks this large ask the probe */
+#define BUSY_FAULTS_PER_MS 16                /* the program is filling memory (64 MiB/s) */
 
 ts_thp_stats_t ts_thp_stats;
 
@@ -274,6 +277,21 @@ void ts_thp_unsparse(uintptr_t addr, size_t len) {
   blocks_advise(addr, len, pick_nohuge, MADV_HUGEPAGE, set_unsparse);
 }
 
+/* auto: should a block of len bytes, about to be handed out, fault in
+ * small pages now and be collapsed once filled? Yes when it is very large
+ * and a huge-page fault costs more than small ones here (thp_probe.h): a
+ * model loaded into it then loads at small-page speed, and the collapse
+ * thread makes it huge after the load. Only where the collapse thread may
+ * run: in a program still single-threaded, which tiershim's default never
+ * makes multi-threaded (docs/design.md, "tiershim's own threads"), the
+ * block keeps fault-time huge pages, slow or not. */
+bool ts_thp_defer_fill(size_t len) {
+  if (len < FILL_MIN || thp_mode != TS_THP_AUTO || !collapse_usable()) return false;
+  if (ts_thp_probe_huge_cheap()) return false;
+  __atomic_fetch_add(&ts_thp_stats.deferred_bytes, len, __ATOMIC_RELAXED);
+  return true;
+}
+
 /* ---- the collapse thread ------------------------------------------------ */
 
 static bool block_populated(uintptr_t a) {
@@ -329,6 +347,19 @@ static bool program_quiet(void) {
   return ts_prim_clock_ns() - __atomic_load_n(&thp_last_activity_ns, __ATOMIC_RELAXED) >= QUIET_NS;
 }
 
+/* Is the program faulting memory in fast (loading a model into a block
+ * it was handed)? Then a collapse would take the mmap lock from under its
+ * faults, and a block being filled is not done yet: wait. Compared with
+ * the last call (the collapse thread's previous scan). */
+static bool program_filling(void) {
+  static uint64_t last_ns, last_flt;
+  uint64_t now = ts_prim_clock_ns(), flt = ts_prim_minflt();
+  bool busy = last_ns != 0 && flt > last_flt && (flt - last_flt) * 1000000u > BUSY_FAULTS_PER_MS * (now - last_ns);
+  last_ns = now;
+  last_flt = flt;
+  return busy;
+}
+
 /* What a scan found: nothing pending, pending blocks (scan again next
  * period), or a busy program (nothing can be collapsed: the block table,
  * 32,768 entries for a 64 GiB window, is not even walked; walking it 100
@@ -338,7 +369,7 @@ enum { SCAN_IDLE, SCAN_PENDING, SCAN_BUSY };
 static int scan_once(void) {
   bool pending = false;
   int done = 0;
-  if (!program_quiet()) return SCAN_BUSY;
+  if (program_filling() || !program_quiet()) return SCAN_BUSY;
   for (size_t b = 0; b < thp_nblocks; b++) {
     if ((thp_blocks[b] & 3) != BLK_PENDING) continue;
     if (done >= COLLAPSE_PER_SCAN) return SCAN_PENDING;

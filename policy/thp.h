@@ -28,6 +28,7 @@ typedef struct ts_thp_stats_s {
   uint64_t collapse_ok, collapse_fail, collapse_bytes, collapse_skipped;
   uint64_t heap_advised_bytes, heap_advise_fail; /* the small-object heap's mappings */
   uint64_t sparse_bytes;                         /* advised NOHUGEPAGE: may be used sparsely */
+  uint64_t deferred_bytes;                       /* large blocks faulted small, collapsed once filled */
 } ts_thp_stats_t;
 
 extern ts_thp_stats_t ts_thp_stats;
@@ -70,6 +71,12 @@ void ts_thp_program_threaded(void); /* the program created a thread (shim/thread
  * unsparse gives the blocks their advice back when it is freed. */
 void ts_thp_sparse(uintptr_t addr, size_t len);
 void ts_thp_unsparse(uintptr_t addr, size_t len);
+
+/* auto: a block of len bytes, about to be handed out uninitialised, gets
+ * the sparse treatment when it is very large (64 MiB) and a huge-page fault
+ * costs more than small ones here (policy/thp_probe.h): small pages while
+ * the program fills it, collapsed into huge ones once it stops faulting. */
+bool ts_thp_defer_fill(size_t len);
 
 
 /* Placement rules' huge-page actions on one allocation (observe/profile.c). */
