@@ -1,0 +1,125 @@
+/* thp_fill: a very large uninitialised block gets huge pages without the
+ * program paying for them in a way it can see, and nothing is populated
+ * behind its back.
+ *
+ * A multi-threaded program (a second, idle thread: tiershim's collapse
+ * thread may run) mallocs two 128 MiB blocks:
+ *   - `idle` is never touched: after a while not one page of it may be
+ *     resident (no background prefault of memory a program allocates whole
+ *     and fills later, such as a KV cache);
+ *   - `data` is written once, densely: it must end up with huge pages over
+ *     at least 90% of its whole 2 MiB blocks within 30 s, either at fault
+ *     time or collapsed after the fill (THP auto defers to the collapse
+ *     thread where a huge-page fault costs more than small ones), with its
+ *     content intact.
+ * Prints which of the two it saw. Exit 77 when THP is off or the kernel
+ * has no MADV_COLLAPSE (before 6.1), 1 on a failure. */
+#include "it_common.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <time.h>
+
+#define MIB ((size_t)1 << 20)
+#define LEN (128 * MIB)
+#define PMD (2 * MIB)
+
+static void *idle_thread(void *arg) {
+  (void)arg;
+  for (;;) pause();
+  return NULL;
+}
+
+static size_t resident_pages(const char *p, size_t len) {
+  uintptr_t a = (uintptr_t)p & ~(uintptr_t)4095; /* glibc's chunk header comes first */
+  len += (uintptr_t)p - a;
+  p = (const char *)a;
+  size_t n = (len + 4095) / 4096, r = 0;
+  unsigned char *vec = calloc(n, 1);
+  if (vec == NULL || mincore((void *)p, len, vec) != 0) { free(vec); return (size_t)-1; }
+  for (size_t i = 0; i < n; i++) r += vec[i] & 1;
+  free(vec);
+  return r;
+}
+
+/* AnonHugePages (kB) of the VMAs of /proc/self/smaps within [lo, hi):
+ * exact for whole blocks (a huge page lies in one VMA). The file is read
+ * in pieces while the collapse thread changes the VMAs, so a VMA may show
+ * up twice or grown: one that starts before the end of the last is skipped,
+ * and none counts more than its overlap with [lo, hi). Never too much; a
+ * read that counts too little is retried by the caller. */
+static long huge_kb_in(uintptr_t lo, uintptr_t hi) {
+  FILE *f = fopen("/proc/self/smaps", "r");
+  if (f == NULL) return -1;
+  char line[512];
+  bool in = false;
+  unsigned long last_end = 0, cap = 0;
+  long kb = 0;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long a, b;
+    long v;
+    if (sscanf(line, "%lx-%lx ", &a, &b) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+      in = a < hi && b > lo && a >= last_end;
+      if (b > last_end) last_end = b;
+      cap = in ? ((b < hi ? b : hi) - (a > lo ? a : lo)) / 1024 : 0;
+    } else if (in && sscanf(line, "AnonHugePages: %ld kB", &v) == 1) {
+      kb += (unsigned long)v < cap ? v : (long)cap;
+    }
+  }
+  fclose(f);
+  return kb;
+}
+
+static bool thp_usable(void) {
+  char s[128] = "";
+  FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+  if (f == NULL) return false;
+  bool ok = fgets(s, sizeof s, f) != NULL && strstr(s, "[never]") == NULL;
+  fclose(f);
+  /* MADV_COLLAPSE (25) on nothing: EINVAL when the kernel does not know it */
+  return ok && madvise(NULL, 0, 25) == 0;
+}
+
+int main(void) {
+  if (!thp_usable()) {
+    printf("thp_fill: skip: THP off or no MADV_COLLAPSE\n");
+    return 77;
+  }
+  pthread_t t;
+  if (pthread_create(&t, NULL, idle_thread, NULL) != 0) return 1;
+  char *idle = malloc(LEN), *data = malloc(LEN);
+  if (idle == NULL || data == NULL) return 1;
+  uintptr_t lo = ((uintptr_t)data + PMD - 1) & ~(PMD - 1), hi = ((uintptr_t)data + LEN) & ~(PMD - 1);
+  /* the block's VMA may hold other memory (placed neighbours, a merged
+   * mapping): count what it gains */
+  long base = huge_kb_in(lo, hi);
+  for (size_t i = 0; i < LEN; i += 4096) data[i] = (char)(i / 4096 * 31 + 7);
+  memset(data + 1, 0x5a, 100); /* some bytes beyond the first of a page */
+  long whole_kb = (long)((hi - lo) / 1024), at_fault = huge_kb_in(lo, hi) - base, huge = at_fault;
+  for (int i = 0; i < 300 && huge * 10 < whole_kb * 9; i++) {
+    struct timespec ts = {0, 100 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    huge = huge_kb_in(lo, hi) - base;
+  }
+  int fail = 0;
+  size_t idle_res = resident_pages(idle, LEN);
+  if (idle_res != 0) {
+    printf("FAIL: %zu pages of the untouched block are resident (expected 0)\n", idle_res);
+    fail = 1;
+  }
+  if (huge * 10 < whole_kb * 9) {
+    printf("FAIL: %ld of %ld kB of the filled block's whole blocks are huge after 30 s (expected >= 90%%)\n",
+           huge, whole_kb);
+    fail = 1;
+  }
+  for (size_t i = 0; i < LEN; i += 4096)
+    if (data[i] != (char)(i / 4096 * 31 + 7) || (i == 0 && data[1] != 0x5a)) {
+      printf("FAIL: byte %zu changed\n", i);
+      fail = 1;
+      break;
+    }
+  printf("thp_fill: %s: %ld of %ld kB huge right after the fill, %ld later; untouched block: %zu pages resident\n",
+         at_fault * 10 >= whole_kb * 9 ? "huge at fault time" : "collapsed after the fill", at_fault, whole_kb,
+         huge, idle_res);
+  return fail;
+}
