@@ -19,22 +19,27 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdbool.h>
+#include <unistd.h>
 
 #include "ggml-backend.h"
 #include "llama.h"
 
 typedef struct drv_opts {
   const char *model, *bins;
-  bool mmap, verbose;
+  bool mmap, verbose, server_thread;
   int requests, gen, threads, ctx, prompt_max;
   uint32_t seed;
 } drv_opts_t;
 
 static void usage(FILE *f) {
   fputs("usage: ts_llama --model PATH [--bins DIR] [--mmap on|off] [--requests N]\n"
-        "                [--gen N] [--threads N] [--ctx N] [--seed N] [--prompt-max N] [--verbose]\n"
+        "                [--gen N] [--threads N] [--ctx N] [--seed N] [--prompt-max N]\n"
+        "                [--server-thread] [--verbose]\n"
         "  --prompt-max N  prompts of 6..N words (default 69; 6..69)\n"
+        "  --server-thread  start one idle thread before loading, as llama-server does\n"
+        "               (its HTTP thread answers /health while the model loads)\n"
         "  --bins DIR   directory of the ggml CPU backends (default: $TS_LLAMA_BINS)\n"
         "  defaults: --mmap on --requests 4 --gen 32 --threads 1 --ctx 1024 --seed 42\n",
         f);
@@ -62,6 +67,7 @@ static void parse_args(int argc, char **argv, drv_opts_t *o) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); exit(0); }
     if (!strcmp(a, "--verbose")) { o->verbose = true; continue; }
+    if (!strcmp(a, "--server-thread")) { o->server_thread = true; continue; }
     if (!v) { usage(stderr); fprintf(stderr, "ts_llama: %s needs a value\n", a); exit(2); }
     i++;
     if (!strcmp(a, "--model")) o->model = v;
@@ -180,9 +186,18 @@ static void run_request(const drv_opts_t *o, struct llama_context *ctx,
   t->gen_s += t2 - t1;
 }
 
+/* The stand-in for a server's listener thread: it waits until exit. */
+static void *server_idle(void *arg) {
+  (void)arg;
+  for (;;) pause();
+  return NULL;
+}
+
 int main(int argc, char **argv) {
   drv_opts_t o;
   parse_args(argc, argv, &o);
+  pthread_t listener;
+  if (o.server_thread && pthread_create(&listener, NULL, server_idle, NULL) != 0) fail("pthread_create", NULL);
   if (!o.verbose) llama_log_set(quiet_log, NULL);
   ggml_backend_load_all_from_path(o.bins);
   llama_backend_init();

@@ -69,7 +69,7 @@ drv=$cache/ts_llama
 if [[ ! -x $drv || $here/driver.c -nt $drv || $here/../bench_util.h -nt $drv ||
       $cache/src/include/llama.h -nt $drv ]]; then
   say "building ts_llama"
-  cc -std=c11 -O2 -Wall -Wextra -o "$drv.tmp" "$here/driver.c" -ldl \
+  cc -std=c11 -O2 -Wall -Wextra -pthread -o "$drv.tmp" "$here/driver.c" -ldl \
      -I"$cache/src/include" -I"$cache/src/ggml/include" \
      "$bins/libllama.v0.5.0.so" "$bins/libggml.v0.5.0.so" "$bins/libggml-base.so" \
      -Wl,-rpath,"$bins"
