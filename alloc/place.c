@@ -20,12 +20,9 @@
 /* Zeroed memory of this size or more may be used sparsely (a calloc'd
  * table, an mmap used as an arena): its whole blocks get no fault-time
  * huge pages, and the collapse thread rebuilds those the program fills.
- * Memory handed out uninitialised is written before it is read, densely;
- * a very large block of it gets the same treatment where huge-page faults
- * cost more than small ones (thp_defer_fill: a model loading into it). */
+ * Memory handed out uninitialised is written before it is read, densely. */
 static bool sparse_candidate(size_t len, bool zero) {
-  if (zero) return ts_config.thp_sparse_min != 0 && len >= ts_config.thp_sparse_min;
-  return place_ops->thp_defer_fill != NULL && place_ops->thp_defer_fill(len);
+  return zero && ts_config.thp_sparse_min != 0 && len >= ts_config.thp_sparse_min;
 }
 
 void *ts_place_malloc(size_t size, size_t align, bool zero) {

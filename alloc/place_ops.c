@@ -13,7 +13,6 @@ const ts_place_ops_t ts_place_default_ops = {
     .thp_released = ts_thp_released,
     .thp_sparse = ts_thp_sparse,
     .thp_unsparse = ts_thp_unsparse,
-    .thp_defer_fill = ts_thp_defer_fill,
     .thp_fork_child = ts_thp_fork_child,
     .tier_window_mapped = ts_tier_window_mapped,
     .tier_granted = ts_tier_granted,

@@ -7,7 +7,6 @@
 #define _GNU_SOURCE
 #include "base/reentry.h"
 #include "policy/thp.h"
-#include "policy/thp_probe.h"
 #include "policy/tierpol.h"
 
 #include <errno.h>
@@ -36,8 +35,8 @@
 #define COLLAPSE_PER_SCAN 256               /* then the next period */
 #define COLLAPSE_PAUSE_NS 20000             /* between two collapses */
 #define QUIET_NS (2 * 1000000ull)            /* no placement activity for this long */
-#define FILL_MIN ((size_t)64 << 20)         /* auto: blocks this large ask the probe */
 #define BUSY_FAULTS_PER_MS 16                /* the program is filling memory (64 MiB/s) */
+#define FILL_MAX_NS (10 * 1000000000ull)     /* ... but not for longer than this */
 
 ts_thp_stats_t ts_thp_stats;
 
@@ -277,21 +276,6 @@ void ts_thp_unsparse(uintptr_t addr, size_t len) {
   blocks_advise(addr, len, pick_nohuge, MADV_HUGEPAGE, set_unsparse);
 }
 
-/* auto: should a block of len bytes, about to be handed out, fault in
- * small pages now and be collapsed once filled? Yes when it is very large
- * and a huge-page fault costs more than small ones here (thp_probe.h): a
- * model loaded into it then loads at small-page speed, and the collapse
- * thread makes it huge after the load. Only where the collapse thread may
- * run: in a program still single-threaded, which tiershim's default never
- * makes multi-threaded (docs/design.md, "tiershim's own threads"), the
- * block keeps fault-time huge pages, slow or not. */
-bool ts_thp_defer_fill(size_t len) {
-  if (len < FILL_MIN || thp_mode != TS_THP_AUTO || !collapse_usable()) return false;
-  if (ts_thp_probe_huge_cheap()) return false;
-  __atomic_fetch_add(&ts_thp_stats.deferred_bytes, len, __ATOMIC_RELAXED);
-  return true;
-}
-
 /* ---- the collapse thread ------------------------------------------------ */
 
 static bool block_populated(uintptr_t a) {
@@ -348,16 +332,20 @@ static bool program_quiet(void) {
 }
 
 /* Is the program faulting memory in fast (loading a model into a block
- * it was handed)? Then a collapse would take the mmap lock from under its
- * faults, and a block being filled is not done yet: wait. Compared with
- * the last call (the collapse thread's previous scan). */
+ * it was handed)? Then a collapse would take the mmap lock for writing
+ * from under its faults, and a block being filled is not done yet: wait.
+ * Compared with the last call (the collapse thread's previous scan). A
+ * program that faults that fast for FILL_MAX_NS on end is not loading but
+ * working that way: its blocks are collapsed anyway, paced as always. */
 static bool program_filling(void) {
-  static uint64_t last_ns, last_flt;
+  static uint64_t last_ns, last_flt, since_ns;
   uint64_t now = ts_prim_clock_ns(), flt = ts_prim_minflt();
   bool busy = last_ns != 0 && flt > last_flt && (flt - last_flt) * 1000000u > BUSY_FAULTS_PER_MS * (now - last_ns);
   last_ns = now;
   last_flt = flt;
-  return busy;
+  if (!busy) since_ns = 0;
+  else if (since_ns == 0) since_ns = now;
+  return busy && now - since_ns < FILL_MAX_NS;
 }
 
 /* What a scan found: nothing pending, pending blocks (scan again next

@@ -5,7 +5,8 @@
  *             synchronously (a stall on the request path).
  *   collapse: no fault-time huge pages; a background thread runs
  *             MADV_COLLAPSE on 2 MiB blocks once they are populated, while
- *             the program is quiet (no allocation for 2 ms), paced.
+ *             the program is quiet (no allocation for 2 ms, and not faulting
+ *             memory in at 16 faults a ms or more: a model loading), paced.
  *   auto:     off when THP is `never`. Otherwise, for each range it commits,
  *             fault-time huge pages when they cannot stall (defrag defer or
  *             never, or the buddy allocator holds enough free 2 MiB blocks
@@ -28,7 +29,6 @@ typedef struct ts_thp_stats_s {
   uint64_t collapse_ok, collapse_fail, collapse_bytes, collapse_skipped;
   uint64_t heap_advised_bytes, heap_advise_fail; /* the small-object heap's mappings */
   uint64_t sparse_bytes;                         /* advised NOHUGEPAGE: may be used sparsely */
-  uint64_t deferred_bytes;                       /* large blocks faulted small, collapsed once filled */
 } ts_thp_stats_t;
 
 extern ts_thp_stats_t ts_thp_stats;
@@ -71,12 +71,6 @@ void ts_thp_program_threaded(void); /* the program created a thread (shim/thread
  * unsparse gives the blocks their advice back when it is freed. */
 void ts_thp_sparse(uintptr_t addr, size_t len);
 void ts_thp_unsparse(uintptr_t addr, size_t len);
-
-/* auto: a block of len bytes, about to be handed out uninitialised, gets
- * the sparse treatment when it is very large (64 MiB) and a huge-page fault
- * costs more than small ones here (policy/thp_probe.h): small pages while
- * the program fills it, collapsed into huge ones once it stops faulting. */
-bool ts_thp_defer_fill(size_t len);
 
 
 /* Placement rules' huge-page actions on one allocation (observe/profile.c). */

@@ -8,7 +8,6 @@
 
 #include "base/options.h"
 #include "policy/thp.h"
-#include "policy/thp_probe.h"
 
 Test(thp, sysfs_choice) {
   cr_assert_eq(ts_thp_sysfs_choice("always [madvise] never\n"), 1);
@@ -156,36 +155,4 @@ ParameterizedTest(ts_thp_mode_t *req, thp, mode_init_decides_on_probed_inputs) {
   ts_thp_mode_init();
   cr_assert_eq(ts_thp_effective(), mode, "enabled %d defrag %d collapse %d", in.enabled, in.defrag, in.collapse_ok);
   cr_assert_str_eq(ts_thp_reason(), want);
-}
-
-/* The fault-cost probe's verdict: huge pages are cheap when the slowest
- * huge sample costs no more than 512 small faults; no answer is cheap. */
-Test(thp, probe_verdict) {
-  ts_thp_probe_t p = {.huge_ns = 200000, .small_ns = 1000000, .ok = true};
-  cr_assert(ts_thp_probe_cheap(&p));
-  p.huge_ns = 1000000;
-  cr_assert(ts_thp_probe_cheap(&p), "equal cost: huge pages win (fewer faults later)");
-  p.huge_ns = 5900000;
-  cr_assert_not(ts_thp_probe_cheap(&p), "a huge fault 5.9x the small ones (a reported block)");
-  p = (ts_thp_probe_t){.ok = false, .huge_ns = 9000000, .small_ns = 1};
-  cr_assert(ts_thp_probe_cheap(&p), "no MADV_POPULATE_WRITE: the mode's own rule");
-}
-
-/* virtio_balloon's sysfs features: one character per bit, bit 5 is
- * VIRTIO_BALLOON_F_REPORTING (the development VM's string). */
-Test(thp, probe_reporting_bit) {
-  cr_assert(ts_thp_probe_reporting("0110010100000000000000000000000010000000000000000000000000000000\n"));
-  cr_assert_not(ts_thp_probe_reporting("0110000100000000000000000000000010000000000000000000000000000000\n"));
-  cr_assert_not(ts_thp_probe_reporting("01100"));
-  cr_assert_not(ts_thp_probe_reporting(""));
-}
-
-/* A real probe on this machine: both figures measured (MADV_POPULATE_WRITE
- * exists since 5.14) and plausible: 2 MiB in more than 10 us, less than 1 s. */
-Test(thp, probe_runs) {
-  ts_thp_probe_t p;
-  ts_thp_probe_run(&p);
-  cr_assert(p.ok);
-  cr_assert(p.huge_ns > 10000 && p.huge_ns < 1000000000ull, "huge %lu ns", (unsigned long)p.huge_ns);
-  cr_assert(p.small_ns > 10000 && p.small_ns < 1000000000ull, "small %lu ns", (unsigned long)p.small_ns);
 }
