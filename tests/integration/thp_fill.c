@@ -1,17 +1,16 @@
-/* thp_fill: a very large uninitialised block gets huge pages without the
- * program paying for them in a way it can see, and nothing is populated
- * behind its back.
+/* thp_fill: a large uninitialised block the program fills ends up in huge
+ * pages, and nothing is populated behind the program's back.
  *
  * A multi-threaded program (a second, idle thread: tiershim's collapse
  * thread may run) mallocs two 128 MiB blocks:
  *   - `idle` is never touched: after a while not one page of it may be
- *     resident (no background prefault of memory a program allocates whole
- *     and fills later, such as a KV cache);
+ *     resident (no background work populates memory a program allocates
+ *     whole and fills later, such as a KV cache);
  *   - `data` is written once, densely: it must end up with huge pages over
- *     at least 90% of its whole 2 MiB blocks within 30 s, either at fault
- *     time or collapsed after the fill (THP auto defers to the collapse
- *     thread where a huge-page fault costs more than small ones), with its
- *     content intact.
+ *     at least 90% of its whole 2 MiB blocks within 30 s, at fault time
+ *     (THP fault, or auto with free memory) or collapsed after the fill
+ *     (THP collapse: the collapse thread waits while the program faults
+ *     memory in, then rebuilds the blocks), with its content intact.
  * Prints which of the two it saw. Exit 77 when THP is off or the kernel
  * has no MADV_COLLAPSE (before 6.1), 1 on a failure. */
 #include "it_common.h"
