@@ -22,7 +22,7 @@ PKGS_BENCH := libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 time strace gnupl
 PKGS_VM    := qemu-system-x86 busybox-static cpio kmod xz-utils zstd linux-headers-amd64 \
               debootstrap dwarves
 
-.PHONY: all deps build engines test test-kernels demo bench bench-micro bench-thp bench-llama bench-onnx bench-tiers bench-luf bench-unmap fuzz test-sanitize clean install
+.PHONY: all deps build engines test test-kernels demo bench bench-micro bench-thp bench-llama bench-onnx bench-tiers bench-luf bench-unmap bench-serving bench-serving-quick fuzz test-sanitize clean install
 
 all: build
 
@@ -84,6 +84,15 @@ bench-tiers: build engines
 # mode, glibc/jemalloc/tiershim/tiershim tuned, 3 interleaved rounds.
 bench-luf: build engines
 	bench/tiers/luf.sh $(BUILD)
+
+# Serving-grade figures (issue 19): load time of llama.cpp 1.1B and ONNX
+# Runtime BERT per allocator, 9 rotated rounds with the host's page-reporting
+# state per run (about 30 minutes); the quick variant: glibc and tiershim, 3
+# rounds (about 5 minutes).
+bench-serving: build engines
+	python3 bench/serving/load.py $(BUILD)
+bench-serving-quick: build engines
+	python3 bench/serving/load.py --quick $(BUILD)
 
 # TLB shootdowns per 1,000 frees and ops/s, every peer and unmap backend:
 # on the host, then in the two-tier guest with the tiershim module loaded.
