@@ -154,6 +154,9 @@ def med(xs):
 def report(a, cfgs, engines, rows, skipped):
     rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
                          text=True).stdout.strip()
+    if subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
+                      capture_output=True, text=True).stdout.strip():
+        rev += " + local changes"
     md = ["# Load time per allocator (bench/serving/load.py)", "",
           f"- {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, tree {rev}, kernel {os.uname().release}, "
           f"{os.cpu_count()} CPUs; THP enabled/defrag: "
@@ -163,7 +166,9 @@ def report(a, cfgs, engines, rows, skipped):
           f"reported KiB counter: {'yes' if os.path.exists(REPORTED) else 'not exposed by this kernel'}",
           f"- {a.rounds} rounds, configurations rotated per round; llama.cpp "
           f"{'without' if a.no_server_thread else 'with'} --server-thread",
-          f"- command: `python3 bench/serving/load.py --rounds {a.rounds} --configs {a.configs}`", ""]
+          f"- command: `python3 bench/serving/load.py --rounds {a.rounds} --engines {a.engines} "
+          f"--configs {a.configs}{' --no-server-thread' if a.no_server_thread else ''}"
+          f"{' --baseline ' + a.baseline if a.baseline else ''}`", ""]
     for ename, _ in engines:
         md += [f"## {ename}", "",
                "| configuration | load s median | min | max | huge-page coverage (end) | minor faults | "
