@@ -764,7 +764,12 @@ static int cmd_shootdowns(void) {
   if (counted) {
     probe_check(fl[0] >= S_ROUNDS * S_N / 2, "madvise flushes are counted (%llu for %d calls)",
           (unsigned long long)fl[0], S_ROUNDS * S_N);
-    probe_check(fl[1] > 0 && fl[1] <= fl[0] + S_ROUNDS, "RELEASE of separate ranges: at most one flush per range");
+    /* At most one per range, not "at most madvise's count": a madvise finds the
+     * spinner's CPU lazy now and then (a preempted vCPU on a busy host) and
+     * sends no IPI, so its count is the noisier of the two (491 of 512 once). */
+    probe_check(fl[1] > 0 && fl[1] <= (uint64_t)S_ROUNDS * S_N,
+          "RELEASE of separate ranges: at most one flush per range (%llu for %d ranges)",
+          (unsigned long long)fl[1], S_ROUNDS * S_N);
     probe_check(fl[2] <= 2 * S_ROUNDS, "RELEASE of adjacent ranges: coalesced, about one flush per call (%llu)",
           (unsigned long long)fl[2]);
     /* STATS may also hold a flush between calls (NUMA balancing scans). */
