@@ -61,12 +61,21 @@ static void take_all(void) {
   ts_profile_lock();
 }
 
+/* A handler may fork between any two statements here, on the same thread.
+ * So a level's slot is reserved (fork_depth raised) before it is written,
+ * and read before it is given back (fork_depth lowered): a nested fork
+ * then always uses the next slot. Before, fork_parent popped first and read
+ * its bit after, and a handler forking in between (tiershim's locks held,
+ * so it took none) cleared that bit: the outer fork then never released
+ * the locks, and the program's next allocating thread hung (caught by
+ * fidelity sigfork under load, once in about 150 runs). */
 static void fork_prepare(void) {
   int d = fork_depth < 31 ? fork_depth : 31;
+  fork_depth++;
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
   fork_busy_before[d] = ts_busy;
   bool take = !ts_reentered();
   fork_took_locks = (fork_took_locks & ~(1u << d)) | ((uint32_t)take << d);
-  fork_depth++;
   if (take) take_all();
 }
 
@@ -80,19 +89,27 @@ static void release_all(void) {
   ts_place_unlock();
 }
 
-static int fork_pop(void) {
+/* The slot of the innermost fork in progress. */
+static int fork_top(void) {
+  int d = fork_depth > 0 ? fork_depth - 1 : 0;
+  return d < 31 ? d : 31;
+}
+
+static void fork_pop(void) {
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
   if (fork_depth > 0) fork_depth--;
-  return fork_depth < 31 ? fork_depth : 31;
 }
 
 static void fork_parent(void) {
-  int d = fork_pop();
-  if ((fork_took_locks >> d) & 1) release_all();
+  bool took = (fork_took_locks >> fork_top()) & 1;
+  fork_pop();
+  if (took) release_all();
 }
 
 static void fork_child(void) {
-  int d = fork_pop();
-  ts_busy = fork_busy_before[d]; /* the locks are made anew, not released */
+  unsigned busy = fork_busy_before[fork_top()];
+  fork_pop();
+  ts_busy = busy;                 /* the locks are made anew, not released */
   ts_profile_fork_child();
   ts_unmap_fork_child();          /* re-initialises the batcher lock; backends reopen */
   ts_promote_fork_child();
