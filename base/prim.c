@@ -186,6 +186,8 @@ uint64_t ts_prim_minflt(void) {
   return (uint64_t)ru.ru_minflt;
 }
 
+uintptr_t ts_prim_brk(uintptr_t addr) { return (uintptr_t)ts_syscall6(SYS_brk, (long)addr, 0, 0, 0, 0, 0); }
+
 size_t ts_prim_page_size(void) {
   return (size_t)getauxval(AT_PAGESZ); /* from the aux vector: no syscall */
 }

@@ -81,10 +81,28 @@ static void init_heap_decommit(bool secure) {
   mi_option_set(mi_option_decommit_delay, ts_config.heap_decommit_ms);
 }
 
+/* glibc's malloc moves the program break on its first allocation, by the
+ * request plus M_TOP_PAD (128 KiB) rounded to pages, so in every program
+ * that has allocated anything the bytes just below sbrk(0) are mapped: the
+ * [heap] segment. mimalloc never moves the break, and a program that
+ * touches memory below the break it started from faults (stress-ng's brk
+ * stressor writes the byte below each break it gets, and died on its first
+ * write under tiershim, mimalloc and jemalloc alike). Moving the break once
+ * at start-up, as glibc would, keeps that. The pages are never touched:
+ * address space and one VMA, no memory. Refused (RLIMIT_DATA), nothing
+ * changes, as when glibc's brk fails and it falls back to mmap. */
+#define INIT_HEAP_SEGMENT ((uintptr_t)132 << 10)
+
+static void init_heap_segment(void) {
+  uintptr_t cur = ts_prim_brk(0);
+  if (cur != 0) (void)ts_prim_brk(cur + INIT_HEAP_SEGMENT);
+}
+
 static void init_run(void) {
   /* Secure-execution programs (setuid, setgid, file capabilities) must not
    * be steerable through the environment of an unprivileged user. */
   bool secure = getauxval(AT_SECURE) != 0;
+  init_heap_segment();
   ts_meta_hot_hook = ts_tier_bind_hot; /* the regions' records on the fast tier */
   (void)ts_options_parse(&ts_config, environ, secure);
   ts_fault_init();

@@ -33,6 +33,10 @@
  *   dontfork   a child's view of a MADV_DONTFORK range it does not have
  *   badargs    hostile addresses and lengths, and ranges that run past the
  *              end of tiershim's window
+ *   brk        after a malloc, the byte below the program break is mapped
+ *              (the [heap] segment glibc's malloc makes); sbrk grows and
+ *              shrinks the break around it and the bytes below each new
+ *              break are writable (stress-ng's brk stressor)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -103,6 +107,41 @@ static int stray_write(volatile unsigned char *p, unsigned char v) {
     return 1;
   }
   return 0;
+}
+
+/* ---- the program break -------------------------------------------------- */
+
+static int maps_has(const char *what) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  if (f == NULL) IT_DIE("/proc/self/maps: %s", strerror(errno));
+  char line[512];
+  int found = 0;
+  while (!found && fgets(line, sizeof line, f)) found = strstr(line, what) != NULL;
+  fclose(f);
+  return found;
+}
+
+static void case_brk(void) {
+  signal(SIGSEGV, on_segv);
+  free(malloc(24));
+  unsigned char *b0 = sbrk(0);
+  int below = stray_write(b0 - 1, 1);
+  SAY("brk: byte below the break after malloc writable: %s; [heap] mapped: %s", below ? "yes" : "no",
+      maps_has("[heap]") ? "yes" : "no");
+  int grew = 0, touched = 0, shrunk = 0;
+  for (int i = 0; i < 1000; i++) { /* stress-ng's pattern: 7 pages up, 1 down */
+    if (i % 8 != 7) {
+      unsigned char *p = sbrk((intptr_t)PGSZ);
+      if (p == (void *)-1) continue;
+      grew++;
+      touched += stray_write(p - 1, 2) & stray_write(p + PGSZ - 1, 3);
+    } else {
+      shrunk += brk((unsigned char *)sbrk(0) - PGSZ) == 0;
+    }
+  }
+  SAY("brk: %d of 875 sbrk(+page) succeeded, %d with both edge bytes writable; %d of 125 shrinks", grew, touched,
+      shrunk);
+  SAY("brk: back to the start: %s", brk(b0) == 0 && sbrk(0) == (void *)b0 ? "yes" : "no");
 }
 
 static size_t first_nonzero(const unsigned char *p, size_t n) {
@@ -799,6 +838,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(c, "vmaflags")) case_vmaflags();
   else if (!strcmp(c, "dontfork")) case_dontfork();
   else if (!strcmp(c, "badargs")) case_badargs();
+  else if (!strcmp(c, "brk")) case_brk();
   else {
     fprintf(stderr, "fidelity: unknown case %s\n", c);
     return 2;

@@ -6,7 +6,7 @@
 #            every THP mode and unmap backend, 1 and 4 threads, and strict
 #   signals  200,000 handlers calling the mmap family, 200,000 calling large
 #            malloc/free, and forks from handlers: none hangs
-#   kernel   vmaflags, dontfork, badargs: stdout identical to the run
+#   kernel   vmaflags, dontfork, badargs, brk: stdout identical to the run
 #            without the shim, in the default mode, strict, each THP mode
 #   limits   RLIMIT_MEMLOCK, RLIMIT_DATA, RLIMIT_AS, sparse touches
 set -u
@@ -66,7 +66,7 @@ signals)
   run sigfork_thp_off TIERSHIM_THP=off -- sigfork 1000
   ;;
 kernel)
-  for c in vmaflags dontfork badargs; do
+  for c in vmaflags dontfork badargs brk; do
     "$BIN" "$c" >"$TMP/plain_$c.out" 2>"$TMP/plain_$c.err" ||
       { it_fail "fidelity $c without the shim: expected exit 0 got $? (the test's expectations are wrong)"; continue; }
     kernel "$c"
