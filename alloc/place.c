@@ -212,10 +212,12 @@ void *ts_place_mmap(size_t len, int prot, int flags) {
   len = ts_align_up(len, PAGE);
   bool plain = prot == (PROT_READ | PROT_WRITE) && flags == (MAP_PRIVATE | MAP_ANONYMOUS);
   bool sparse = plain && sparse_candidate(len, true);
+  bool probe = plain && !sparse && place_ops->thp_mmap_probe(len);
+  sparse |= probe;
   place_enter();
   ts_grant_t g;
   place_region_t *pr;
-  uint32_t tag = MMAP_TAG(prot) | (sparse ? TAG_SPARSE : 0);
+  uint32_t tag = MMAP_TAG(prot) | (sparse ? TAG_SPARSE : 0) | (probe ? TAG_PROBE : 0);
   bool ok = place_open_locked() && place_alloc_locked(len, len % PMD == 0 ? PMD : PAGE, tag, &g, &pr) == 0;
   if (!ok) place_st.mmap_fallbacks++;
   else place_retain_trade_locked(&g, len);

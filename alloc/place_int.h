@@ -69,6 +69,9 @@ enum { TAG_MALLOC = 1, TAG_MMAP = 2, TAG_RELEASING = 3, TAG_FOREIGN = 4 };
 /* VM_LOCKED: mlock, MAP_LOCKED; munlock clears it (the kernel merges the
  * pieces back, so mremap must see one mapping again). */
 #define TAG_MLOCKED (1u << 20)
+/* The program's plain mmap placed sparse to learn how it is used
+ * (policy/thp_mmap.c): measured when unmapped. */
+#define TAG_PROBE (1u << 21)
 #define PROGRAM_OWNED(t) (TAG_KIND(t) == TAG_MALLOC || TAG_KIND(t) == TAG_MMAP || TAG_KIND(t) == TAG_FOREIGN)
 #define PROGRAM_KINDS ((1u << TAG_MALLOC) | (1u << TAG_MMAP) | (1u << TAG_FOREIGN))
 

@@ -23,6 +23,8 @@ typedef struct ts_place_ops_s {
   void (*thp_released)(uintptr_t a, size_t len); /* its memory went back to the OS */
   void (*thp_sparse)(uintptr_t a, size_t len);   /* zeroed, maybe used sparsely */
   void (*thp_unsparse)(uintptr_t a, size_t len);
+  bool (*thp_mmap_probe)(size_t len);            /* the program's mmap: small pages first? */
+  void (*thp_mmap_observe)(uintptr_t a, size_t len); /* a probe is unmapped */
   void (*thp_fork_child)(void);
   /* Tiers (policy/tierpol.h). */
   void (*tier_window_mapped)(uintptr_t a, size_t len); /* mapped afresh: the window's policy */

@@ -40,6 +40,7 @@ static ts_free_state_t unmap_range(uintptr_t a, size_t len, uint32_t tag) {
  * ZAPPED, not CLEAN: the program may still write to them through a stale
  * pointer, and reuse must not hand that out as zero (place_zero_grant). */
 void place_unmap_piece_locked(place_region_t *pr, uintptr_t a, size_t len, uint32_t tag) {
+  if (tag & TAG_PROBE) place_ops->thp_mmap_observe(a, len);
   if (tag & TAG_SPARSE) place_ops->thp_unsparse(a, len);
   uintptr_t in_lo = ts_align_up(a, PMD), in_hi = (a + len) & ~(uintptr_t)(PMD - 1);
   if (ts_config.munmap_strict || place_frugal || (tag & TAG_TAINTED) || in_hi <= in_lo) {

@@ -29,6 +29,7 @@ typedef struct ts_thp_stats_s {
   uint64_t collapse_ok, collapse_fail, collapse_bytes, collapse_skipped;
   uint64_t heap_advised_bytes, heap_advise_fail; /* the small-object heap's mappings */
   uint64_t sparse_bytes;                         /* advised NOHUGEPAGE: may be used sparsely */
+  uint64_t mmap_probes_dense, mmap_probes_sparse; /* the program's mmaps, measured (thp_mmap.c) */
 } ts_thp_stats_t;
 
 extern ts_thp_stats_t ts_thp_stats;
@@ -71,6 +72,13 @@ void ts_thp_program_threaded(void); /* the program created a thread (shim/thread
  * unsparse gives the blocks their advice back when it is freed. */
 void ts_thp_sparse(uintptr_t addr, size_t len);
 void ts_thp_unsparse(uintptr_t addr, size_t len);
+
+/* The program's own anonymous mmap of len bytes (thp_mmap.c): in auto
+ * mode, should it be a probe, placed sparse (small pages at fault, dense
+ * blocks collapsed later) until the program has shown it fills what it
+ * maps? observe: a probe is unmapped; its whole blocks are counted. */
+bool ts_thp_mmap_probe(size_t len);
+void ts_thp_mmap_observe(uintptr_t addr, size_t len);
 
 
 /* Placement rules' huge-page actions on one allocation (observe/profile.c). */

@@ -35,7 +35,7 @@
 /* ---- the fake operations table ----------------------------------------- */
 
 enum { EV_WINDOW, EV_MAPPED, EV_UNMAPPED, EV_GRANTED, EV_RELEASED, EV_SPARSE, EV_UNSPARSE, EV_FORK,
-       EV_TIER_MAPPED, EV_TIER_GRANTED, EV_RELEASE, EV_DECAYED, EV_KINDS };
+       EV_TIER_MAPPED, EV_TIER_GRANTED, EV_RELEASE, EV_DECAYED, EV_OBSERVE, EV_KINDS };
 
 typedef struct { int kind; uintptr_t a; size_t len; } ev_t;
 #define EV_MAX 32768
@@ -49,6 +49,7 @@ static struct {
   size_t bad_release;     /* released ranges that held a live page of the model */
   char bad_what[160];
   bool (*collapsible)(uintptr_t);
+  bool mmap_probe;        /* what thp_mmap_probe() answers for 2 MiB and up */
 } fk;
 
 /* ---- the model: one entry per page of the window ------------------------ */
@@ -95,6 +96,8 @@ static void f_released(uintptr_t a, size_t l) { ev_add(EV_RELEASED, a, l); }
 static void f_sparse(uintptr_t a, size_t l) { ev_add(EV_SPARSE, a, l); }
 static void f_unsparse(uintptr_t a, size_t l) { ev_add(EV_UNSPARSE, a, l); }
 static void f_fork(void) { ev_add(EV_FORK, 0, 0); }
+static bool f_mmap_probe(size_t l) { return fk.mmap_probe && l >= 2 * MIB; }
+static void f_mmap_observe(uintptr_t a, size_t l) { ev_add(EV_OBSERVE, a, l); }
 static void f_tier_mapped(uintptr_t a, size_t l) { ev_add(EV_TIER_MAPPED, a, l); }
 static void f_tier_granted(uintptr_t a, size_t l) { ev_add(EV_TIER_GRANTED, a, l); }
 static size_t f_retain_max(void) { return fk.retain_max; }
@@ -119,6 +122,7 @@ static size_t f_release(ts_range_t *r, size_t n) {
 static const ts_place_ops_t fake_ops = {
     .thp_window = f_window, .thp_mapped = f_mapped, .thp_unmapped = f_unmapped, .thp_granted = f_granted,
     .thp_released = f_released, .thp_sparse = f_sparse, .thp_unsparse = f_unsparse, .thp_fork_child = f_fork,
+    .thp_mmap_probe = f_mmap_probe, .thp_mmap_observe = f_mmap_observe,
     .tier_window_mapped = f_tier_mapped, .tier_granted = f_tier_granted, .release = f_release,
     .retain_max = f_retain_max, .decay_ns = f_decay_ns, .scale = f_scale, .decayed = f_decayed,
 };

@@ -396,3 +396,27 @@ Test(place, realloc_shrink_tainted_tail_is_replaced, .init = place_setup) {
   for (uintptr_t q = b; q < b + 14 * MIB; q += PAGE)
     cr_assert(can_write(q), "page +%#lx of a new block is not writable", (unsigned long)(q - b));
 }
+
+/* The program's plain mmap is a probe when the policy says so: placed
+ * sparse, and measured (thp_mmap_observe) piece by piece as it is
+ * unmapped; a mapping with other prot or flags never is. */
+Test(place, mmap_probe_sparse_then_observed, .init = place_setup) {
+  fk.mmap_probe = true;
+  ts_config.thp_sparse_min = 0; /* no size rule: whatever is sparse is a probe */
+  size_t mark = fk.n;
+  uintptr_t p = (uintptr_t)ts_place_mmap(16 * MIB, RW, ANON);
+  cr_assert(p != 0 && ev_once(EV_SPARSE, mark, p, 16 * MIB), "a probe mmap is not reported sparse");
+  uintptr_t ro = (uintptr_t)ts_place_mmap(4 * MIB, PROT_READ, ANON);
+  uintptr_t small = (uintptr_t)ts_place_mmap(1 * MIB, RW, ANON);
+  cr_assert(ro != 0 && small != 0 && ev_count(EV_SPARSE, mark) == 1, "only the plain 2 MiB+ mmap is a probe");
+  mark = fk.n;
+  cr_assert_eq(ts_place_munmap((void *)(p + 16 * MIB - PAGE), PAGE), 0);
+  cr_assert_eq(ts_place_munmap((void *)p, 16 * MIB - PAGE), 0);
+  cr_assert(ev_count(EV_OBSERVE, mark) == 2 && ev_covers(EV_OBSERVE, mark, p, 16 * MIB),
+            "the probe's pieces were not all measured on munmap (%zu calls)", ev_count(EV_OBSERVE, mark));
+  cr_assert(ev_covers(EV_UNSPARSE, mark, p, 16 * MIB), "probe unmapped without thp_unsparse");
+  mark = fk.n;
+  cr_assert_eq(ts_place_munmap((void *)ro, 4 * MIB), 0);
+  cr_assert_eq(ts_place_munmap((void *)small, 1 * MIB), 0);
+  cr_assert_eq(ev_count(EV_OBSERVE, mark), 0, "a mapping that was no probe was measured");
+}
