@@ -188,6 +188,12 @@ uint64_t ts_prim_minflt(void) {
 
 uintptr_t ts_prim_brk(uintptr_t addr) { return (uintptr_t)ts_syscall6(SYS_brk, (long)addr, 0, 0, 0, 0, 0); }
 
+uint64_t ts_prim_maxrss(void) {
+  struct rusage ru;
+  if (ts_syscall6(SYS_getrusage, RUSAGE_SELF, (long)&ru, 0, 0, 0, 0) != 0) return 0;
+  return (uint64_t)ru.ru_maxrss << 10;
+}
+
 size_t ts_prim_page_size(void) {
   return (size_t)getauxval(AT_PAGESZ); /* from the aux vector: no syscall */
 }

@@ -88,6 +88,7 @@ int ts_prim_getcpu(void); /* the calling thread's node, or -errno */
 
 uint64_t ts_prim_clock_ns(void); /* CLOCK_MONOTONIC */
 uint64_t ts_prim_minflt(void);   /* the process's minor faults so far (getrusage) */
+uint64_t ts_prim_maxrss(void);   /* the process's peak RSS in bytes so far (getrusage) */
 /* The raw brk(2): asks for a new program break, returns the break after
  * the call (the old one when refused; brk(0) only reads it). */
 uintptr_t ts_prim_brk(uintptr_t addr);

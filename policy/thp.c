@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "base/reentry.h"
 #include "policy/thp.h"
+#include "policy/thp_int.h"
 #include "policy/tierpol.h"
 
 #include <errno.h>
@@ -41,12 +42,16 @@
 ts_thp_stats_t ts_thp_stats;
 
 /* Block states (16 bits a block): the low 2 bits; bit 2 (BLK_NOHUGE) says
- * tiershim advised the block MADV_NOHUGEPAGE (a sparse range:
- * ts_thp_sparse), which must be undone; the bits above count attempts. */
+ * the block belongs to a sparse range (ts_thp_sparse) and may carry
+ * MADV_NOHUGEPAGE, which must be undone; bit 3 (BLK_DEFER) says the block
+ * waits for its MADV_HUGEPAGE until the program has grown (thp_grow.c);
+ * the bits above count attempts. */
 enum { BLK_IDLE = 0, BLK_FAULT = 1, BLK_PENDING = 2, BLK_DONE = 3 };
 #define BLK_NOHUGE 4u
-#define BLK_ATTEMPT 8u
-#define BLK_ATTEMPTS(s) ((s) >> 3)
+#define BLK_DEFER 8u
+#define BLK_MARKS (BLK_NOHUGE | BLK_DEFER) /* kept through state changes */
+#define BLK_ATTEMPT 16u
+#define BLK_ATTEMPTS(s) ((s) >> 4)
 
 static bool (*thp_collapsible)(uintptr_t block); /* the placement engine's (ts_thp_init) */
 
@@ -185,7 +190,7 @@ static void blocks_set_ex(uintptr_t addr, size_t len, uint8_t from_mask, uint16_
   for (size_t b = first; b <= last && b < thp_nblocks; b++) {
     uint16_t s = __atomic_load_n(&thp_blocks[b], __ATOMIC_RELAXED);
     if ((from_mask >> (s & 3)) & 1)
-      __atomic_store_n(&thp_blocks[b], (uint16_t)(to | (keep_mark ? (s & BLK_NOHUGE) : 0)), __ATOMIC_RELAXED);
+      __atomic_store_n(&thp_blocks[b], (uint16_t)(to | (keep_mark ? (s & BLK_MARKS) : 0)), __ATOMIC_RELAXED);
   }
 }
 
@@ -193,8 +198,24 @@ static void blocks_set(uintptr_t addr, size_t len, uint8_t from_mask, uint16_t t
   blocks_set_ex(addr, len, from_mask, to, true);
 }
 
+/* The whole blocks of [addr, addr+len) that carry mark `from` (any, if 0)
+ * trade it for `to`. */
+static void blocks_remark(uintptr_t addr, size_t len, uint16_t from, uint16_t to) {
+  if (thp_blocks == NULL) return;
+  uintptr_t lo = (addr + PMD - 1) & ~(uintptr_t)(PMD - 1), hi = (addr + len) & ~(uintptr_t)(PMD - 1);
+  for (uintptr_t a = lo; a < hi; a += PMD) {
+    uint16_t *p = &thp_blocks[(a - thp_base) / PMD], s = __atomic_load_n(p, __ATOMIC_RELAXED);
+    if (from == 0 || (s & from)) __atomic_store_n(p, (uint16_t)((s & ~from) | to), __ATOMIC_RELAXED);
+  }
+}
+#define blocks_mark(addr, len, m) blocks_remark(addr, len, 0, m)
+
 void ts_thp_mapped(uintptr_t addr, size_t len) {
   if (!fault_now()) return;
+  if (!ts_thp_grown()) { /* whole blocks wait (thp_grow.c) */
+    blocks_mark(addr, len, BLK_DEFER);
+    return;
+  }
   if (ts_prim_madvise((void *)addr, len, MADV_HUGEPAGE) == 0) {
     ts_thp_stats.advise_ok++;
     blocks_set(addr, len, 0xF, BLK_FAULT);
@@ -208,9 +229,19 @@ void ts_thp_mapped(uintptr_t addr, size_t len) {
  * later partial purges (MADV_DONTNEED of a few slices) split a huge page
  * back into small ones: correct, merely less huge. */
 void ts_thp_heap_mapped(uintptr_t addr, size_t len) {
-  if (!ts_config.heap_thp || len < PMD || !fault_now()) return;
+  if (!ts_config.heap_thp || len < PMD) return;
   uintptr_t lo = (addr + PMD - 1) & ~(uintptr_t)(PMD - 1), hi = (addr + len) & ~(uintptr_t)(PMD - 1);
   if (hi <= lo) return;
+  ts_thp_grow_check(0);
+  if (!ts_thp_grown()) {
+    thp_heap_defer(lo, hi);
+    return;
+  }
+  thp_heap_advise(lo, hi);
+}
+
+void thp_heap_advise(uintptr_t lo, uintptr_t hi) {
+  if (!fault_now()) return;
   if (ts_prim_madvise((void *)lo, hi - lo, MADV_HUGEPAGE) == 0)
     __atomic_fetch_add(&ts_thp_stats.heap_advised_bytes, hi - lo, __ATOMIC_RELAXED);
   else
@@ -256,6 +287,19 @@ static uint16_t set_sparse(uint16_t s) {
   return (uint16_t)(BLK_IDLE | BLK_NOHUGE);
 }
 static uint16_t set_unsparse(uint16_t s) { return BLK_FAULT; }
+static bool pick_deferred(uint16_t s) { return (s & BLK_MARKS) == BLK_DEFER; }
+/* advised at last: an idle block faults huge from now on; one the program
+ * already filled with small pages stays a collapse candidate */
+static uint16_t set_advised(uint16_t s) {
+  uint16_t st = s & 3;
+  return (uint16_t)((st == BLK_IDLE ? BLK_FAULT : st) | (s & ~(uint16_t)(BLK_DEFER | 3)));
+}
+
+/* The program has grown (thp_grow.c): every block still waiting gets its
+ * MADV_HUGEPAGE, in runs. */
+void thp_advise_deferred(void) {
+  if (thp_blocks != NULL) blocks_advise(thp_base, thp_nblocks * PMD, pick_deferred, MADV_HUGEPAGE, set_advised);
+}
 
 /* A range that may be used sparsely: its whole blocks that would get
  * fault-time huge pages are advised MADV_NOHUGEPAGE (a huge page per
@@ -265,6 +309,7 @@ static uint16_t set_unsparse(uint16_t s) { return BLK_FAULT; }
 void ts_thp_sparse(uintptr_t addr, size_t len) {
   if (thp_blocks == NULL) return;
   blocks_advise(addr, len, pick_advised, MADV_NOHUGEPAGE, set_sparse);
+  blocks_remark(addr, len, BLK_DEFER, BLK_NOHUGE); /* not advised yet: just never at the flip */
   if (!thp_collapse_ok) return;
   __atomic_store_n(&thp_last_activity_ns, ts_prim_clock_ns(), __ATOMIC_RELAXED);
   blocks_set(addr, len, 1u << BLK_IDLE, BLK_PENDING);
@@ -273,6 +318,10 @@ void ts_thp_sparse(uintptr_t addr, size_t len) {
 
 /* The sparse range is freed: its blocks get their advice back. */
 void ts_thp_unsparse(uintptr_t addr, size_t len) {
+  if (!ts_thp_grown()) { /* before the flip no block carries NOHUGEPAGE advice */
+    blocks_remark(addr, len, BLK_NOHUGE, BLK_DEFER);
+    return;
+  }
   blocks_advise(addr, len, pick_nohuge, MADV_HUGEPAGE, set_unsparse);
 }
 
@@ -293,10 +342,10 @@ static void collapse_block(size_t b) {
   uintptr_t a = thp_base + b * PMD;
   uint16_t next;
   if (!block_populated(a)) {
-    next = BLK_ATTEMPTS(s) + 1 >= ATTEMPTS_MAX ? (uint16_t)(BLK_IDLE | (s & BLK_NOHUGE)) : (uint16_t)(s + BLK_ATTEMPT);
+    next = BLK_ATTEMPTS(s) + 1 >= ATTEMPTS_MAX ? (uint16_t)(BLK_IDLE | (s & BLK_MARKS)) : (uint16_t)(s + BLK_ATTEMPT);
     if ((next & 3) == BLK_IDLE) ts_thp_stats.collapse_skipped++;
   } else if (thp_collapsible && !thp_collapsible(a)) {
-    next = (uint16_t)(BLK_DONE | (s & BLK_NOHUGE)); /* MAP_POPULATE/MAP_LOCKED pages: left as they are */
+    next = (uint16_t)(BLK_DONE | (s & BLK_MARKS)); /* MAP_POPULATE/MAP_LOCKED pages: left as they are */
     ts_thp_stats.collapse_skipped++;
   } else {
     int saved = errno;
@@ -423,6 +472,7 @@ static void collapse_kick(void) {
 }
 
 void ts_thp_granted(uintptr_t addr, size_t len) {
+  ts_thp_grow_check(len);
   if (!collapse_wanted()) return;
   __atomic_store_n(&thp_last_activity_ns, ts_prim_clock_ns(), __ATOMIC_RELAXED);
   blocks_set(addr, len, 1u << BLK_IDLE, BLK_PENDING);

@@ -80,6 +80,14 @@ void ts_thp_unsparse(uintptr_t addr, size_t len);
 bool ts_thp_mmap_probe(size_t len);
 void ts_thp_mmap_observe(uintptr_t addr, size_t len);
 
+/* Fault-time huge pages wait until the program has grown (thp_grow.c):
+ * a request of 2 MiB or more, or a peak RSS of TIERSHIM_THP_GROWN.
+ * grow_check: a request of `request` bytes is being served (0: none,
+ * only the RSS). heap_unmapped: mimalloc unmapped a range. */
+bool ts_thp_grown(void);
+void ts_thp_grow_check(size_t request);
+void ts_thp_heap_unmapped(uintptr_t addr, size_t len);
+
 
 /* Placement rules' huge-page actions on one allocation (observe/profile.c). */
 enum { TS_THP_RULE_OFF = 0, TS_THP_RULE_ON = 1, TS_THP_RULE_COLLAPSE = 2, TS_THP_RULE_RESET = 3 };

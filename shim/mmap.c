@@ -156,7 +156,10 @@ TS_EXPORT int munmap(void *addr, size_t len) {
   count_program(TS_CTR_MUNMAP, internal);
   if (internal) {
     ts_in_heap_os++;
-    if (!ts_reentered()) ts_tier_heap_unmapped(addr, len);
+    if (!ts_reentered()) {
+      ts_tier_heap_unmapped(addr, len);
+      ts_thp_heap_unmapped((uintptr_t)addr, len);
+    }
     int r = ts_prim_munmap(addr, len);
     ts_in_heap_os--;
     return int_result(r, true);

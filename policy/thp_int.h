@@ -1,0 +1,11 @@
+/* Between the files of the huge-page policy (thp.c, thp_grow.c). */
+#ifndef TS_THP_INT_H
+#define TS_THP_INT_H
+
+#include <stdint.h>
+
+void thp_advise_deferred(void);                 /* thp.c: the flip's advice for the regions */
+void thp_heap_advise(uintptr_t lo, uintptr_t hi); /* thp.c: a heap range's, if the mode says so */
+void thp_heap_defer(uintptr_t lo, uintptr_t hi);  /* thp_grow.c: advised at the flip */
+
+#endif
