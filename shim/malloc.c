@@ -386,3 +386,10 @@ TS_EXPORT void *__libc_realloc(void *, size_t) __attribute__((alias("realloc"), 
 TS_EXPORT void *__libc_memalign(size_t, size_t) __attribute__((alias("memalign"), copy(memalign)));
 TS_EXPORT void *__libc_valloc(size_t) __attribute__((alias("valloc"), copy(valloc)));
 TS_EXPORT void *__libc_pvalloc(size_t) __attribute__((alias("pvalloc"), copy(pvalloc)));
+
+/* The same entry points for shim/cxx.c (operator new and delete): hidden,
+ * so its calls go straight here, not through the PLT to whichever malloc
+ * the lookup scope holds. */
+void *ts_shim_malloc(size_t) __attribute__((alias("malloc"), copy(malloc)));
+void ts_shim_free(void *) __attribute__((alias("free"), copy(free)));
+void *ts_shim_memalign(size_t, size_t) __attribute__((alias("memalign"), copy(memalign)));

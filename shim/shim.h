@@ -62,4 +62,11 @@ void ts_malloc_compat_init(void);
 /* Opens the malloc/free fast paths; the last step of initialisation. */
 void ts_malloc_open_gates(void);
 
+/* malloc, free and memalign under hidden names (aliases, malloc.c), for
+ * operator new and delete (cxx.c): direct calls, never through the PLT. */
+#define TS_HIDDEN __attribute__((visibility("hidden")))
+TS_HIDDEN void *ts_shim_malloc(size_t size);
+TS_HIDDEN void ts_shim_free(void *p);
+TS_HIDDEN void *ts_shim_memalign(size_t align, size_t size);
+
 #endif

@@ -1,5 +1,10 @@
 // cxx_new: C++ allocation (operator new/delete in all their forms, and the
-// standard containers) lands in tiershim. Run with LD_PRELOAD.
+// standard containers) lands in tiershim, whose operators (shim/cxx.c) fail
+// as libstdc++'s do: new_handler loop, std::bad_alloc, nullptr for nothrow.
+// Run with LD_PRELOAD.
+#include <dlfcn.h>
+
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -33,6 +38,31 @@ void check_aligned(const void *p, std::size_t a, const char *what) {
   IT_CHECK((reinterpret_cast<std::uintptr_t>(p) & (a - 1)) == 0,
            "%s: expected %zu-aligned pointer got %p", what, a, p);
 }
+
+// The operators the process uses: the ones dlsym(RTLD_DEFAULT) finds.
+const char *const operator_syms[] = {
+    "_Znwm", "_Znam", "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t",
+    "_ZnwmSt11align_val_t", "_ZnamSt11align_val_t",
+    "_ZnwmSt11align_val_tRKSt9nothrow_t", "_ZnamSt11align_val_tRKSt9nothrow_t",
+    "_ZdlPv", "_ZdaPv", "_ZdlPvm", "_ZdaPvm", "_ZdlPvRKSt9nothrow_t", "_ZdaPvRKSt9nothrow_t",
+    "_ZdlPvSt11align_val_t", "_ZdaPvSt11align_val_t", "_ZdlPvmSt11align_val_t",
+    "_ZdaPvmSt11align_val_t", "_ZdlPvSt11align_val_tRKSt9nothrow_t",
+    "_ZdaPvSt11align_val_tRKSt9nothrow_t"};
+
+// A new_handler that counts its calls and uninstalls itself on the 2nd, so
+// the operator's loop ends in std::bad_alloc.
+int handler_calls;
+void counting_handler() {
+  if (++handler_calls == 2) std::set_new_handler(nullptr);
+}
+
+struct HandlerError {
+  int tag;
+};
+void throwing_handler() { throw HandlerError{42}; }
+
+volatile std::size_t v_align64 = 64;
+volatile std::size_t v_align48 = 48;  // not a power of two
 
 }  // namespace
 
@@ -183,6 +213,202 @@ int main() {
   IT_CHECK(b.free_calls - a.free_calls >= 1,
            "free_calls after delete[] of 1 MiB: expected rise >= 1 got %llu",
            (unsigned long long)(b.free_calls - a.free_calls));
+
+  // 7. the operators the process resolves are tiershim's
+  for (const char *name : operator_syms) {
+    void *f = dlsym(RTLD_DEFAULT, name);
+    Dl_info info;
+    const char *from = "(not found)";
+    if (f != nullptr && dladdr(f, &info) != 0 && info.dli_fname != nullptr) from = info.dli_fname;
+    IT_CHECK(std::strstr(from, "libtiershim") != nullptr,
+             "%s resolves to: expected libtiershim got %s", name, from);
+  }
+
+  // 8. each form of new counts as a malloc, each form of delete as a free
+  //    (sized, aligned and nothrow deletes included); new(0) is unique
+  {
+    const std::size_t sz = v_n;
+    const std::align_val_t al{v_align64};
+    struct Form {
+      const char *name;
+      void *(*alloc)(std::size_t, std::align_val_t);
+      void (*release)(void *, std::size_t, std::align_val_t);
+    };
+    const Form forms[] = {
+        {"new / delete(p)", [](std::size_t n, std::align_val_t) { return ::operator new(n); },
+         [](void *p, std::size_t, std::align_val_t) { ::operator delete(p); }},
+        {"new[] / delete[](p)",
+         [](std::size_t n, std::align_val_t) { return ::operator new[](n); },
+         [](void *p, std::size_t, std::align_val_t) { ::operator delete[](p); }},
+        {"new / delete(p, n)", [](std::size_t n, std::align_val_t) { return ::operator new(n); },
+         [](void *p, std::size_t n, std::align_val_t) { ::operator delete(p, n); }},
+        {"new[] / delete[](p, n)",
+         [](std::size_t n, std::align_val_t) { return ::operator new[](n); },
+         [](void *p, std::size_t n, std::align_val_t) { ::operator delete[](p, n); }},
+        {"new(nothrow) / delete(p, nothrow)",
+         [](std::size_t n, std::align_val_t) { return ::operator new(n, std::nothrow); },
+         [](void *p, std::size_t, std::align_val_t) { ::operator delete(p, std::nothrow); }},
+        {"new[](nothrow) / delete[](p, nothrow)",
+         [](std::size_t n, std::align_val_t) { return ::operator new[](n, std::nothrow); },
+         [](void *p, std::size_t, std::align_val_t) { ::operator delete[](p, std::nothrow); }},
+        {"new(al) / delete(p, al)",
+         [](std::size_t n, std::align_val_t a) { return ::operator new(n, a); },
+         [](void *p, std::size_t, std::align_val_t a) { ::operator delete(p, a); }},
+        {"new[](al) / delete[](p, al)",
+         [](std::size_t n, std::align_val_t a) { return ::operator new[](n, a); },
+         [](void *p, std::size_t, std::align_val_t a) { ::operator delete[](p, a); }},
+        {"new(al) / delete(p, n, al)",
+         [](std::size_t n, std::align_val_t a) { return ::operator new(n, a); },
+         [](void *p, std::size_t n, std::align_val_t a) { ::operator delete(p, n, a); }},
+        {"new[](al) / delete[](p, n, al)",
+         [](std::size_t n, std::align_val_t a) { return ::operator new[](n, a); },
+         [](void *p, std::size_t n, std::align_val_t a) { ::operator delete[](p, n, a); }},
+        {"new(al, nothrow) / delete(p, al, nothrow)",
+         [](std::size_t n, std::align_val_t a) { return ::operator new(n, a, std::nothrow); },
+         [](void *p, std::size_t, std::align_val_t a) { ::operator delete(p, a, std::nothrow); }},
+        {"new[](al, nothrow) / delete[](p, al, nothrow)",
+         [](std::size_t n, std::align_val_t a) { return ::operator new[](n, a, std::nothrow); },
+         [](void *p, std::size_t, std::align_val_t a) {
+           ::operator delete[](p, a, std::nothrow);
+         }},
+    };
+    for (const Form &f : forms) {
+      errno = EDOM;
+      a = it_stats(get);
+      void *p = f.alloc(sz, al);
+      b = it_stats(get);
+      IT_CHECK(p != nullptr, "%s: expected a block got nullptr", f.name);
+      if (p == nullptr) continue;
+      if (std::strstr(f.name, "(al") != nullptr) check_aligned(p, 64, f.name);
+      std::memset(p, 0x5a, sz);
+      IT_CHECK_RISE(a, b, malloc_calls, 1, f.name);
+      a = it_stats(get);
+      f.release(p, sz, al);
+      b = it_stats(get);
+      IT_CHECK_RISE(a, b, free_calls, 1, f.name);
+      IT_CHECK(errno == EDOM, "%s: errno after success: expected EDOM (untouched) got %s",
+               f.name, it_errname(errno));
+    }
+    void *z1 = ::operator new(0), *z2 = ::operator new(0);
+    IT_CHECK(z1 != nullptr && z2 != nullptr && z1 != z2,
+             "operator new(0) twice: expected two distinct non-null pointers got %p %p", z1, z2);
+    ::operator delete(z1);
+    ::operator delete(z2);
+  }
+
+  // 9. new_handler: called until it uninstalls itself, then std::bad_alloc
+  //    (libstdc++'s loop, which tiershim's operators hand failures to)
+  {
+    handler_calls = 0;
+    std::set_new_handler(counting_handler);
+    threw = false;
+    try {
+      char *h = new char[v_huge];
+      sink = h;
+      delete[] h;
+    } catch (const std::bad_alloc &) {
+      threw = true;
+    }
+    IT_CHECK(threw, "new char[SIZE_MAX/4] with a handler: expected std::bad_alloc got no exception");
+    IT_CHECK(handler_calls == 2,
+             "new char[SIZE_MAX/4]: expected the handler called 2 times got %d", handler_calls);
+    IT_CHECK(std::get_new_handler() == nullptr,
+             "after the handler's 2nd call: expected no handler installed got %p",
+             reinterpret_cast<void *>(std::get_new_handler()));
+
+    handler_calls = 0;
+    std::set_new_handler(counting_handler);
+    threw = false;
+    try {
+      void *h = ::operator new[](v_huge, std::align_val_t(v_align64));
+      sink = h;
+      ::operator delete[](h, std::align_val_t(v_align64));
+    } catch (const std::bad_alloc &) {
+      threw = true;
+    }
+    IT_CHECK(threw,
+             "operator new[](SIZE_MAX/4, align_val_t(64)) with a handler: expected "
+             "std::bad_alloc got no exception");
+    IT_CHECK(handler_calls == 2,
+             "operator new[](SIZE_MAX/4, align_val_t(64)): expected the handler called 2 "
+             "times got %d", handler_calls);
+    std::set_new_handler(nullptr);
+  }
+
+  // 10. an exception a handler throws propagates out of new (through
+  //     tiershim's C frames)
+  {
+    std::set_new_handler(throwing_handler);
+    int tag = 0;
+    bool bad_alloc = false;
+    try {
+      char *h = new char[v_huge];
+      sink = h;
+      delete[] h;
+    } catch (const HandlerError &e) {
+      tag = e.tag;
+    } catch (const std::bad_alloc &) {
+      bad_alloc = true;
+    }
+    std::set_new_handler(nullptr);
+    IT_CHECK(tag == 42 && !bad_alloc,
+             "new char[SIZE_MAX/4] with a throwing handler: expected HandlerError{42} got "
+             "%s (tag %d)", bad_alloc ? "std::bad_alloc" : "no HandlerError", tag);
+  }
+
+  // 11. nothrow with a handler: the handler runs (libstdc++ semantics), then
+  //     nullptr and no exception; errno says ENOMEM as after malloc
+  {
+    struct Nt {
+      const char *name;
+      void *(*alloc)();
+    };
+    const Nt nts[] = {
+        {"new (nothrow) char[SIZE_MAX/4]", [] { return (void *)new (std::nothrow) char[v_huge]; }},
+        {"operator new(SIZE_MAX/4, align_val_t(64), nothrow)",
+         [] { return ::operator new(v_huge, std::align_val_t(v_align64), std::nothrow); }},
+    };
+    for (const Nt &t : nts) {
+      handler_calls = 0;
+      std::set_new_handler(counting_handler);
+      void *h = &handler_calls;
+      bool any = false;
+      errno = 0;
+      try {
+        h = t.alloc();
+      } catch (...) {
+        any = true;
+      }
+      int err = errno;
+      std::set_new_handler(nullptr);
+      IT_CHECK(!any, "%s with a handler: expected no exception got one", t.name);
+      IT_CHECK(h == nullptr, "%s with a handler: expected nullptr got %p", t.name, h);
+      IT_CHECK(handler_calls == 2, "%s: expected the handler called 2 times got %d", t.name,
+               handler_calls);
+      IT_CHECK(err == ENOMEM, "%s: errno: expected ENOMEM got %s", t.name, it_errname(err));
+    }
+  }
+
+  // 12. an alignment that is not a power of two: libstdc++ throws
+  //     std::bad_alloc without calling the handler (nothrow: nullptr)
+  {
+    handler_calls = 0;
+    std::set_new_handler(counting_handler);
+    threw = false;
+    try {
+      sink = ::operator new(64, std::align_val_t(v_align48));
+    } catch (const std::bad_alloc &) {
+      threw = true;
+    }
+    void *h = ::operator new(64, std::align_val_t(v_align48), std::nothrow);
+    std::set_new_handler(nullptr);
+    IT_CHECK(threw, "operator new(64, align_val_t(48)): expected std::bad_alloc got none");
+    IT_CHECK(h == nullptr, "operator new(64, align_val_t(48), nothrow): expected nullptr got %p",
+             h);
+    IT_CHECK(handler_calls == 0,
+             "new with align_val_t(48): expected the handler called 0 times got %d",
+             handler_calls);
+  }
 
   if (it_failures == 0) std::printf("cxx_new: all checks passed\n");
   return it_finish("cxx_new");
