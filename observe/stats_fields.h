@@ -77,6 +77,8 @@
   X(U64, mmap_probes_dense, __atomic_load_n(&thp->mmap_probes_dense, __ATOMIC_RELAXED)) \
   X(U64, mmap_probes_sparse, __atomic_load_n(&thp->mmap_probes_sparse, __ATOMIC_RELAXED)) \
   X(U64, thp_grown, (uint64_t)ts_thp_grown())                                      \
+  X(U64, thp_grown_faults, thp->grown_faults)                                      \
+  X(U64, thp_grown_rss, thp->grown_rss)                                            \
   X(U64, pressure_releases, p.pressure_releases)                                   \
   X(U64, frugal, p.frugal)                                                         \
   X(U64, reentered_deferred, p.reentered_deferred)                                 \

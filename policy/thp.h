@@ -30,6 +30,7 @@ typedef struct ts_thp_stats_s {
   uint64_t heap_advised_bytes, heap_advise_fail; /* the small-object heap's mappings */
   uint64_t sparse_bytes;                         /* advised NOHUGEPAGE: may be used sparsely */
   uint64_t mmap_probes_dense, mmap_probes_sparse; /* the program's mmaps, measured (thp_mmap.c) */
+  uint64_t grown_faults, grown_rss;              /* minor faults and peak RSS at the flip (thp_grow.c) */
 } ts_thp_stats_t;
 
 extern ts_thp_stats_t ts_thp_stats;

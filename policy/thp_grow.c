@@ -33,6 +33,8 @@ bool ts_thp_grown(void) { return __atomic_load_n(&grown, __ATOMIC_ACQUIRE) != 0;
 
 static void grow_now(void) {
   if (__atomic_exchange_n(&grown, 1, __ATOMIC_ACQ_REL)) return;
+  ts_thp_stats.grown_faults = ts_prim_minflt();
+  ts_thp_stats.grown_rss = ts_prim_maxrss();
   thp_advise_deferred();
   ts_lock(&heap_lock);
   for (int i = 0; i < HEAP_SLOTS; i++) {

@@ -121,9 +121,12 @@ static int maps_has(const char *what) {
   return found;
 }
 
+static void *volatile brk_keep;
+
 static void case_brk(void) {
   signal(SIGSEGV, on_segv);
-  free(malloc(24));
+  brk_keep = malloc(24); /* volatile: the compiler may not elide the pair */
+  free(brk_keep);
   unsigned char *b0 = sbrk(0);
   int below = stray_write(b0 - 1, 1);
   SAY("brk: byte below the break after malloc writable: %s; [heap] mapped: %s", below ? "yes" : "no",
