@@ -215,9 +215,7 @@ static inline void gate_open_alloc(ts_tcounters_t *t) {
   t->gate_free_inv = ~(uintptr_t)TS_BOOT_SIZE;
 }
 
-static inline void tls_bump(ts_tcounters_t *t, ts_ctr_t c) {
-  __atomic_store_n(&t->v[c], __atomic_load_n(&t->v[c], __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
-}
+static inline void tls_bump(ts_tcounters_t *t, ts_ctr_t c) { ts_tls_add(&t->v[c], 1); }
 
 /* ---- entry points ------------------------------------------------------ */
 
