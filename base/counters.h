@@ -40,8 +40,8 @@ typedef struct ts_tcounters_s {
   /* The thread's fast-path gates (see shim/malloc.c). They live here, in
    * the same cache line as the counts, because the fast paths need both;
    * zero (the initial TLS value) means closed, and retiring closes them. */
-  size_t gate_malloc;      /* malloc fast path for sizes below this */
-  uintptr_t gate_free_inv; /* ~(bytes of the bootstrap arena that are slow) */
+  size_t gate_malloc;   /* malloc fast path for sizes 1 .. this */
+  uintptr_t gate_free;  /* -(bytes of the bootstrap arena that are slow) */
   struct ts_tcounters_s *next, *prev;
   uint8_t state;
 } ts_tcounters_t;
