@@ -41,6 +41,7 @@ typedef struct ts_tcounters_s {
    * the same cache line as the counts, because the fast paths need both;
    * zero (the initial TLS value) means closed, and retiring closes them. */
   size_t gate_malloc;   /* malloc fast path for sizes 1 .. this */
+  size_t gate_small;    /* its small-object part (mimalloc's small path) */
   uintptr_t gate_free;  /* -(bytes of the bootstrap arena that are slow) */
   struct ts_tcounters_s *next, *prev;
   uint8_t state;

@@ -189,8 +189,10 @@ static __attribute__((noinline)) void free_slow(void *p) {
  * general path opens it for its thread, once initialisation has finished
  * and the thread's counter block is linked (the allocation gate only from
  * an allocation, the free gate from either):
- *   malloc: size - 1 < t->gate_malloc = min(large threshold, 64 MiB) - 1,
- *           which sends size 0 to the general path too (its 16 bytes)
+ *   malloc: size - 1 < t->gate_small = min(gate_malloc, MI_SMALL_SIZE_MAX):
+ *           mi_malloc_small, which skips mi_malloc's own size test;
+ *           else size - 1 < t->gate_malloc = min(large threshold, 64 MiB) - 1:
+ *           mi_malloc. Size 0 fails both (the general path gives it 16 bytes)
  *   free:   p - ts_boot_storage + t->gate_free carries, gate_free being
  *           -(the arena's size): p is outside the arena (one add, no
  *           compare); and p outside the placement window (large blocks) */
@@ -198,10 +200,13 @@ static __attribute__((noinline)) void free_slow(void *p) {
 #define GATE_MALLOC_CAP ((size_t)64 << 20)
 
 static size_t gate_malloc_limit; /* an open malloc gate's value: sizes 1 .. this are fast */
+static size_t gate_small_limit;  /* the same for mimalloc's small-object path */
 
 void ts_malloc_open_gates(void) {
   size_t limit = ts_large_threshold < GATE_MALLOC_CAP ? ts_large_threshold : GATE_MALLOC_CAP;
-  __atomic_store_n(&gate_malloc_limit, limit != 0 ? limit - 1 : 0, __ATOMIC_RELEASE);
+  size_t gate = limit != 0 ? limit - 1 : 0;
+  __atomic_store_n(&gate_small_limit, gate < MI_SMALL_SIZE_MAX ? gate : MI_SMALL_SIZE_MAX, __ATOMIC_RELAXED);
+  __atomic_store_n(&gate_malloc_limit, gate, __ATOMIC_RELEASE);
 }
 
 #define GATE_FREE_OPEN (-(uintptr_t)TS_BOOT_SIZE)
@@ -215,6 +220,8 @@ static inline bool free_fast_ok(const ts_tcounters_t *t, const void *p) {
 
 /* Does the malloc gate admit size (1 .. min(large threshold, 64 MiB) - 1)? */
 static inline bool malloc_fast_ok(const ts_tcounters_t *t, size_t size) { return size - 1 < t->gate_malloc; }
+/* And the small gate (1 .. MI_SMALL_SIZE_MAX, rounded up still within)? */
+static inline bool malloc_small_ok(const ts_tcounters_t *t, size_t size) { return size - 1 < t->gate_small; }
 
 /* Profiling (observe/profile.h) keeps the gates closed: every call then
  * takes the general path, where it is traced. */
@@ -229,6 +236,7 @@ static inline void gate_open_free(ts_tcounters_t *t) {
 static inline void gate_open_alloc(ts_tcounters_t *t) {
   if (!gate_may_open(t)) return;
   t->gate_malloc = __atomic_load_n(&gate_malloc_limit, __ATOMIC_ACQUIRE);
+  t->gate_small = __atomic_load_n(&gate_small_limit, __ATOMIC_RELAXED);
   t->gate_free = GATE_FREE_OPEN;
 }
 
@@ -238,6 +246,10 @@ static inline void tls_bump(ts_tcounters_t *t, ts_ctr_t c) { ts_tls_add(&t->v[c]
 
 TS_EXPORT void *malloc(size_t size) {
   ts_tcounters_t *t = &ts_tls_counters;
+  if (ts_likely(malloc_small_ok(t, size))) {
+    tls_bump(t, TS_CTR_MALLOC);
+    return mi_malloc_small(heap_size_nz(size));
+  }
   if (ts_unlikely(!malloc_fast_ok(t, size))) return alloc_entry(size, 0, false);
   tls_bump(t, TS_CTR_MALLOC);
   return mi_malloc(heap_size_nz(size));
@@ -261,6 +273,10 @@ TS_EXPORT void *calloc(size_t n, size_t size) {
     return NULL;
   }
   ts_tcounters_t *t = &ts_tls_counters;
+  if (ts_likely(malloc_small_ok(t, total))) {
+    tls_bump(t, TS_CTR_MALLOC);
+    return mi_zalloc_small(heap_size_nz(total));
+  }
   if (ts_unlikely(!malloc_fast_ok(t, total))) return alloc_entry(total, 0, true);
   tls_bump(t, TS_CTR_MALLOC);
   return mi_zalloc(heap_size_nz(total));
