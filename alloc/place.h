@@ -24,8 +24,11 @@
 
 #include "base/prim.h"
 
-/* The window, for the free fast path: span is 0 until it is reserved. */
-extern uintptr_t ts_place_lo, ts_place_span;
+/* The window, for the free fast path: span is 0 until it is reserved.
+ * Hidden, so the fast path reads them at a link-time offset, not through
+ * the GOT (two instructions fewer in free). */
+extern uintptr_t ts_place_lo __attribute__((visibility("hidden")));
+extern uintptr_t ts_place_span __attribute__((visibility("hidden")));
 
 static inline bool ts_place_owns(const void *p) {
   return (uintptr_t)p - ts_place_lo < ts_place_span;

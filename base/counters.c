@@ -30,7 +30,8 @@ static void ctr_retire(ts_tcounters_t *t) {
   if (t->state == TS_CTR_LINKED) ctr_unlink_locked(t);
   t->state = TS_CTR_RETIRED;
   t->gate_malloc = 0; /* everything on the general path from now on */
-  t->gate_free_inv = 0;
+  t->gate_small = 0;
+  t->gate_free = 0;
   ts_unlock(&ctr_lock);
 }
 

@@ -40,8 +40,9 @@ typedef struct ts_tcounters_s {
   /* The thread's fast-path gates (see shim/malloc.c). They live here, in
    * the same cache line as the counts, because the fast paths need both;
    * zero (the initial TLS value) means closed, and retiring closes them. */
-  size_t gate_malloc;      /* malloc fast path for sizes below this */
-  uintptr_t gate_free_inv; /* ~(bytes of the bootstrap arena that are slow) */
+  size_t gate_malloc;   /* malloc fast path for sizes 1 .. this */
+  size_t gate_small;    /* its small-object part (mimalloc's small path) */
+  uintptr_t gate_free;  /* -(bytes of the bootstrap arena that are slow) */
   struct ts_tcounters_s *next, *prev;
   uint8_t state;
 } ts_tcounters_t;
@@ -50,15 +51,27 @@ extern __thread ts_tcounters_t ts_tls_counters;
 
 void ts_count_slow(ts_tcounters_t *t, ts_ctr_t c, uint64_t n);
 
-/* Relaxed atomic load and store (not an RMW): a plain add on x86-64, yet no
- * data race with a concurrent snapshot. */
+/* Adds n to a counter of the calling thread's own block. Only the owning
+ * thread writes its block; a snapshot reads it concurrently. On x86-64 one
+ * unlocked `add` to memory: its store is a single aligned 8-byte write, so
+ * the reader sees the old or the new value, as with a relaxed load and
+ * store, which compilers emit as three instructions (load, add, store).
+ * Elsewhere, that relaxed load and store. */
+static inline void ts_tls_add(uint64_t *slot, uint64_t n) {
+#if defined(__x86_64__)
+  __asm__("addq %1, %0" : "+m"(*slot) : "er"(n));
+#else
+  __atomic_store_n(slot, __atomic_load_n(slot, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+#endif
+}
+
 static inline void ts_count_n(ts_ctr_t c, uint64_t n) {
   ts_tcounters_t *t = &ts_tls_counters;
   if (__builtin_expect(t->state != TS_CTR_LINKED, 0)) {
     ts_count_slow(t, c, n);
     return;
   }
-  __atomic_store_n(&t->v[c], __atomic_load_n(&t->v[c], __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+  ts_tls_add(&t->v[c], n);
 }
 
 static inline void ts_count(ts_ctr_t c) { ts_count_n(c, 1); }

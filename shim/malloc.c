@@ -48,6 +48,9 @@
  * 16-byte multiple as its block size. Callers keep sizes below the gate
  * (64 MiB) or below PTRDIFF_MAX, so this never wraps. */
 static inline size_t heap_size(size_t n) { return ((n + 15) & ~(size_t)15) + ((size_t)(n == 0) << 4); }
+/* The same for n >= 1, as the fast paths have it (their gates send 0 to
+ * the general path): two instructions. */
+static inline size_t heap_size_nz(size_t n) { return (n + 15) & ~(size_t)15; }
 
 static bool aligned_alloc_strict; /* see ts_malloc_compat_init */
 
@@ -186,18 +189,39 @@ static __attribute__((noinline)) void free_slow(void *p) {
  * general path opens it for its thread, once initialisation has finished
  * and the thread's counter block is linked (the allocation gate only from
  * an allocation, the free gate from either):
- *   malloc: size < t->gate_malloc = min(large threshold, 64 MiB)
- *   free:   p - ts_boot_storage >= ~t->gate_free_inv = the arena's size,
- *           and p outside the placement window (large blocks) */
+ *   malloc: size - 1 < t->gate_small = min(gate_malloc, MI_SMALL_SIZE_MAX):
+ *           mi_malloc_small, which skips mi_malloc's own size test;
+ *           else size - 1 < t->gate_malloc = min(large threshold, 64 MiB) - 1:
+ *           mi_malloc. Size 0 fails both (the general path gives it 16 bytes)
+ *   free:   p - ts_boot_storage + t->gate_free carries, gate_free being
+ *           -(the arena's size): p is outside the arena (one add, no
+ *           compare); and p outside the placement window (large blocks) */
 
 #define GATE_MALLOC_CAP ((size_t)64 << 20)
 
-static size_t gate_malloc_limit; /* what an open malloc gate admits */
+static size_t gate_malloc_limit; /* an open malloc gate's value: sizes 1 .. this are fast */
+static size_t gate_small_limit;  /* the same for mimalloc's small-object path */
 
 void ts_malloc_open_gates(void) {
   size_t limit = ts_large_threshold < GATE_MALLOC_CAP ? ts_large_threshold : GATE_MALLOC_CAP;
-  __atomic_store_n(&gate_malloc_limit, limit, __ATOMIC_RELEASE);
+  size_t gate = limit != 0 ? limit - 1 : 0;
+  __atomic_store_n(&gate_small_limit, gate < MI_SMALL_SIZE_MAX ? gate : MI_SMALL_SIZE_MAX, __ATOMIC_RELAXED);
+  __atomic_store_n(&gate_malloc_limit, gate, __ATOMIC_RELEASE);
 }
+
+#define GATE_FREE_OPEN (-(uintptr_t)TS_BOOT_SIZE)
+
+/* Is p a heap block for free's fast path: outside the bootstrap arena
+ * (with the gate open) and outside the placement window? */
+static inline bool free_fast_ok(const ts_tcounters_t *t, const void *p) {
+  uintptr_t sum;
+  return __builtin_add_overflow((uintptr_t)p - (uintptr_t)ts_boot_storage, t->gate_free, &sum) && !ts_place_owns(p);
+}
+
+/* Does the malloc gate admit size (1 .. min(large threshold, 64 MiB) - 1)? */
+static inline bool malloc_fast_ok(const ts_tcounters_t *t, size_t size) { return size - 1 < t->gate_malloc; }
+/* And the small gate (1 .. MI_SMALL_SIZE_MAX, rounded up still within)? */
+static inline bool malloc_small_ok(const ts_tcounters_t *t, size_t size) { return size - 1 < t->gate_small; }
 
 /* Profiling (observe/profile.h) keeps the gates closed: every call then
  * takes the general path, where it is traced. */
@@ -206,33 +230,35 @@ static inline bool gate_may_open(const ts_tcounters_t *t) {
 }
 
 static inline void gate_open_free(ts_tcounters_t *t) {
-  if (gate_may_open(t)) t->gate_free_inv = ~(uintptr_t)TS_BOOT_SIZE;
+  if (gate_may_open(t)) t->gate_free = GATE_FREE_OPEN;
 }
 
 static inline void gate_open_alloc(ts_tcounters_t *t) {
   if (!gate_may_open(t)) return;
   t->gate_malloc = __atomic_load_n(&gate_malloc_limit, __ATOMIC_ACQUIRE);
-  t->gate_free_inv = ~(uintptr_t)TS_BOOT_SIZE;
+  t->gate_small = __atomic_load_n(&gate_small_limit, __ATOMIC_RELAXED);
+  t->gate_free = GATE_FREE_OPEN;
 }
 
-static inline void tls_bump(ts_tcounters_t *t, ts_ctr_t c) {
-  __atomic_store_n(&t->v[c], __atomic_load_n(&t->v[c], __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
-}
+static inline void tls_bump(ts_tcounters_t *t, ts_ctr_t c) { ts_tls_add(&t->v[c], 1); }
 
 /* ---- entry points ------------------------------------------------------ */
 
 TS_EXPORT void *malloc(size_t size) {
   ts_tcounters_t *t = &ts_tls_counters;
-  if (ts_unlikely(size >= t->gate_malloc)) return alloc_entry(size, 0, false);
+  if (ts_likely(malloc_small_ok(t, size))) {
+    tls_bump(t, TS_CTR_MALLOC);
+    return mi_malloc_small(heap_size_nz(size));
+  }
+  if (ts_unlikely(!malloc_fast_ok(t, size))) return alloc_entry(size, 0, false);
   tls_bump(t, TS_CTR_MALLOC);
-  return mi_malloc(heap_size(size));
+  return mi_malloc(heap_size_nz(size));
 }
 
 TS_EXPORT void free(void *p) {
   if (p == NULL) return;
   ts_tcounters_t *t = &ts_tls_counters;
-  if (ts_unlikely(((uintptr_t)p - (uintptr_t)ts_boot_storage < ~t->gate_free_inv) |
-                  ts_place_owns(p))) {
+  if (ts_unlikely(!free_fast_ok(t, p))) {
     free_slow(p);
     return;
   }
@@ -247,9 +273,13 @@ TS_EXPORT void *calloc(size_t n, size_t size) {
     return NULL;
   }
   ts_tcounters_t *t = &ts_tls_counters;
-  if (ts_unlikely(total >= t->gate_malloc)) return alloc_entry(total, 0, true);
+  if (ts_likely(malloc_small_ok(t, total))) {
+    tls_bump(t, TS_CTR_MALLOC);
+    return mi_zalloc_small(heap_size_nz(total));
+  }
+  if (ts_unlikely(!malloc_fast_ok(t, total))) return alloc_entry(total, 0, true);
   tls_bump(t, TS_CTR_MALLOC);
-  return mi_zalloc(heap_size(total));
+  return mi_zalloc(heap_size_nz(total));
 }
 
 /* Moves a block to a fresh allocation: used when leaving the bootstrap
@@ -264,10 +294,9 @@ static void *realloc_move(void *p, size_t size) {
 }
 
 /* The fast path: a heap block (not a bootstrap or placed block) that stays
- * below the large threshold; both gates open. */
+ * below the large threshold, size not 0; both gates open. */
 static inline bool realloc_fast_ok(const ts_tcounters_t *t, const void *p, size_t size) {
-  return (size != 0) & (size < t->gate_malloc) &
-         ((uintptr_t)p - (uintptr_t)ts_boot_storage >= ~t->gate_free_inv) & !ts_place_owns(p);
+  return malloc_fast_ok(t, size) && free_fast_ok(t, p);
 }
 
 static __attribute__((noinline)) void *realloc_slow(void *p, size_t size);
@@ -276,7 +305,7 @@ TS_EXPORT void *realloc(void *p, size_t size) {
   ts_tcounters_t *t = &ts_tls_counters;
   if (ts_unlikely(p == NULL || !realloc_fast_ok(t, p, size))) return realloc_slow(p, size);
   tls_bump(t, TS_CTR_MALLOC);
-  return mi_realloc(p, heap_size(size));
+  return mi_realloc(p, heap_size_nz(size));
 }
 
 static void *realloc_slow(void *p, size_t size) {
