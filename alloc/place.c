@@ -20,9 +20,12 @@
 /* Zeroed memory of this size or more may be used sparsely (a calloc'd
  * table, an mmap used as an arena): its whole blocks get no fault-time
  * huge pages, and the collapse thread rebuilds those the program fills.
- * Memory handed out uninitialised is written before it is read, densely. */
+ * Memory handed out uninitialised is written before it is read, densely;
+ * a very large block of it is filled on small pages where huge-page faults
+ * cost more (policy/thp_fill.c: a model loading on a reporting VM). */
 static bool sparse_candidate(size_t len, bool zero) {
-  return zero && ts_config.thp_sparse_min != 0 && len >= ts_config.thp_sparse_min;
+  if (!zero) return place_ops->thp_fill_small != NULL && place_ops->thp_fill_small(len);
+  return ts_config.thp_sparse_min != 0 && len >= ts_config.thp_sparse_min;
 }
 
 void *ts_place_malloc(size_t size, size_t align, bool zero) {

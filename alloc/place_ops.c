@@ -15,6 +15,7 @@ const ts_place_ops_t ts_place_default_ops = {
     .thp_unsparse = ts_thp_unsparse,
     .thp_mmap_probe = ts_thp_mmap_probe,
     .thp_mmap_observe = ts_thp_mmap_observe,
+    .thp_fill_small = ts_thp_fill_small,
     .thp_fork_child = ts_thp_fork_child,
     .tier_window_mapped = ts_tier_window_mapped,
     .tier_granted = ts_tier_granted,

@@ -79,6 +79,7 @@
   X(U64, thp_grown, (uint64_t)ts_thp_grown())                                      \
   X(U64, thp_grown_faults, thp->grown_faults)                                      \
   X(U64, thp_grown_rss, thp->grown_rss)                                            \
+  X(U64, fill_small_bytes, thp->fill_small_bytes)                                  \
   X(U64, pressure_releases, p.pressure_releases)                                   \
   X(U64, frugal, p.frugal)                                                         \
   X(U64, reentered_deferred, p.reentered_deferred)                                 \

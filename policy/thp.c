@@ -151,6 +151,7 @@ static bool collapse_may_start(void) {
 }
 
 static bool collapse_usable(void) { return thp_collapse_ok && collapse_may_start(); }
+bool thp_collapse_usable(void) { return collapse_usable(); }
 
 static bool collapse_wanted(void) {
   return thp_blocks != NULL && thp_collapse_ok && (thp_mode == TS_THP_COLLAPSE || thp_mode == TS_THP_AUTO);

@@ -31,6 +31,7 @@ typedef struct ts_thp_stats_s {
   uint64_t sparse_bytes;                         /* advised NOHUGEPAGE: may be used sparsely */
   uint64_t mmap_probes_dense, mmap_probes_sparse; /* the program's mmaps, measured (thp_mmap.c) */
   uint64_t grown_faults, grown_rss;              /* minor faults and peak RSS at the flip (thp_grow.c) */
+  uint64_t fill_small_bytes;                     /* very large blocks filled on small pages (thp_fill.c) */
 } ts_thp_stats_t;
 
 extern ts_thp_stats_t ts_thp_stats;
@@ -86,6 +87,13 @@ void ts_thp_mmap_observe(uintptr_t addr, size_t len);
  * grow_check: a request of `request` bytes is being served (0: none,
  * only the RSS). heap_unmapped: mimalloc unmapped a range. */
 bool ts_thp_grown(void);
+
+/* auto, on a VM whose balloon reports free pages to the host (thp_fill.c):
+ * should a block of len bytes handed out uninitialised be filled on small
+ * pages and collapsed afterwards? Yes from 256 MiB, where the collapse
+ * thread may run. features_reporting: the parser, for the unit tests. */
+bool ts_thp_fill_small(size_t len);
+bool ts_thp_features_reporting(const char *features);
 void ts_thp_grow_check(size_t request);
 void ts_thp_heap_unmapped(uintptr_t addr, size_t len);
 

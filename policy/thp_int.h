@@ -2,10 +2,12 @@
 #ifndef TS_THP_INT_H
 #define TS_THP_INT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 void thp_advise_deferred(void);                 /* thp.c: the flip's advice for the regions */
 void thp_heap_advise(uintptr_t lo, uintptr_t hi); /* thp.c: a heap range's, if the mode says so */
 void thp_heap_defer(uintptr_t lo, uintptr_t hi);  /* thp_grow.c: advised at the flip */
+bool thp_collapse_usable(void);                 /* thp.c: MADV_COLLAPSE works and the thread may run */
 
 #endif

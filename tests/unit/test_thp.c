@@ -156,3 +156,12 @@ ParameterizedTest(ts_thp_mode_t *req, thp, mode_init_decides_on_probed_inputs) {
   cr_assert_eq(ts_thp_effective(), mode, "enabled %d defrag %d collapse %d", in.enabled, in.defrag, in.collapse_ok);
   cr_assert_str_eq(ts_thp_reason(), want);
 }
+
+/* The balloon's negotiated features, one character per bit: free page
+ * reporting is bit 5 (VIRTIO_BALLOON_F_REPORTING). */
+Test(thp, features_reporting) {
+  cr_assert(ts_thp_features_reporting("0110010100000000000000000000000010000000"));
+  cr_assert(!ts_thp_features_reporting("0110000100000000000000000000000010000000"));
+  cr_assert(!ts_thp_features_reporting("01100"), "too short: no bit 5");
+  cr_assert(!ts_thp_features_reporting(""));
+}
