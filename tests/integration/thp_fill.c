@@ -11,6 +11,9 @@
  *     (THP fault, or auto with free memory) or collapsed after the fill
  *     (THP collapse: the collapse thread waits while the program faults
  *     memory in, then rebuilds the blocks), with its content intact.
+ * With a size of 256 MiB or more (argv[1], in MiB), on a VM whose balloon
+ * reports free pages, auto fills `data` on small pages and collapses it
+ * afterwards (policy/thp_fill.c): the same checks hold.
  * Prints which of the two it saw. Exit 77 when THP is off or the kernel
  * has no MADV_COLLAPSE (before 6.1), 1 on a failure. */
 #include "it_common.h"
@@ -20,7 +23,7 @@
 #include <time.h>
 
 #define MIB ((size_t)1 << 20)
-#define LEN (128 * MIB)
+static size_t LEN = 128 * MIB; /* argv[1]: another size in MiB */
 #define PMD (2 * MIB)
 
 static void *idle_thread(void *arg) {
@@ -79,7 +82,8 @@ static bool thp_usable(void) {
   return ok && madvise(NULL, 0, 25) == 0;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  if (argc > 1) LEN = (size_t)atol(argv[1]) * MIB;
   if (!thp_usable()) {
     printf("thp_fill: skip: THP off or no MADV_COLLAPSE\n");
     return 77;
