@@ -50,6 +50,8 @@ done
   || skip "build dependencies missing: $(sed -n 's/.*Unmet build dependencies: //p' "$build/.deb-builddeps.log") (make deps installs them)"
 
 mkdir -p "$work" "$cache/archives"
+# ctest shows a passing test's output only with -V: keep it in a file too
+exec > >(tee "$work/deb.log") 2>&1
 exec 9>"$cache/.lock"
 command -v flock >/dev/null && flock 9
 
@@ -113,6 +115,7 @@ cleanup() {
   else
     rm -rf "$root"
   fi
+  echo "packaging.deb: exit $rc after $(( $(date +%s) - t_start )) s"
   exit $rc
 }
 trap cleanup EXIT
