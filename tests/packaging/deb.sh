@@ -67,12 +67,15 @@ lap "built ${debs[*]##*/}" "$t"
 # ---- 2. lintian -----------------------------------------------------------------
 if command -v lintian >/dev/null; then
   t=$(date +%s)
-  lintian --pedantic --info "$work/debs/"*.changes >"$work/lintian.txt" 2>&1 || true
+  lrc=0
+  lintian --pedantic --display-info "$work/debs/"*.changes >"$work/lintian.txt" 2>&1 || lrc=$?
+  # 1: tags at the fail-on level (errors, counted below); 2 and up: lintian failed
+  [ $lrc -le 1 ] || fail "lintian exited $lrc: $(tail -n 5 "$work/lintian.txt")"
   grep -v '^N:' "$work/lintian.txt" | grep -E '^[EWIPX]:' | sed 's/^/  /' || true
   nerr=$(grep -c '^E:' "$work/lintian.txt" || true)
   nwarn=$(grep -c '^W:' "$work/lintian.txt" || true)
   [ "$nerr" = 0 ] || fail "lintian: $nerr errors ($work/lintian.txt)"
-  lap "lintian: 0 errors, $nwarn warnings" "$t"
+  lap "lintian --pedantic: 0 errors, $nwarn warnings, $(grep -c '^[IP]:' "$work/lintian.txt" || true) info/pedantic tags" "$t"
 else
   say "lintian not installed: its check is skipped (apt-get install lintian)"
 fi
