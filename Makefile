@@ -19,16 +19,18 @@ PKGS_BENCH := libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 time strace gnupl
 # headers of the current Debian 12 kernel, the one the guest boots)
 # debootstrap: the sid chroot vm.kmod@sid builds the module in; dwarves
 # (pahole): the module's BTF for 6.12's headers; zstd: 6.12+ kernels.
+# debian/: building the packages (make deb) and the packaging.deb test.
+PKGS_DEB   := dpkg-dev debhelper dh-dkms bash-completion lintian man-db
 PKGS_VM    := qemu-system-x86 busybox-static cpio kmod xz-utils zstd linux-headers-amd64 \
               debootstrap dwarves
 
-.PHONY: all deps build engines test test-kernels demo bench bench-micro bench-thp bench-llama bench-onnx bench-tiers bench-luf bench-unmap bench-serving bench-serving-quick fuzz test-sanitize clean install
+.PHONY: all deps build deb engines test test-kernels demo bench bench-micro bench-thp bench-llama bench-onnx bench-tiers bench-luf bench-unmap bench-serving bench-serving-quick fuzz test-sanitize clean install
 
 all: build
 
 # Installs only what dpkg says is missing, so a prepared machine pays nothing.
 deps:
-	@missing=$$(for p in $(PKGS_BUILD) $(PKGS_TEST) $(PKGS_BENCH) $(PKGS_VM); do \
+	@missing=$$(for p in $(PKGS_BUILD) $(PKGS_TEST) $(PKGS_BENCH) $(PKGS_VM) $(PKGS_DEB); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done; \
 	  command -v npm >/dev/null || echo npm); \
 	if [ -n "$$missing" ]; then \
@@ -130,6 +132,11 @@ fuzz: deps
 
 install: build
 	cmake --install $(BUILD)
+
+# The Debian packages (debian/README.source), built on a copy of the tree:
+# $(BUILD)/deb/*.deb, then: apt install ./tiershim_*.deb ./libtiershim0_*.deb
+deb: deps
+	debian/build-debs.sh $(BUILD)/deb
 
 clean:
 	rm -rf $(BUILD)

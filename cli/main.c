@@ -42,7 +42,12 @@ static void die_usage(const char *fmt, const char *arg) {
 }
 
 /* The library sits beside the binary in a build tree, and in the libdir
- * relative to the bindir once installed. */
+ * relative to the bindir once installed. The soname (libtiershim.so.0)
+ * first: a distribution package of the CLI has it, while the unversioned
+ * link belongs to the development package. */
+#ifndef TS_SONAME
+#define TS_SONAME LIB_NAME
+#endif
 static char *find_library(void) {
   char exe[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -52,12 +57,14 @@ static char *find_library(void) {
   if (slash == NULL) return NULL;
   *slash = '\0';
   const char *rel[] = {"", "/../" TS_REL_LIBDIR, "/../lib"};
-  for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
-    char cand[PATH_MAX * 2];
-    snprintf(cand, sizeof cand, "%s%s/" LIB_NAME, exe, rel[i]);
-    char *real = realpath(cand, NULL);
-    if (real != NULL) return real;
-  }
+  const char *names[] = {TS_SONAME, LIB_NAME};
+  for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++)
+    for (size_t j = 0; j < sizeof names / sizeof names[0]; j++) {
+      char cand[PATH_MAX * 2];
+      snprintf(cand, sizeof cand, "%s%s/%s", exe, rel[i], names[j]);
+      char *real = realpath(cand, NULL);
+      if (real != NULL) return real;
+    }
   return NULL;
 }
 
