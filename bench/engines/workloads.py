@@ -201,6 +201,8 @@ class Torch:
     default_configs = ("glibc", "glibc-hugetlb", "jemalloc", "jemalloc-torch", "tcmalloc",
                        "mimalloc", "tiershim")
 
+    install = True      # setup.sh may apt-get python3-torch / OpenBLAS (not in tests)
+
     def __init__(self, size, requests=None, threads=1, gen=None):
         self.size = size
         # Full: about 20 s a run at 1 thread here (encoder 8 inferences of
@@ -211,7 +213,7 @@ class Torch:
         self.threads = threads
 
     def prepare(self):
-        v = _setup("torch/setup.sh", None)
+        v = _setup("torch/setup.sh", None if self.install else "--no-install")
         self.python, self.driver = v["python"], v["driver"]
         self.version = f"{v['torch']} (python3-torch {v['deb']}, {v['blas']})"
         self.model_desc = ("BERT-base shape encoder (12 x 768, 12 heads, FFN 3072); decoder "
