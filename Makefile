@@ -15,6 +15,9 @@ PKGS_BUILD := build-essential cmake pkg-config libmimalloc-dev libnuma-dev \
 PKGS_TEST  := python3 sqlite3 nodejs util-linux git python3-numpy python3-onnx numactl \
               libpython3.11-testsuite xz-utils
 PKGS_BENCH := libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 time strace gnuplot-nox
+# The torch engine (bench/torch, its smoke test): optional, about 600 MB with its
+# dependencies; when it cannot be installed the smoke test skips.
+PKGS_TORCH := python3-torch
 # tests/vm: the two-tier qemu guest (linux-headers-amd64: for vm.kmod, the
 # headers of the current Debian 12 kernel, the one the guest boots)
 # debootstrap: the sid chroot vm.kmod@sid builds the module in; dwarves
@@ -24,7 +27,7 @@ PKGS_DEB   := dpkg-dev debhelper dh-dkms bash-completion lintian man-db
 PKGS_VM    := qemu-system-x86 busybox-static cpio kmod xz-utils zstd linux-headers-amd64 \
               debootstrap dwarves
 
-.PHONY: all deps build deb engines test test-kernels demo bench bench-micro bench-thp bench-llama bench-onnx bench-tiers bench-luf bench-unmap bench-serving bench-serving-quick fuzz test-sanitize clean install
+.PHONY: all deps build deb engines test test-kernels demo bench bench-micro bench-thp bench-llama bench-onnx bench-torch bench-tiers bench-luf bench-unmap bench-serving bench-serving-quick fuzz test-sanitize clean install
 
 all: build
 
@@ -38,6 +41,10 @@ deps:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@for p in $(PKGS_TORCH); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || { \
+	  echo "tiershim: installing $$p (optional)"; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$p || \
+	  echo "tiershim: warning: $$p could not be installed: the torch smoke test will skip"; }; done
 
 build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -48,6 +55,7 @@ build: deps
 engines: deps
 	bench/llama/setup.sh --tiny >/dev/null
 	bench/onnx/setup.sh --tiny >/dev/null
+	bench/torch/setup.sh >/dev/null || echo "tiershim: warning: the torch engine is not prepared: its smoke test will skip"
 
 # The guest tests named in tests/vm/CMakeLists.txt (TS_VM_EVERY_KERNEL) run
 # on every guest kernel here; the rest on Debian 12's 6.1 only.
@@ -63,7 +71,7 @@ demo: build
 	bench/llama/run.sh --demo $(BUILD)
 
 # Benchmarks: reports under bench/results/<date>-<host>/ (see docs/results.md).
-bench: bench-micro bench-thp bench-llama bench-onnx bench-tiers bench-unmap
+bench: bench-micro bench-thp bench-llama bench-onnx bench-torch bench-tiers bench-unmap
 
 bench-micro: build
 	bench/micro/run.sh $(BUILD)
@@ -76,6 +84,10 @@ bench-llama: build
 
 bench-onnx: build
 	bench/onnx/run.sh $(BUILD)
+
+# PyTorch CPU (python3-torch): encoder and decoder, issue 20's seven configurations.
+bench-torch: build
+	bench/torch/run.sh $(BUILD)
 
 # llama.cpp's placement per TIERSHIM_BULK policy in the two-tier qemu guest.
 bench-tiers: build engines

@@ -58,6 +58,11 @@ def all_configs(tslib):
     peers = [("jemalloc", "jemalloc", "libjemalloc.so.2", "libjemalloc2", {}),
              ("jemalloc-thp", "jemalloc thp:always", "libjemalloc.so.2", "libjemalloc2",
               {"MALLOC_CONF": "thp:always,metadata_thp:always"}),
+             # The PyTorch CPU performance guide's jemalloc setting: huge
+             # requests from their own arenas, dirty/muzzy pages never decayed.
+             ("jemalloc-torch", "jemalloc torch-guide", "libjemalloc.so.2", "libjemalloc2",
+              {"MALLOC_CONF": "oversize_threshold:1,background_thread:true,metadata_thp:auto,"
+                              "dirty_decay_ms:9000000000,muzzy_decay_ms:9000000000"}),
              ("tcmalloc", "tcmalloc", "libtcmalloc_minimal.so.4", "libtcmalloc-minimal4", {}),
              ("mimalloc", "mimalloc", "libmimalloc.so.2", "libmimalloc2.0", {}),
              ("mimalloc-lp", "mimalloc large OS pages", "libmimalloc.so.2", "libmimalloc2.0",
@@ -78,13 +83,16 @@ def all_configs(tslib):
     return cfgs, skipped
 
 
-def select(cfgs, wanted):
+def select(cfgs, wanted, default=None):
     """The configurations named in WANTED (comma list), glibc always first:
-    it is the reference every other configuration's output is checked against."""
+    it is the reference every other configuration's output is checked against.
+    Without WANTED: those of DEFAULT (a tuple of keys) that are available, or all."""
+    known = {c.key: c for c in cfgs}
+    if not wanted and default:
+        wanted = ",".join(k for k in default if k in known)
     if not wanted:
         return cfgs
     keys = [k for k in wanted.split(",") if k]
-    known = {c.key: c for c in cfgs}
     bad = [k for k in keys if k not in known]
     if bad:
         raise SystemExit(f"run.py: error: unknown or unavailable configuration(s): {', '.join(bad)}"

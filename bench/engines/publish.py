@@ -23,9 +23,9 @@ The latest full runs of the real-engine benchmarks on the development machine (2
 often shared, so timings are noisy: each cell is a median of interleaved rounds, the
 throughput column shows the spread, and counts - faults, huge-page bytes, system calls - are
 the firmer figures). Each section names the command that produced it; from a fresh clone,
-`make bench-llama` and `make bench-onnx` run the same. Reports, CSVs of every run and plots
-of later runs go to `bench/results/<date>-<host>/`; `bench/engines/publish.py DIR` puts one
-here.
+`make bench-llama`, `make bench-onnx` and `make bench-torch` run the same. Reports, CSVs of
+every run and plots of later runs go to `bench/results/<date>-<host>/`;
+`bench/engines/publish.py DIR` puts one here.
 
 The analysis - what tiershim meets, what it misses and why - is in the closing notes of
 issue 4 and in the "Reading the results" section at the end.

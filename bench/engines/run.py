@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""Real-engine benchmark: llama.cpp or ONNX Runtime under glibc, the peer
-allocators and tiershim, side by side. See bench/llama/README.md and
-bench/onnx/README.md; `bench/llama/run.sh` and `bench/onnx/run.sh` call this.
+"""Real-engine benchmark: llama.cpp, ONNX Runtime or PyTorch under glibc, the
+peer allocators and tiershim, side by side. See bench/llama/README.md,
+bench/onnx/README.md and bench/torch/README.md; their run.sh call this.
 
 Rounds are interleaved: round r runs every configuration once, in an order
 rotated by r, so drift in the machine's load spreads over all of them.
@@ -35,9 +35,11 @@ def parse_args():
     ap.add_argument("--size", choices=("full", "small"), default="full",
                     help="full: the benchmark model; small: the tiny model (default full)")
     ap.add_argument("--reps", type=int, help="interleaved rounds (default 3; 5 with --demo)")
-    ap.add_argument("--configs", default="", help="comma list of configurations (default all)")
-    ap.add_argument("--workloads", default="off,on",
-                    help="llama: mmap off/on; onnx: arena off/on (default off,on)")
+    ap.add_argument("--configs", default="",
+                    help="comma list of configurations (default all; torch: issue 20's seven)")
+    ap.add_argument("--workloads",
+                    help="llama: mmap off/on; onnx: arena off/on (default off,on); "
+                         "torch: encoder/decoder (default encoder,decoder)")
     ap.add_argument("--requests", type=int, help="requests per run (engine default)")
     ap.add_argument("--threads", type=int, default=1, help="engine threads (default 1)")
     ap.add_argument("--no-strace", action="store_true", help="skip the system-call counts")
@@ -52,6 +54,7 @@ def parse_args():
         a.reps = 5 if a.demo else 3
     if a.reps < 1:
         ap.error("--reps must be at least 1")
+    a.workloads = a.workloads or ENGINES[a.engine].default_workloads
     if a.demo:
         a.size, a.configs, a.no_strace = "small", a.configs or "glibc,tiershim", True
         a.workloads = a.workloads.split(",")[0]
@@ -156,7 +159,7 @@ def write_report(a, eng, cfgs, wls, runs, calls, bad, skipped, t_wall):
            ("." if a.no_strace else "; mmap/munmap/madvise count calls in a separate one-request "
             "run under `strace -f -c` (all threads; tiershim's own calls included)."), "",
            "## tiershim's placement", "", tiershim_md(cfgs, wls, runs), "",
-           "## Targets (issue 4)", "",
+           f"## Targets (issue {getattr(eng, 'issue', 4)})", "",
            report.targets_md(eng.targets(med, peers) if a.size == "full" else []), "",
            "## Outputs", "",
            ("**MISMATCH**: " + "; ".join(bad)) if bad else
@@ -180,7 +183,7 @@ def main():
     eng = ENGINES[a.engine](a.size, requests=a.requests, threads=a.threads)
     eng.prepare()
     all_cfgs, skipped = configs.all_configs(tslib)
-    cfgs = configs.select(all_cfgs, a.configs)
+    cfgs = configs.select(all_cfgs, a.configs, eng.default_configs)
     for s in skipped:
         say("note: skipping " + s)
     wls = eng.workloads(tuple(a.workloads.split(",")))

@@ -1,4 +1,4 @@
-"""The two engines: how each is prepared, the workloads run on it, the
+"""The engines: how each is prepared, the workloads run on it, the
 columns of its report and the targets of issue 4.
 
 A workload is one driver command line. Each engine has a full size (the
@@ -30,15 +30,19 @@ class Metric:
 
 def _setup(script, arg):
     """Runs an engine's setup.sh; returns its NAME=VALUE lines as a dict."""
-    p = subprocess.run([os.path.join(BENCH, script), arg], stdout=subprocess.PIPE, text=True)
+    argv = [os.path.join(BENCH, script)] + ([arg] if arg else [])
+    p = subprocess.run(argv, stdout=subprocess.PIPE, text=True)
     if p.returncode != 0:
-        raise SystemExit(f"run.py: error: {script} {arg} failed (exit {p.returncode})")
+        raise SystemExit(f"run.py: error: {' '.join([script] + argv[1:])} failed "
+                         f"(exit {p.returncode})")
     return dict(l.split("=", 1) for l in p.stdout.splitlines() if "=" in l)
 
 
 class Llama:
     name = "llama"
     title = "llama.cpp"
+    default_workloads = "off,on"
+    default_configs = None      # every configuration
     metrics = [Metric("gen_tps", "gen tok/s", "%.2f"),
                Metric("prompt_tps", "prompt tok/s", "%.1f"),
                Metric("load_s", "load s", "%.2f", higher_is_better=False),
@@ -102,6 +106,8 @@ class Llama:
 class Onnx:
     name = "onnx"
     title = "ONNX Runtime"
+    default_workloads = "off,on"
+    default_configs = None
     metrics = [Metric("inf_per_s", "inferences/s", "%.2f"),
                Metric("load_s", "load s", "%.2f", higher_is_better=False),
                Metric("cpu_s", "CPU s (loop)", "%.1f", higher_is_better=False)]
@@ -159,4 +165,90 @@ class Onnx:
         return out
 
 
-ENGINES = {"llama": Llama, "onnx": Onnx}
+def _throughput_targets(med, peers, w, key, unit):
+    """Issue 20's targets on workload W: throughput >= the best peer's, peak
+    RSS <= 1.1x the lowest peer's."""
+    if w not in med or "tiershim" not in med[w]:
+        return []
+    ts, out = med[w]["tiershim"], []
+    pv = [(med[w][p][key], p) for p in peers if p in med[w]]
+    if pv:
+        best = max(pv)
+        out.append((f"{w}: {unit} >= best peer", f"{ts[key]:.2f} vs {best[0]:.2f} ({best[1]})",
+                    ts[key] >= best[0]))
+    rv = [(med[w][p]["max_rss_kb"], p) for p in peers if p in med[w]]
+    if rv:
+        low = min(rv)
+        r = ts["max_rss_kb"] / low[0]
+        out.append((f"{w}: peak RSS <= 1.1x the lowest peer",
+                    f"{ts['max_rss_kb'] / 1024:.0f} MiB vs {low[0] / 1024:.0f} MiB ({low[1]}): "
+                    f"{r:.2f}x", r <= 1.1))
+    return out
+
+
+class Torch:
+    """PyTorch (Debian's python3-torch) running models bench/torch/driver.py
+    builds from a seed: no files to prepare beyond the package itself."""
+    name = "torch"
+    issue = 20
+    title = "PyTorch CPU"
+    metrics = [Metric("per_s", "inf/s or tok/s", "%.2f"),
+               Metric("load_s", "load s", "%.2f", higher_is_better=False),
+               Metric("cpu_s", "CPU s (loop)", "%.1f", higher_is_better=False)]
+    throughput = "per_s"
+    default_workloads = "encoder,decoder"
+    # Issue 20's matrix; the other tiershim variants stay available via --configs.
+    default_configs = ("glibc", "glibc-hugetlb", "jemalloc", "jemalloc-torch", "tcmalloc",
+                       "mimalloc", "tiershim")
+
+    install = True      # setup.sh may apt-get python3-torch / OpenBLAS (not in tests)
+
+    def __init__(self, size, requests=None, threads=1, gen=None):
+        self.size = size
+        # Full: about 20 s a run at 1 thread here (encoder 8 inferences of
+        # ~600 tokens on average, decoder 4 x 32 tokens), so the default matrix
+        # (7 configurations x 2 workloads x 3 rounds) takes about 20 minutes.
+        self.requests = requests
+        self.gen = gen or (32 if size == "full" else 8)
+        self.threads = threads
+
+    def prepare(self):
+        v = _setup("torch/setup.sh", None if self.install else "--no-install")
+        self.python, self.driver = v["python"], v["driver"]
+        self.version = f"{v['torch']} (python3-torch {v['deb']}, {v['blas']})"
+        self.model_desc = ("BERT-base shape encoder (12 x 768, 12 heads, FFN 3072); decoder "
+                           "12 x 768, vocabulary 30,522" if self.size == "full"
+                           else "tiny (2 x 64, 4 heads, FFN 256, vocabulary 8,192)")
+
+    def _requests(self, model):
+        if self.requests:
+            return self.requests
+        return {"encoder": 8, "decoder": 4}[model] if self.size == "full" else 4
+
+    def workloads(self, which=("encoder", "decoder")):
+        out = []
+        for m in which:
+            if m not in ("encoder", "decoder"):
+                raise SystemExit(f"run.py: error: torch workloads are encoder and decoder, not {m!r}")
+            base = [self.python, self.driver, "--model", m, "--threads", str(self.threads),
+                    "--size", "full" if self.size == "full" else "tiny", "--gen", str(self.gen)]
+            unit = "inferences/s" if m == "encoder" else "generated tokens/s"
+            out.append(Workload(m, f"{m} ({unit}, {self.threads} thread(s))",
+                                base + ["--requests", str(self._requests(m))],
+                                base + ["--requests", "1"]))
+        return out
+
+    def describe(self):
+        return (f"PyTorch {self.version} models generated from seed 1234 ({self.model_desc}); "
+                f"encoder: {self._requests('encoder')} inferences of batch 1-8 x sequence "
+                f"16-256 (seeded, rows padded); decoder: {self._requests('decoder')} greedy "
+                f"generations of {self.gen} tokens after 8-128-token prompts, KV cache grown by "
+                f"torch.cat; torch.set_num_threads({self.threads})")
+
+    @staticmethod
+    def targets(med, peers):
+        return (_throughput_targets(med, peers, "encoder", "per_s", "inferences/s") +
+                _throughput_targets(med, peers, "decoder", "per_s", "tokens/s"))
+
+
+ENGINES = {"llama": Llama, "onnx": Onnx, "torch": Torch}

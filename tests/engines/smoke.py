@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Smoke test: the real engines under tiershim, with the tiny generated models.
 
-  smoke.py llama|onnx BUILD_DIR
+  smoke.py llama|onnx|torch BUILD_DIR
 
 Runs the engine's driver once under glibc and once under tiershim (the
 bench's own run function, so what it checks is what the bench measures) on
@@ -12,9 +12,12 @@ both workloads, and asserts:
 - llama.cpp with mmap off: the weights land on huge pages when the kernel
   allows THP (tiershim takes fewer minor faults than glibc, and
   AnonHugePages is not zero).
-Exits 77 (skipped) when the engines are not prepared: `make engines`.
+Exits 77 (skipped) when the engines are not prepared: `make engines`
+(torch: when /usr/bin/python3 cannot import torch, i.e. python3-torch could
+not be installed).
 """
 import os
+import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -28,6 +31,14 @@ PREPARED = {"llama": ["bench/llama/cache/ts_llama", "bench/llama/cache/models/ll
             "onnx": ["bench/onnx/cache/npm/node_modules/onnxruntime-node/package.json",
                      "bench/onnx/cache/models/bert-tiny.onnx"]}
 failures = []
+
+
+def torch_missing():
+    """Why the torch engine cannot run here, or None (setup.sh --no-install
+    checks without installing anything)."""
+    p = subprocess.run([os.path.join(ROOT, "bench", "torch", "setup.sh"), "--no-install"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return None if p.returncode == 0 else (p.stderr.strip().splitlines() or ["?"])[-1]
 
 
 def check(ok, what):
@@ -68,13 +79,20 @@ def smoke(engine, w, glibc, ts):
 
 def main():
     if len(sys.argv) != 3 or sys.argv[1] not in ENGINES:
-        sys.exit("usage: smoke.py llama|onnx BUILD_DIR")
+        sys.exit(f"usage: smoke.py {'|'.join(ENGINES)} BUILD_DIR")
     engine, build = sys.argv[1], os.path.abspath(sys.argv[2])
-    missing = [p for p in PREPARED[engine] if not os.path.exists(os.path.join(ROOT, p))]
+    if engine == "torch":
+        why = torch_missing()
+        if why:
+            print(f"SKIP: torch is not prepared ({why}): run `make engines` "
+                  f"(apt-get install python3-torch)")
+            sys.exit(77)
+    missing = [p for p in PREPARED.get(engine, []) if not os.path.exists(os.path.join(ROOT, p))]
     if missing:
         print(f"SKIP: {engine} is not prepared ({missing[0]} missing): run `make engines`")
         sys.exit(77)
     eng = ENGINES[engine]("small")
+    eng.install = False     # a test installs nothing (torch: the tiny models need no fast BLAS)
     eng.prepare()
     cfgs, _ = configs.all_configs(os.path.join(build, "libtiershim.so"))
     glibc, ts = configs.select(cfgs, "glibc,tiershim")
