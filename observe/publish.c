@@ -25,6 +25,7 @@
 #include "base/buf.h"
 #include "base/options.h"
 #include "base/prim.h"
+#include "base/procfs.h"
 #include "base/tick.h"
 #include "observe/stats.h"
 
@@ -38,25 +39,6 @@ static uint64_t pub_failures;
 static char pub_path[64];         /* TS_PUB_ROOT/tiershim.<uid>/<pid> */
 
 uint64_t ts_publish_failures(void) { return __atomic_load_n(&pub_failures, __ATOMIC_RELAXED); }
-
-/* Field 22 of /proc/PID/stat: fields are counted after the command, which
- * is in parentheses and may itself hold spaces and ')': the last ')'. */
-uint64_t ts_publish_start_ticks(const char *text) {
-  const char *p = strrchr(text, ')');
-  if (p == NULL) return 0;
-  p++;
-  for (int field = 3; field <= 22; field++) {
-    while (*p == ' ') p++;
-    if (*p == '\0') return 0;
-    if (field == 22) {
-      uint64_t v = 0;
-      for (; *p >= '0' && *p <= '9'; p++) v = v * 10 + (uint64_t)(*p - '0');
-      return v;
-    }
-    while (*p != ' ' && *p != '\0') p++;
-  }
-  return 0;
-}
 
 static uint64_t pub_clock(clockid_t id) {
   struct timespec ts;
@@ -97,7 +79,7 @@ static void pub_fill_header(ts_pub_header_t *h, int pid, unsigned uid) {
   h->pid = pid;
   h->uid = uid;
   static char text[1024]; /* init or the try-lock: one caller at a time */
-  h->start_ticks = ts_prim_read_file("/proc/self/stat", text, sizeof text) > 0 ? ts_publish_start_ticks(text) : 0;
+  h->start_ticks = ts_prim_read_file("/proc/self/stat", text, sizeof text) > 0 ? ts_procfs_start_ticks(text) : 0;
   ssize_t n = ts_prim_read_file("/proc/self/comm", text, sizeof text);
   size_t len = n > 0 ? (size_t)n : 0;
   while (len > 0 && text[len - 1] == '\n') len--;

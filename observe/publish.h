@@ -37,7 +37,7 @@ typedef struct ts_pub_header_s {
   uint64_t file_size;      /* TS_PUB_SIZE of the writer */
   int32_t pid;             /* the publishing process */
   uint32_t uid;            /* its effective uid */
-  uint64_t start_ticks;    /* its start time, clock ticks after boot (/proc/PID/stat field 22) */
+  uint64_t start_ticks;    /* its start time, clock ticks after boot (/proc/PID/stat field 22, base/procfs.h) */
   char comm[TS_PUB_COMM_MAX]; /* /proc/self/comm at creation */
   uint64_t seq;            /* sequence lock: odd while the writer is at it */
   uint64_t updated_mono_ns; /* CLOCK_MONOTONIC of the last refresh; 0: none yet */
@@ -55,8 +55,5 @@ void ts_publish_tick(void);          /* the slow-path tick (base/tick.h): refres
 void ts_publish_fork_child(void);    /* drops the parent's page; the child makes its own */
 void ts_publish_exit(void);          /* unlinks the file (destructor) */
 uint64_t ts_publish_failures(void);  /* creations that failed (stats: publish_failures) */
-
-/* "/proc/PID/stat" field 22 from the text of that file; 0 if unparsable. */
-uint64_t ts_publish_start_ticks(const char *stat_text);
 
 #endif

@@ -10,7 +10,7 @@
 
 #include "minijson.h"
 #include "observe/stats.h"
-#include "observe/publish.h"
+#include "base/procfs.h"
 
 static ts_stats_snapshot_t sample(void) {
   ts_stats_snapshot_t s = {0};
@@ -99,11 +99,11 @@ Test(stats, text_summary) {
  * process of the same pid by /proc/PID/stat field 22, counted after the
  * command, which may hold spaces and parentheses. */
 Test(stats, publish_start_ticks) {
-  cr_assert_eq(ts_publish_start_ticks("123 (cat) R 1 123 123 0 -1 4194304 90 0 0 0 0 0 0 0 20 0 1 0 "
+  cr_assert_eq(ts_procfs_start_ticks("123 (cat) R 1 123 123 0 -1 4194304 90 0 0 0 0 0 0 0 20 0 1 0 "
                                       "98765 5000000 100 18446744073709551615"), 98765);
-  cr_assert_eq(ts_publish_start_ticks("7 (a b) c)) S 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 42 1 2"), 42);
-  cr_assert_eq(ts_publish_start_ticks("7 (short) S 1 2"), 0);
-  cr_assert_eq(ts_publish_start_ticks("no parenthesis"), 0);
+  cr_assert_eq(ts_procfs_start_ticks("7 (a b) c)) S 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 42 1 2"), 42);
+  cr_assert_eq(ts_procfs_start_ticks("7 (short) S 1 2"), 0);
+  cr_assert_eq(ts_procfs_start_ticks("no parenthesis"), 0);
 }
 
 Test(stats, expand_path) {
