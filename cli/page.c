@@ -40,6 +40,10 @@ static uint64_t now_ns(clockid_t id) {
  * it) means stale. What cannot be read (another uid's /proc) counts as
  * alive. */
 static bool page_alive(const ts_pub_header_t *h, const char *path) {
+  /* A writer in another pid namespace (a container sharing /dev/shm) wrote
+   * a pid this reader cannot look up: never judged, never removed. */
+  struct stat ns;
+  if (h->pidns != 0 && stat("/proc/self/ns/pid", &ns) == 0 && (uint64_t)ns.st_ino != h->pidns) return true;
   if (kill(h->pid, 0) != 0 && errno == ESRCH) return false;
   char proc[64], buf[4096];
   snprintf(proc, sizeof proc, "/proc/%d/stat", (int)h->pid);

@@ -86,6 +86,8 @@ static void pub_fill_header(ts_pub_header_t *h, int pid, unsigned uid) {
   if (len >= TS_PUB_COMM_MAX) len = TS_PUB_COMM_MAX - 1;
   memcpy(h->comm, text, len);
   h->comm[len] = '\0';
+  struct stat st;
+  h->pidns = ts_prim_fstatat(AT_FDCWD, "/proc/self/ns/pid", &st, 0) == 0 ? (uint64_t)st.st_ino : 0;
   h->json_off = TS_PUB_HEADER;
   h->text_off = TS_PUB_HEADER + TS_PUB_JSON_MAX;
 }

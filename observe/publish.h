@@ -45,6 +45,7 @@ typedef struct ts_pub_header_s {
   uint64_t refreshes;      /* how many refreshes so far */
   uint32_t json_off, json_len; /* the JSON: offset in the file, length without the NUL */
   uint32_t text_off, text_len; /* the text summary likewise */
+  uint64_t pidns;          /* inode of the writer's /proc/self/ns/pid: pid is in that namespace */
 } ts_pub_header_t;
 
 /* The writer (the library; no-ops where publishing is off). */
