@@ -70,6 +70,12 @@ static int pub_open_dir(unsigned uid, char *dir, size_t cap) {
   return dfd;
 }
 
+/* The pid namespace the pid of a page belongs to (its inode). */
+static uint64_t pub_pidns(void) {
+  struct stat st;
+  return ts_prim_fstatat(AT_FDCWD, "/proc/self/ns/pid", &st, 0) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
 /* The page's header: who publishes, from when; no data yet. */
 static void pub_fill_header(ts_pub_header_t *h, int pid, unsigned uid) {
   h->magic = TS_PUB_MAGIC;
@@ -86,10 +92,49 @@ static void pub_fill_header(ts_pub_header_t *h, int pid, unsigned uid) {
   if (len >= TS_PUB_COMM_MAX) len = TS_PUB_COMM_MAX - 1;
   memcpy(h->comm, text, len);
   h->comm[len] = '\0';
-  struct stat st;
-  h->pidns = ts_prim_fstatat(AT_FDCWD, "/proc/self/ns/pid", &st, 0) == 0 ? (uint64_t)st.st_ino : 0;
+  h->pidns = pub_pidns();
   h->json_off = TS_PUB_HEADER;
   h->text_off = TS_PUB_HEADER + TS_PUB_JSON_MAX;
+}
+
+/* Pages of this directory whose process has gone without running its
+ * destructors (_exit, a signal) would stay until a reader removed them;
+ * each new page sweeps them first. Only a pid that does not exist (ESRCH)
+ * whose page was written in this pid namespace is removed: a page of
+ * another namespace sharing /dev/shm names a pid this one cannot see. At
+ * most a few per creation, with a stack buffer (nothing allocated). */
+struct pub_dirent {
+  uint64_t ino;
+  int64_t off;
+  unsigned short reclen;
+  unsigned char type;
+  char name[];
+};
+
+static void pub_sweep(int dfd, int self, uint64_t pidns) {
+  char buf[2048];
+  int removed = 0;
+  for (;;) {
+    long n = ts_prim_syscall(SYS_getdents64, dfd, (long)buf, sizeof buf, 0, 0, 0);
+    if (n <= 0) return;
+    for (long off = 0; off < n;) {
+      struct pub_dirent *e = (struct pub_dirent *)(buf + off);
+      off += e->reclen;
+      long pid = 0;
+      const char *c = e->name;
+      for (; *c >= '0' && *c <= '9' && pid < (1L << 30); c++) pid = pid * 10 + (*c - '0');
+      if (*c != '\0' || pid <= 0 || pid == self) continue;
+      if (ts_prim_syscall(SYS_kill, pid, 0, 0, 0, 0, 0) != -ESRCH) continue;
+      ts_pub_header_t h;
+      int fd = ts_prim_openat(dfd, e->name, O_RDONLY | O_NOFOLLOW, 0);
+      if (fd < 0) continue;
+      long got = ts_prim_pread(fd, &h, sizeof h, 0);
+      ts_prim_close(fd);
+      if (got == (long)sizeof h && h.magic == TS_PUB_MAGIC && h.pid == pid && h.pidns == pidns &&
+          ts_prim_unlinkat(dfd, e->name, 0) == 0 && ++removed == 16)
+        return;
+    }
+  }
 }
 
 /* Creates this process's page: a new file (O_EXCL, never through a
@@ -106,6 +151,7 @@ static bool pub_create(void) {
   ts_buf_t b;
   ts_buf_init(&b, name, sizeof name);
   ts_buf_u64(&b, (uint64_t)pid);
+  pub_sweep(dfd, pid, pub_pidns());
   int fd = ts_prim_openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
   if (fd == -EEXIST && ts_prim_unlinkat(dfd, name, 0) == 0)
     fd = ts_prim_openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
@@ -133,14 +179,18 @@ fail:
 }
 
 /* Secure-execution programs (setuid, capabilities) do not publish: their
- * options are not the user's, and their page would be root's anyway. */
+ * options are not the user's, and their page would be root's anyway.
+ *
+ * The page is made on the first tick, not here (a deviation from making it
+ * at start-up, for two reasons): a process that never reaches a slow path
+ * (dash, which is /bin/sh and ends with _exit, a short command) would
+ * leave a page behind for every run, and start-up costs nothing. A process
+ * that allocates anything large, maps memory, starts a thread or runs the
+ * collapse thread publishes within its first slow path. */
 bool ts_publish_init(void) {
   pub_wanted = ts_config.publish && !ts_config.secure;
-  if (!pub_wanted) return false;
-  pub_due_ns = 0; /* the first tick refreshes */
-  pub_pid = getpid(); /* a failed creation is not retried by the tick */
-  (void)pub_create();
-  return true;
+  pub_due_ns = 0; /* the first tick makes the page and refreshes it */
+  return pub_wanted;
 }
 
 /* One refresh, under the try-lock: collect, then write under the sequence
@@ -172,9 +222,9 @@ void ts_publish_tick(void) {
   if (__atomic_exchange_n(&pub_busy, 1, __ATOMIC_ACQUIRE)) return; /* another thread is at it */
   int saved = errno;
   __atomic_store_n(&pub_due_ns, now + TS_PUB_PERIOD_NS, __ATOMIC_RELAXED);
-  /* A fork child makes its page on its first tick, not in the fork
-   * handler: a child that execs at once (most do) then never makes one
-   * that its new image, under tiershim or not, would leave behind. */
+  /* The first tick of a process makes its page (see ts_publish_init); so
+   * does a fork child's, not the fork handler: a child that execs at once
+   * (most do) then never makes one that its new image would leave behind. */
   if (pub_page == NULL && pub_wanted && !pub_gone && pub_pid != getpid()) {
     pub_pid = getpid(); /* one try per process */
     (void)pub_create();

@@ -49,8 +49,8 @@ typedef struct ts_pub_header_s {
 } ts_pub_header_t;
 
 /* The writer (the library; no-ops where publishing is off). */
-/* At init: creates the file. True when publishing is wanted (even if the
- * file could not be made: a fork child tries again), so hook the tick. */
+/* At init: true when publishing is wanted, so hook the tick; the file is
+ * made on the first tick (publish.c says why). */
 bool ts_publish_init(void);
 void ts_publish_tick(void);          /* the slow-path tick (base/tick.h): refresh when due */
 void ts_publish_fork_child(void);    /* drops the parent's page; the child makes its own */

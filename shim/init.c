@@ -125,8 +125,8 @@ static void init_run(void) {
   ts_profile_init();
   ts_fork_install();
   ts_stats_start();
-  /* Live stats: the page is made now (a few system calls), refreshed from
-   * the slow paths' tick (base/tick.h), never from the fast paths. */
+  /* Live stats: the page is made and refreshed from the slow paths' tick
+   * (base/tick.h), never from the fast paths. */
   if (ts_publish_init()) ts_tick_hook = ts_publish_tick;
   init_verbose();
 }
