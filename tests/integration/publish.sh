@@ -5,7 +5,8 @@
 # malloc_calls rise between two reads; the text form shows the age; with
 # TIERSHIM_PUBLISH=0 there is no file; the file goes when the program exits;
 # stale pages (a pid that cannot exist; a live pid with another start time)
-# are ignored and removed by `tiershim top --once`; another uid's page is
+# are ignored and removed by `tiershim top --once`, and a new page sweeps
+# the pages of dead processes of its directory; another uid's page is
 # not readable by a non-root reader (run as root: the program as nobody,
 # the reader as daemon, with setpriv), and root reads it.
 set -u
@@ -102,6 +103,23 @@ else
 fi
 [ ! -e "$dir/$fake" ] && [ ! -e "$dir/$$" ] && it_pass "stale pages removed by the reader" \
   || it_fail "stale pages left: $(ls "$dir")"
+# a new publisher sweeps the pages of dead processes of its directory
+cp "$dir/$pid" "$TMP/page"
+it_python - "$TMP/page" "$dir/$fake" <<'PY'
+import struct, sys
+d = bytearray(open(sys.argv[1], 'rb').read())
+struct.pack_into('<i', d, 24, int(sys.argv[2].rsplit('/', 1)[1])); open(sys.argv[2], 'wb').write(d)
+PY
+kill -TERM "$pid"; wait "$pid"
+start
+wait_file "$dir/$pid"
+[ ! -e "$dir/$fake" ] && it_pass "a new page sweeps a dead process's page" \
+  || it_fail "dead process's page $dir/$fake left after a new page was made"
+# a shell (dash ends with _exit: no destructor) never reaches a slow path,
+# so it makes no page and leaves none behind
+env LD_PRELOAD="$LIB" sh -c 'echo $$ > "$1"; exit 0' sh "$TMP/shpid"
+[ -s "$TMP/shpid" ] && [ ! -e "$dir/$(cat "$TMP/shpid")" ] && it_pass "a short shell leaves no page" \
+  || it_fail "a page left by sh (pid $(cat "$TMP/shpid"))"
 kill -TERM "$pid"; wait "$pid"
 
 # another uid's page
