@@ -10,10 +10,14 @@ JOBS    ?= $(shell nproc)
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian 12 packages: build, library dependencies, test programs, bench peers.
+# tmux: integration.top_tty's terminal; prometheus: promtool and the server
+# integration.exporter starts itself on loopback. Their daemons must not run:
+# the install goes through a policy-rc.d that refuses every service start
+# (removed afterwards), and under systemd the units are disabled.
 PKGS_BUILD := build-essential cmake pkg-config libmimalloc-dev libnuma-dev \
               libunwind-dev libcriterion-dev
 PKGS_TEST  := python3 sqlite3 nodejs util-linux git python3-numpy python3-onnx numactl \
-              libpython3.11-testsuite xz-utils
+              libpython3.11-testsuite xz-utils tmux prometheus python3-yaml
 PKGS_BENCH := libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 time strace gnuplot-nox
 # The torch engine (bench/torch, its smoke test): optional, about 600 MB with its
 # dependencies; when it cannot be installed the smoke test skips.
@@ -38,8 +42,14 @@ deps:
 	  command -v npm >/dev/null || echo npm); \
 	if [ -n "$$missing" ]; then \
 	  echo "tiershim: installing:" $$missing; \
+	  prc=; [ -e /usr/sbin/policy-rc.d ] || { prc=/usr/sbin/policy-rc.d; \
+	    printf '#!/bin/sh\nexit 101\n' | $(SUDO) tee $$prc >/dev/null && $(SUDO) chmod +x $$prc; }; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	  rc=$$?; [ -z "$$prc" ] || $(SUDO) rm -f $$prc; \
+	  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then \
+	    $(SUDO) systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || true; fi; \
+	  exit $$rc; \
 	fi
 	@for p in $(PKGS_TORCH); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || { \
 	  echo "tiershim: installing $$p (optional)"; \

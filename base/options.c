@@ -38,7 +38,8 @@ ts_config_t ts_config = {.enable = true,
                          .unmap_adapt = true,
                          .profile_min = 256 * 1024,
                          .profile_sample = 4096,
-                         .profile_top = 10};
+                         .profile_top = 10,
+                         .publish = true};
 
 const char *const ts_thp_names[4] = {"auto", "fault", "collapse", "off"};
 const char *const ts_hot_names[2] = {"fast", "default"};
@@ -72,6 +73,11 @@ static const opt_desc_t opt_table[] = {
    "1: a summary on stderr at exit. json:PATH: JSON written at exit to a new file (mode 0600) "
    "renamed over PATH (%p = pid); never follows a symlink, never writes into an existing file, "
    "refuses a PATH with other hard links or owned by another user."},
+  {"PUBLISH", OPT_BOOL, OPT_FIELD(publish), "1", 0, 1, "bool",
+   "Live stats: the process publishes its stats (the TIERSHIM_STATS=json document) in "
+   "/dev/shm/tiershim.UID/PID (directory 0700, file 0600), refreshed at most every 500 ms from "
+   "tiershim's slow paths and removed at exit, for `tiershim stat`, `top` and `exporter` "
+   "(docs/operations.md). 0: no file."},
   {"LARGE_MIN", OPT_SIZE, OPT_FIELD(large_min), "256K", 4096, OPT_SIZE_MAX_VALUE, "bytes (K/M/G)",
    "Allocations of at least this size take the large-allocation path (placed in tiershim's regions)."},
   {"THP", OPT_THP, OPT_FIELD(thp), "auto", 0, 0, "auto, fault, collapse or off",
@@ -483,6 +489,7 @@ void ts_options_print_config(const ts_config_t *cfg) {
   } else {
     config_line("STATS", cfg->stats_mode == TS_STATS_TEXT ? "1" : "0");
   }
+  config_line("PUBLISH", cfg->publish ? "1" : "0");
   const struct { const char *name; size_t v; } sizes[] = {
       {"LARGE_MIN", cfg->large_min}, {"RETAIN_MAX", cfg->retain_max},
       {"MMAP_MIN", cfg->mmap_min},   {"MMAP_MAX", cfg->mmap_max}, {"VA", cfg->va},

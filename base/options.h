@@ -32,6 +32,7 @@ typedef struct ts_config_s {
   int verbose;          /* TIERSHIM_VERBOSE */
   ts_stats_mode_t stats_mode;           /* TIERSHIM_STATS */
   char stats_path[TS_STATS_PATH_MAX];   /* json:PATH, %p not yet expanded */
+  bool publish;         /* TIERSHIM_PUBLISH: live stats in /dev/shm */
   size_t large_min;     /* TIERSHIM_LARGE_MIN */
   int thp;              /* TIERSHIM_THP: a ts_thp_mode_t */
   size_t retain_max;    /* TIERSHIM_RETAIN_MAX */

@@ -151,3 +151,22 @@ void ts_procfs_read(ts_procfs_t *out) {
     out->major_faults = (uint64_t)ru.ru_majflt;
   }
 }
+
+/* Field 22 of /proc/PID/stat: fields are counted after the command, which
+ * is in parentheses and may itself hold spaces and ')': the last ')'. */
+uint64_t ts_procfs_start_ticks(const char *text) {
+  const char *p = strrchr(text, ')');
+  if (p == NULL) return 0;
+  p++;
+  for (int field = 3; field <= 22; field++) {
+    while (*p == ' ') p++;
+    if (*p == '\0') return 0;
+    if (field == 22) {
+      uint64_t v = 0;
+      for (; *p >= '0' && *p <= '9'; p++) v = v * 10 + (uint64_t)(*p - '0');
+      return v;
+    }
+    while (*p != ' ' && *p != '\0') p++;
+  }
+  return 0;
+}

@@ -30,4 +30,9 @@ void ts_procfs_window(uintptr_t lo, uintptr_t hi, ts_procfs_window_t *out);
 uint64_t ts_procfs_kb_field(const char *text, const char *key); /* "Anonymous:" -> bytes */
 bool ts_procfs_tlb_line(const char *line, uint64_t *sum);
 
+/* Field 22 of the text of /proc/PID/stat, the start time in clock ticks
+ * after boot (tells a process from a later one of the same pid); 0 if
+ * unparsable. */
+uint64_t ts_procfs_start_ticks(const char *stat_text);
+
 #endif

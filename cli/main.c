@@ -5,7 +5,12 @@
  *   tiershim topo [--sysfs ROOT] [--fast LIST] [--slow LIST] [--json]
  *   tiershim migrate --pid PID --to NODE [--from NODE] [--threads N] [--rate BYTES/s] [--all] [--json]
  *   tiershim rules check FILE
+ *   tiershim stat PID [--json] [--interval S]
+ *   tiershim top [--interval S] [--once]
+ *   tiershim exporter [--listen HOST:PORT]
  *   tiershim version
+ *
+ * Every subcommand answers --help (or -h) with its usage on stdout, exit 0.
  *
  * `run` puts the library's absolute path first in LD_PRELOAD and execs the
  * command, so the exit code is the program's own. The CLI itself does not
@@ -28,16 +33,61 @@
 int ts_cli_topo(int argc, char **argv); /* topo.c */
 int ts_cli_migrate(int argc, char **argv); /* migrate.c */
 int ts_cli_rules(int argc, char **argv); /* rules.c */
+int ts_cli_stat(int argc, char **argv); /* stat.c */
+int ts_cli_top(int argc, char **argv); /* top.c */
+int ts_cli_exporter(int argc, char **argv); /* exporter.c */
+
+/* Each subcommand's usage, for `tiershim CMD --help` and the general one. */
+static const struct { const char *cmd, *usage, *what; } cli_usage[] = {
+    {"run", "tiershim run [--stats FILE|-] [--set NAME=VALUE]... -- CMD [ARGS]...",
+     "run CMD with tiershim preloaded; --stats - prints a summary at exit,\n"
+     "--stats FILE writes JSON (%p = pid); --set sets a TIERSHIM_ option"},
+    {"options", "tiershim options [--markdown]", "every TIERSHIM_* variable"},
+    {"topo", "tiershim topo [--sysfs ROOT] [--fast LIST] [--slow LIST] [--json]",
+     "memory tiers, nodes, THP and kernel features as the shim sees them"},
+    {"migrate", "tiershim migrate --pid PID --to NODE [--from NODE] [--threads N] [--rate BYTES/s] [--all] [--json]",
+     "move another process's pages to NODE (numactl's migratepages, batched\n"
+     "and in parallel); --all: page cache too, with MPOL_MF_MOVE_ALL"},
+    {"rules", "tiershim rules check FILE", "parse a TIERSHIM_RULES file and print its rules, or every error"},
+    {"stat", "tiershim stat PID [--json] [--interval S]",
+     "the live stats of a running process under tiershim (docs/operations.md):\n"
+     "the exit report's summary and the age of the data, or --json the JSON\n"
+     "document; --interval S repeats every S seconds"},
+    {"top", "tiershim top [--interval S] [--once]",
+     "every live tiershim process of this user (every user's for root), sorted\n"
+     "by anonymous RSS, refreshed every S seconds (default 2); q and Enter quits;\n"
+     "--once prints one table"},
+    {"exporter", "tiershim exporter [--listen HOST:PORT]",
+     "Prometheus metrics of every live tiershim process at http://HOST:PORT/metrics\n"
+     "(default 127.0.0.1:9464; port 0 picks a free port and prints it)"},
+    {"version", "tiershim version", "the version"},
+};
+#define CLI_NCMDS (sizeof cli_usage / sizeof cli_usage[0])
+
+static void print_usage_of(FILE *f, size_t i, bool what) {
+  fprintf(f, "usage: %s\n", cli_usage[i].usage);
+  if (!what) return;
+  for (const char *l = cli_usage[i].what; *l;) {
+    const char *nl = strchr(l, '\n');
+    int n = nl ? (int)(nl - l) : (int)strlen(l);
+    fprintf(f, "    %.*s\n", n, l);
+    l += n + (nl != NULL);
+  }
+}
+
+/* --help or -h among a subcommand's arguments (before `--` for run, whose
+ * command's own --help is the command's). */
+static bool wants_help(int argc, char **argv) {
+  for (int i = 0; i < argc && strcmp(argv[i], "--") != 0; i++)
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return true;
+  return false;
+}
 
 static void die_usage(const char *fmt, const char *arg) {
   fprintf(stderr, "tiershim: ");
   fprintf(stderr, fmt, arg);
-  fprintf(stderr, "\nusage: tiershim run [--stats FILE|-] [--set NAME=VALUE]... -- CMD [ARGS]...\n"
-                  "       tiershim options [--markdown]\n"
-                  "       tiershim topo [--sysfs ROOT] [--fast LIST] [--slow LIST] [--json]\n"
-                  "       tiershim migrate --pid PID --to NODE [--from NODE] [--threads N] [--rate BYTES/s] [--all] [--json]\n"
-                  "       tiershim rules check FILE\n"
-                  "       tiershim version\n");
+  fprintf(stderr, "\n");
+  for (size_t i = 0; i < CLI_NCMDS; i++) fprintf(stderr, "%s %s\n", i ? "      " : "usage:", cli_usage[i].usage);
   exit(EXIT_USAGE);
 }
 
@@ -155,30 +205,36 @@ int main(int argc, char **argv) {
   ts_thread_use_libc(); /* tiershim migrate: the workers */
   if (argc < 2) die_usage("missing command%s", "");
   const char *cmd = argv[1];
+  if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+    printf("tiershim %s: an allocator shim for CPU inference workloads\n\n", TIERSHIM_VERSION);
+    for (size_t i = 0; i < CLI_NCMDS; i++) {
+      printf("  %s\n", cli_usage[i].usage);
+      for (const char *l = cli_usage[i].what; *l;) {
+        const char *nl = strchr(l, '\n');
+        int n = nl ? (int)(nl - l) : (int)strlen(l);
+        printf("      %.*s\n", n, l);
+        l += n + (nl != NULL);
+      }
+    }
+    printf("\n  tiershim CMD --help: the usage of CMD\n");
+    return 0;
+  }
+  for (size_t i = 0; i < CLI_NCMDS; i++)
+    if (strcmp(cmd, cli_usage[i].cmd) == 0 && wants_help(argc - 2, argv + 2)) {
+      print_usage_of(stdout, i, true);
+      return 0;
+    }
   if (strcmp(cmd, "run") == 0) return cmd_run(argc - 2, argv + 2);
   if (strcmp(cmd, "options") == 0) return cmd_options(argc - 2, argv + 2);
   if (strcmp(cmd, "topo") == 0) return ts_cli_topo(argc - 2, argv + 2);
   if (strcmp(cmd, "migrate") == 0) return ts_cli_migrate(argc - 2, argv + 2);
   if (strcmp(cmd, "rules") == 0) return ts_cli_rules(argc - 2, argv + 2);
+  if (strcmp(cmd, "stat") == 0) return ts_cli_stat(argc - 2, argv + 2);
+  if (strcmp(cmd, "top") == 0) return ts_cli_top(argc - 2, argv + 2);
+  if (strcmp(cmd, "exporter") == 0) return ts_cli_exporter(argc - 2, argv + 2);
   if (strcmp(cmd, "version") == 0) {
+    if (argc > 2) die_usage("version: unexpected argument '%s'", argv[2]);
     printf("tiershim %s\n", TIERSHIM_VERSION);
-    return 0;
-  }
-  if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
-    printf("tiershim %s: an allocator shim for CPU inference workloads\n\n"
-           "  tiershim run [--stats FILE|-] [--set NAME=VALUE]... -- CMD [ARGS]...\n"
-           "      run CMD with tiershim preloaded; --stats - prints a summary at exit,\n"
-           "      --stats FILE writes JSON (%%p = pid); --set sets a TIERSHIM_ option\n"
-           "  tiershim options [--markdown]   every TIERSHIM_* variable\n"
-           "  tiershim topo [--sysfs ROOT] [--fast LIST] [--slow LIST] [--json]\n"
-           "      memory tiers, nodes, THP and kernel features as the shim sees them\n"
-           "  tiershim migrate --pid PID --to NODE [--from NODE] [--threads N] [--rate BYTES/s] [--all] [--json]\n"
-           "      move another process's pages to NODE (numactl's migratepages, batched\n"
-           "      and in parallel); --all: page cache too, with MPOL_MF_MOVE_ALL\n"
-           "  tiershim rules check FILE\n"
-           "      parse a TIERSHIM_RULES file and print its rules, or every error\n"
-           "  tiershim version\n",
-           TIERSHIM_VERSION);
     return 0;
   }
   die_usage("unknown command '%s'", cmd);

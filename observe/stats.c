@@ -15,6 +15,7 @@
 #include "base/range.h"
 #include "alloc/place.h"
 #include "observe/profile.h"
+#include "observe/publish.h"
 #include "observe/residency.h"
 #include "policy/migrate.h"
 #include "policy/promote.h"
@@ -34,6 +35,18 @@ void ts_stats_start(void) {
   /* The summary and the profile report are written at exit, when the
    * program may have closed fd 2 already (msg.c). */
   ts_msg_init(ts_config.stats_mode == TS_STATS_TEXT || ts_config.profile);
+}
+
+/* Live stats (publish.c) want shootdowns too: the baseline is then taken
+ * at the first refresh, on a slow path, rather than at start-up. */
+void ts_stats_tlb_baseline(void) {
+  if (!__atomic_load_n(&stats_tlb_base_ok, __ATOMIC_ACQUIRE)) {
+    uint64_t base;
+    if (ts_procfs_tlb_total(&base)) {
+      stats_tlb_base = base;
+      __atomic_store_n(&stats_tlb_base_ok, true, __ATOMIC_RELEASE);
+    }
+  }
 }
 
 void ts_stats_fork_child(void) {
@@ -77,6 +90,7 @@ void ts_stats_collect(ts_stats_snapshot_t *s) {
   uint64_t tlb = 0;
   s->tlb_known = stats_tlb_base_ok && ts_procfs_tlb_total(&tlb) && tlb >= stats_tlb_base;
   s->tlb_shootdowns = s->tlb_known ? tlb - stats_tlb_base : 0;
+  s->publish_failures = ts_publish_failures();
   ts_counters_sum(s->ctr);
   stats_placement(&s->placement);
   ts_residency_stats(&s->tiers);

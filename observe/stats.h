@@ -96,6 +96,7 @@ typedef struct ts_stats_snapshot_s {
   ts_procfs_t proc;
   bool tlb_known;
   uint64_t tlb_shootdowns;
+  uint64_t publish_failures;
   uint64_t ctr[TS_CTR_COUNT];
   ts_stats_placement_t placement;
   ts_stats_tiers_t tiers;
@@ -106,6 +107,7 @@ typedef struct ts_stats_snapshot_s {
 
 void ts_stats_start(void);         /* at init: the clock, the TLB baseline */
 void ts_stats_fork_child(void);    /* a child's stats start at fork */
+void ts_stats_tlb_baseline(void);  /* takes the TLB baseline if start did not */
 void ts_stats_collect(ts_stats_snapshot_t *s);
 void ts_stats_report_at_exit(void);
 

@@ -40,7 +40,8 @@
   X(U64, vma_count, s->proc.vma_count)                           \
   X(U64, minor_faults, s->proc.minor_faults)                     \
   X(U64, major_faults, s->proc.major_faults)                     \
-  X(OPT_U64, tlb_shootdowns, s->tlb_known, s->tlb_shootdowns)
+  X(OPT_U64, tlb_shootdowns, s->tlb_known, s->tlb_shootdowns)  \
+  X(U64, publish_failures, s->publish_failures)
 
 /* "placement": collected by stats_placement() from p, the engine's figures
  * (alloc/place.h), and thp, the advisor's (policy/thp.h). */

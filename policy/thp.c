@@ -5,6 +5,7 @@
  * the array instead of keeping a queue, so granting never blocks and a
  * block is never queued twice. */
 #define _GNU_SOURCE
+#include "base/tick.h"
 #include "base/reentry.h"
 #include "policy/thp.h"
 #include "policy/thp_int.h"
@@ -448,6 +449,7 @@ static void *collapse_main(void *arg) {
     }
     ts_unlock(&thp_lock);
     state = scan_once();
+    ts_slow_tick(); /* live stats (base/tick.h): no lock held here */
     ts_lock(&thp_lock);
   }
   return NULL;

@@ -42,6 +42,7 @@
 #include "policy/promote.h"
 #include "policy/unmap/unmap.h"
 #include "observe/profile.h"
+#include "observe/publish.h"
 #include "base/reentry.h"
 
 /* Per thread, a stack of forks in progress (a handler may fork while its
@@ -116,6 +117,7 @@ static void fork_child(void) {
   ts_tier_heap_fork_child();      /* re-initialises the table lock */
   ts_boot_unlock(&ts_boot_arena); /* a spinlock word: unlocking is resetting */
   ts_stats_fork_child();          /* re-initialises the registry lock */
+  ts_publish_fork_child();        /* the parent's live-stats page stays the parent's */
   ts_place_fork_child();          /* and the placement lock */
 }
 

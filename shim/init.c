@@ -32,6 +32,8 @@
 #include "base/prim.h"
 #include "policy/unmap/unmap.h"
 #include "observe/profile.h"
+#include "observe/publish.h"
+#include "base/tick.h"
 
 extern char **environ;
 
@@ -123,6 +125,9 @@ static void init_run(void) {
   ts_profile_init();
   ts_fork_install();
   ts_stats_start();
+  /* Live stats: the page is made and refreshed from the slow paths' tick
+   * (base/tick.h), never from the fast paths. */
+  if (ts_publish_init()) ts_tick_hook = ts_publish_tick;
   init_verbose();
 }
 
@@ -146,6 +151,7 @@ __attribute__((constructor(101))) static void ts_constructor(void) { (void)ts_in
 __attribute__((destructor(101))) static void ts_destructor(void) {
   ts_profile_report_at_exit();
   ts_stats_report_at_exit();
+  ts_publish_exit();
   ts_unmap_fini();
   ts_fault_report();
 }

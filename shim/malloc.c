@@ -37,6 +37,7 @@
 #include "base/prim.h"
 #include "observe/profile.h"
 #include "base/reentry.h"
+#include "base/tick.h"
 #include "shim/shim.h"
 
 #define MALLOC_ALIGNMENT 16 /* glibc's on x86-64 */
@@ -92,8 +93,16 @@ static inline size_t aligned_size_fix(size_t size, size_t align) {
  * handler on a thread inside tiershim gets the heap (mimalloc takes no
  * lock); the placement engine's lock may be held by the thread it
  * interrupted. */
+/* The large path, then the slow-path tick (live stats, base/tick.h): out of
+ * line, so the heap's path below is what it was. */
+static __attribute__((noinline)) void *alloc_large(size_t size, size_t align, bool zero) {
+  void *p = ts_large_alloc(size, align, zero);
+  ts_slow_tick();
+  return p;
+}
+
 static inline void *alloc_heap(size_t size, size_t align, bool zero) {
-  if (ts_large_wants(size) && !ts_reentered()) return ts_large_alloc(size, align, zero);
+  if (ts_large_wants(size) && !ts_reentered()) return alloc_large(size, align, zero);
   if (align == 0) return zero ? mi_zalloc(heap_size(size)) : mi_malloc(heap_size(size));
   size = aligned_size_fix(heap_size(size), align);
   return zero ? mi_zalloc_aligned(size, align) : mi_malloc_aligned(size, align);
@@ -174,6 +183,9 @@ static __attribute__((noinline)) void free_slow(void *p) {
   int saved = errno;
   if (ts_unlikely(ts_profile_on) && !ts_reentered()) ts_profile_free(p);
   free_core(p);
+  /* Large blocks are freed here (and the unmap batcher's releases run
+   * inside that free): the tick, once no lock is held. */
+  if (!ts_reentered()) ts_slow_tick();
   errno = saved;
   gate_open_free(&ts_tls_counters); /* not the allocation gate: see the top */
 }

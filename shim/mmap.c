@@ -33,6 +33,7 @@
 #include "alloc/place.h"
 #include "base/prim.h"
 #include "base/reentry.h"
+#include "base/tick.h"
 #include "shim/shim.h"
 #include "observe/residency.h"
 #include "policy/thp.h"
@@ -134,7 +135,10 @@ TS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
   if (ts_reentered()) return mmap_reentered(addr, len, prot, flags, fd, off);
   if (ts_place_mmap_wanted(addr, len, prot, flags, fd, off)) {
     void *p = ts_place_mmap(len, prot, flags);
-    if (p != NULL) return p;
+    if (p != NULL) {
+      ts_slow_tick(); /* live stats (base/tick.h): a placed mmap is a slow path */
+      return p;
+    }
   } else if (addr != NULL && !(flags & MAP_FIXED) && touches(addr, len)) {
     void *p = ts_place_mmap_at(addr, len, prot, flags, fd, off);
     if (p != NULL) return p;
@@ -165,7 +169,11 @@ TS_EXPORT int munmap(void *addr, size_t len) {
     return int_result(r, true);
   }
   if (ts_reentered()) return int_result(ts_place_reentered_munmap(addr, len), false);
-  if (touches(addr, len)) return int_result(ts_place_munmap(addr, len), false);
+  if (touches(addr, len)) {
+    int r = ts_place_munmap(addr, len);
+    ts_slow_tick();
+    return int_result(r, false);
+  }
   return int_result(ts_prim_munmap(addr, len), false);
 }
 

@@ -14,6 +14,7 @@
 
 #include "base/counters.h"
 #include "base/thread.h"
+#include "base/tick.h"
 #include "shim/shim.h"
 #include "policy/thp.h"
 #include "policy/tierpol.h"
@@ -64,6 +65,7 @@ TS_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
   if (r == 0) {
     ts_count(TS_CTR_THREADS);
     ts_thp_program_threaded(); /* tiershim's own threads may start now */
+    ts_slow_tick();            /* live stats (base/tick.h) */
   } else if (t != NULL) {
     mi_free(t);
   }

@@ -181,4 +181,35 @@ if [ -n "$node" ]; then
 else
   it_info "no /sys/devices/system/node/has_memory: migrate cases skipped"
 fi
+# --help/-h: every subcommand prints its usage on stdout and exits 0 (run:
+# only before `--`, after it the option is the command's); errors name the
+# bad argument.
+for sub in run options topo migrate rules stat top exporter version; do
+  for h in --help -h; do
+    if expect_rc "help_${sub}${h}" 0 -- "$CLI" "$sub" "$h"; then
+      if grep -q "^usage: tiershim $sub" "$TMP/help_${sub}${h}.out" && [ ! -s "$TMP/help_${sub}${h}.err" ]; then
+        it_pass "tiershim $sub $h: usage on stdout, exit 0"
+      else
+        it_fail "tiershim $sub $h: expected 'usage: tiershim $sub' on stdout, nothing on stderr; got '$(head -c 200 "$TMP/help_${sub}${h}.out")' / '$(head -c 200 "$TMP/help_${sub}${h}.err")'"
+      fi
+    fi
+  done
+done
+expect_rc help_migrate_late 0 -- "$CLI" migrate --pid 1 --help
+expect_rc help_run_cmd 0 -- "$CLI" run -- sh -c 'echo "$1"' sh --help \
+  && grep -qx -- --help "$TMP/help_run_cmd.out" \
+  && it_pass "tiershim run -- CMD --help: the --help is the command's" \
+  || it_fail "tiershim run -- CMD --help: expected the command to get --help, got '$(cat "$TMP/help_run_cmd.out")'"
+for bad in "stat --bogus" "stat 12x" "stat 1 --interval -3" "top --bogus" "top --interval x" "exporter --listen nocolon" "exporter --what"; do
+  set -- $bad
+  arg=${bad##* }
+  if expect_rc "bad_${1}" 2 -- "$CLI" $bad; then
+    grep -qF -- "$arg" "$TMP/bad_${1}.err" && it_pass "tiershim $bad: exit 2 naming '$arg'" \
+      || it_fail "tiershim $bad: the message does not name '$arg': $(head -c 200 "$TMP/bad_${1}.err")"
+  fi
+done
+expect_rc stat_nopage 1 -- "$CLI" stat 999999999
+grep -q "999999999" "$TMP/stat_nopage.err" && it_pass "tiershim stat of a pid without a page: exit 1 naming the pid" \
+  || it_fail "tiershim stat 999999999: the message does not name the pid: $(cat "$TMP/stat_nopage.err")"
+
 it_finish cli

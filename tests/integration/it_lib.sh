@@ -45,3 +45,24 @@ it_finish() {
   echo "$1: all checks passed"
   exit 0
 }
+
+# it_need CMD PKG: true when CMD is there, else tries to install Debian's
+# PKG (root only; its service, if any, not started: a policy-rc.d that
+# refuses every start while apt runs). False when it cannot be had.
+it_need() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null || return 1
+  local prc=/usr/sbin/policy-rc.d had=0
+  [ -e $prc ] && had=1
+  [ $had = 1 ] || printf '#!/bin/sh\nexit 101\n' > $prc && chmod +x $prc
+  { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2"; }
+  } >/dev/null 2>&1
+  [ $had = 1 ] || rm -f $prc
+  command -v "$1" >/dev/null 2>&1
+}
+
+# it_free_port: a TCP port free on 127.0.0.1 now.
+it_free_port() {
+  it_python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}

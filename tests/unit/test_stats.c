@@ -10,6 +10,7 @@
 
 #include "minijson.h"
 #include "observe/stats.h"
+#include "base/procfs.h"
 
 static ts_stats_snapshot_t sample(void) {
   ts_stats_snapshot_t s = {0};
@@ -30,7 +31,7 @@ static ts_stats_snapshot_t sample(void) {
 static const char *const keys[] = {
     "version", "pid", "enabled", "wall_seconds", "anon_rss_bytes", "anon_huge_bytes",
     "thp_coverage", "vma_count", "minor_faults", "major_faults", "tlb_shootdowns",
-    "malloc_calls", "free_calls", "large_allocs", "mmap_calls", "munmap_calls",
+    "publish_failures", "malloc_calls", "free_calls", "large_allocs", "mmap_calls", "munmap_calls",
     "mremap_calls", "madvise_calls", "bootstrap_allocs", "threads_created"};
 
 Test(stats, json_round_trip) {
@@ -92,6 +93,17 @@ Test(stats, text_summary) {
   cr_assert(strstr(buf, "tlb shootdowns 31") != NULL, "%s", buf);
   for (char *p = buf; (p = strchr(p, '\n')) && p[1]; p++)
     cr_assert(strncmp(p + 1, "tiershim: ", 10) == 0, "every line prefixed");
+}
+
+/* Live stats (observe/publish.c): a page's owner is told from a later
+ * process of the same pid by /proc/PID/stat field 22, counted after the
+ * command, which may hold spaces and parentheses. */
+Test(stats, publish_start_ticks) {
+  cr_assert_eq(ts_procfs_start_ticks("123 (cat) R 1 123 123 0 -1 4194304 90 0 0 0 0 0 0 0 20 0 1 0 "
+                                      "98765 5000000 100 18446744073709551615"), 98765);
+  cr_assert_eq(ts_procfs_start_ticks("7 (a b) c)) S 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 42 1 2"), 42);
+  cr_assert_eq(ts_procfs_start_ticks("7 (short) S 1 2"), 0);
+  cr_assert_eq(ts_procfs_start_ticks("no parenthesis"), 0);
 }
 
 Test(stats, expand_path) {
