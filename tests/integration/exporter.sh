@@ -13,11 +13,7 @@ it_tmpdir
 PIDS=
 IT_CLEANUP='for p in $PIDS; do kill -TERM $p 2>/dev/null; done; wait 2>/dev/null'
 
-env LD_PRELOAD="$LIB" "$PROG" 50 &
-pid=$!
-PIDS=$pid
-for _ in $(seq 50); do [ -e "/dev/shm/tiershim.$(id -u)/$pid" ] && break; sleep 0.1; done
-sleep 0.7
+it_start_published "$LIB" "$PROG" 50
 
 "$CLI" exporter --listen 127.0.0.1:0 2>"$TMP/exp.err" &
 epid=$!

@@ -34,6 +34,18 @@ it_show() {
   echo "----- end $2 -----"
 }
 
+# it_start_published LIB PROG ARGS...: starts PROG under the shim in the
+# background, adds it to $PIDS (which the test's IT_CLEANUP kills), waits
+# until its live-stats page exists and has had a first refresh; sets $pid.
+it_start_published() {
+  local lib=$1; shift
+  env LD_PRELOAD="$lib" "$@" &
+  pid=$!
+  PIDS="$PIDS $pid"
+  for _ in $(seq 50); do [ -e "/dev/shm/tiershim.$(id -u)/$pid" ] && break; sleep 0.1; done
+  sleep 0.7 # a first refresh
+}
+
 # it_python: python3 without the shim (used to check the shim's output).
 it_python() { env -u LD_PRELOAD python3 "$@"; }
 

@@ -15,11 +15,7 @@ SOCK=$TMP/tmux.sock
 PIDS=
 IT_CLEANUP='tmux -S "$SOCK" kill-server 2>/dev/null; for p in $PIDS; do kill -TERM $p 2>/dev/null; done; wait 2>/dev/null'
 
-env LD_PRELOAD="$LIB" "$PROG" 30 &
-pid=$!
-PIDS=$pid
-for _ in $(seq 50); do [ -e "/dev/shm/tiershim.$(id -u)/$pid" ] && break; sleep 0.1; done
-sleep 0.7 # a first refresh
+it_start_published "$LIB" "$PROG" 30
 
 pane=$(TERM=xterm tmux -S "$SOCK" -f /dev/null new-session -d -P -F '#{pane_pid}' -s top -x 150 -y 40 \
         "$CLI" top --interval 0.5)
