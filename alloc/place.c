@@ -24,7 +24,7 @@
  * a very large block of it is filled on small pages where huge-page faults
  * cost more (policy/thp_fill.c: a model loading on a reporting VM). */
 static bool sparse_candidate(size_t len, bool zero) {
-  if (!zero) return place_ops->thp_fill_small != NULL && place_ops->thp_fill_small(len);
+  if (!zero) return place_ops->thp_fill_small(len);
   return ts_config.thp_sparse_min != 0 && len >= ts_config.thp_sparse_min;
 }
 

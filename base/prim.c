@@ -180,18 +180,20 @@ uint64_t ts_prim_clock_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static int prim_rusage(struct rusage *ru) {
+  return ts_syscall6(SYS_getrusage, RUSAGE_SELF, (long)ru, 0, 0, 0, 0) == 0;
+}
+
 uint64_t ts_prim_minflt(void) {
   struct rusage ru;
-  if (ts_syscall6(SYS_getrusage, RUSAGE_SELF, (long)&ru, 0, 0, 0, 0) != 0) return 0;
-  return (uint64_t)ru.ru_minflt;
+  return prim_rusage(&ru) ? (uint64_t)ru.ru_minflt : 0;
 }
 
 uintptr_t ts_prim_brk(uintptr_t addr) { return (uintptr_t)ts_syscall6(SYS_brk, (long)addr, 0, 0, 0, 0, 0); }
 
 uint64_t ts_prim_maxrss(void) {
   struct rusage ru;
-  if (ts_syscall6(SYS_getrusage, RUSAGE_SELF, (long)&ru, 0, 0, 0, 0) != 0) return 0;
-  return (uint64_t)ru.ru_maxrss << 10;
+  return prim_rusage(&ru) ? (uint64_t)ru.ru_maxrss << 10 : 0;
 }
 
 size_t ts_prim_page_size(void) {

@@ -30,12 +30,7 @@ int ts_cli_exporter(int argc, char **argv);
 
 #define EXP_USAGE "usage: tiershim exporter [--listen HOST:PORT]   (default 127.0.0.1:9464; port 0: any free one)\n"
 
-static int exp_usage(const char *problem, const char *arg) {
-  fprintf(stderr, "tiershim exporter: ");
-  fprintf(stderr, problem, arg);
-  fprintf(stderr, "\n" EXP_USAGE);
-  return EXIT_USAGE;
-}
+static int exp_usage(const char *problem, const char *arg) { return ts_cli_usage("exporter", EXP_USAGE, problem, arg); }
 
 /* Keys whose values go up and down (gauges); every other number is a
  * counter. Paths as flattened, arrays without their index. */

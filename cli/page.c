@@ -375,3 +375,10 @@ double ts_parse_interval(const char *s) {
   double v = strtod(s, &end);
   return (end != s && *end == '\0' && v > 0 && v <= 86400) ? v : -1;
 }
+
+int ts_cli_usage(const char *cmd, const char *usage, const char *problem, const char *arg) {
+  fprintf(stderr, "tiershim %s: ", cmd);
+  fprintf(stderr, problem, arg);
+  fprintf(stderr, "\n%s", usage);
+  return 2;
+}

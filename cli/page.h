@@ -63,5 +63,8 @@ void ts_json_free(ts_jdoc_t *doc);
 const char *ts_fmt_bytes(double bytes, char *buf, size_t cap);
 /* seconds from "S" (a positive number), or -1 */
 double ts_parse_interval(const char *s);
+/* "tiershim CMD: PROBLEM" (a format with one %s, ARG) and USAGE on stderr;
+ * returns the usage exit status, 2. */
+int ts_cli_usage(const char *cmd, const char *usage, const char *problem, const char *arg);
 
 #endif

@@ -11,18 +11,12 @@
 
 #include "cli/page.h"
 
-#define EXIT_USAGE 2
 
 int ts_cli_stat(int argc, char **argv);
 
 #define STAT_USAGE "usage: tiershim stat PID [--json] [--interval S]\n"
 
-static int stat_usage(const char *problem, const char *arg) {
-  fprintf(stderr, "tiershim stat: ");
-  fprintf(stderr, problem, arg);
-  fprintf(stderr, "\n" STAT_USAGE);
-  return EXIT_USAGE;
-}
+static int stat_usage(const char *problem, const char *arg) { return ts_cli_usage("stat", STAT_USAGE, problem, arg); }
 
 static int stat_once(int pid, bool json) {
   ts_page_t p;

@@ -13,18 +13,12 @@
 
 #include "cli/page.h"
 
-#define EXIT_USAGE 2
 
 int ts_cli_top(int argc, char **argv);
 
 #define TOP_USAGE "usage: tiershim top [--interval S] [--once]\n"
 
-static int top_usage(const char *problem, const char *arg) {
-  fprintf(stderr, "tiershim top: ");
-  fprintf(stderr, problem, arg);
-  fprintf(stderr, "\n" TOP_USAGE);
-  return EXIT_USAGE;
-}
+static int top_usage(const char *problem, const char *arg) { return ts_cli_usage("top", TOP_USAGE, problem, arg); }
 
 typedef struct top_row_s {
   int pid;

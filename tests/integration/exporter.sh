@@ -10,8 +10,6 @@ set -u
 LIB=$1 CLI=$2 PROG=$3
 it_clean_env
 it_tmpdir
-PIDS=
-IT_CLEANUP='for p in $PIDS; do kill -TERM $p 2>/dev/null; done; wait 2>/dev/null'
 
 it_start_published "$LIB" "$PROG" 50
 

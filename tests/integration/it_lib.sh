@@ -21,10 +21,13 @@ it_clean_env() {
 
 # it_tmpdir: creates $TMP and removes it at exit (plus any extra cleanup
 # registered in IT_CLEANUP).
+# Background processes a test adds to PIDS are terminated (and reaped) there
+# too, after IT_CLEANUP.
 IT_CLEANUP=
+PIDS=
 it_tmpdir() {
   TMP=$(mktemp -d "${TMPDIR:-/tmp}/tiershim-it.XXXXXX") || { echo "FAIL: mktemp -d"; exit 1; }
-  trap 'eval "$IT_CLEANUP"; rm -rf "$TMP"' EXIT
+  trap 'eval "$IT_CLEANUP"; if [ -n "$PIDS" ]; then kill -TERM $PIDS 2>/dev/null; wait $PIDS 2>/dev/null; fi; rm -rf "$TMP"' EXIT
 }
 
 # it_show FILE LABEL: prints a file (first 40 lines) for a failure message.

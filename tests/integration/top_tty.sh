@@ -12,8 +12,7 @@ if ! it_need tmux tmux; then
   exit 77
 fi
 SOCK=$TMP/tmux.sock
-PIDS=
-IT_CLEANUP='tmux -S "$SOCK" kill-server 2>/dev/null; for p in $PIDS; do kill -TERM $p 2>/dev/null; done; wait 2>/dev/null'
+IT_CLEANUP='tmux -S "$SOCK" kill-server 2>/dev/null'
 
 it_start_published "$LIB" "$PROG" 30
 

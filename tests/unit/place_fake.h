@@ -98,6 +98,7 @@ static void f_unsparse(uintptr_t a, size_t l) { ev_add(EV_UNSPARSE, a, l); }
 static void f_fork(void) { ev_add(EV_FORK, 0, 0); }
 static bool f_mmap_probe(size_t l) { return fk.mmap_probe && l >= 2 * MIB; }
 static void f_mmap_observe(uintptr_t a, size_t l) { ev_add(EV_OBSERVE, a, l); }
+static bool f_fill_small(size_t l) { (void)l; return false; }
 static void f_tier_mapped(uintptr_t a, size_t l) { ev_add(EV_TIER_MAPPED, a, l); }
 static void f_tier_granted(uintptr_t a, size_t l) { ev_add(EV_TIER_GRANTED, a, l); }
 static size_t f_retain_max(void) { return fk.retain_max; }
@@ -122,7 +123,7 @@ static size_t f_release(ts_range_t *r, size_t n) {
 static const ts_place_ops_t fake_ops = {
     .thp_window = f_window, .thp_mapped = f_mapped, .thp_unmapped = f_unmapped, .thp_granted = f_granted,
     .thp_released = f_released, .thp_sparse = f_sparse, .thp_unsparse = f_unsparse, .thp_fork_child = f_fork,
-    .thp_mmap_probe = f_mmap_probe, .thp_mmap_observe = f_mmap_observe,
+    .thp_mmap_probe = f_mmap_probe, .thp_mmap_observe = f_mmap_observe, .thp_fill_small = f_fill_small,
     .tier_window_mapped = f_tier_mapped, .tier_granted = f_tier_granted, .release = f_release,
     .retain_max = f_retain_max, .decay_ns = f_decay_ns, .scale = f_scale, .decayed = f_decayed,
 };
