@@ -307,15 +307,19 @@ static void residency(void **pages, int n, ts_stats_callsite_t *o) {
 /* The top callsites are copied under the profile lock; symbols (dladdr
  * takes the loader lock, whose holder may be allocating) and residency
  * come after it is dropped. */
+/* Guards ts_profile_stats' statics. Live stats (observe/publish.c) collect
+ * from any thread, a fork child included: a child forked while another
+ * thread held it gets it afresh (ts_profile_fork_child). */
+static pthread_mutex_t prof_stats_lock = PTHREAD_MUTEX_INITIALIZER;
+
 void ts_profile_stats(ts_stats_profile_t *o) {
   if (!ts_profile_on) return;
   static ts_callsite_t top[TS_STATS_PROF_TOP];
   static void *pages[TS_STATS_PROF_TOP][RESIDENCY_PAGES];
   static int npages[TS_STATS_PROF_TOP];
-  static pthread_mutex_t once = PTHREAD_MUTEX_INITIALIZER; /* the statics above */
   bool was = prof_busy;
   prof_busy = true;
-  ts_lock(&once);
+  ts_lock(&prof_stats_lock);
   ts_lock(&prof_tab.lock);
   *o = (ts_stats_profile_t){.present = true,
                             .unwinder = prof_backtrace ? "libunwind" : "unavailable",
@@ -348,7 +352,7 @@ void ts_profile_stats(ts_stats_profile_t *o) {
     c->rule_line = (int)s->rule_line;
     residency(pages[i], npages[i], c);
   }
-  ts_unlock(&once);
+  ts_unlock(&prof_stats_lock);
   prof_busy = was;
 }
 
@@ -415,5 +419,6 @@ void ts_profile_lock(void) { ts_lock(&prof_tab.lock); }
 void ts_profile_unlock(void) { ts_unlock(&prof_tab.lock); }
 void ts_profile_fork_child(void) {
   pthread_mutex_init(&prof_tab.lock, NULL);
+  pthread_mutex_init(&prof_stats_lock, NULL);
   prof_busy = false;
 }

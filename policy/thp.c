@@ -516,4 +516,5 @@ void ts_thp_fork_child(void) {
   pthread_cond_init(&thp_wake, NULL);
   thp_thread_started = false; /* threads do not survive fork: start again on demand */
   thp_sleeping = false;
+  thp_grow_fork_child();
 }

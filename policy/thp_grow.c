@@ -86,3 +86,11 @@ void ts_thp_heap_unmapped(uintptr_t addr, size_t len) {
   }
   ts_unlock(&heap_lock);
 }
+
+/* A fork child: another thread of the parent may have held the lock, half
+ * way through a record. The records are dropped (those heap blocks keep
+ * small pages), never advised on a guess. */
+void thp_grow_fork_child(void) {
+  pthread_mutex_init(&heap_lock, NULL);
+  for (int i = 0; i < HEAP_SLOTS; i++) heap[i].lo = heap[i].hi = 0;
+}
