@@ -28,16 +28,22 @@
 
 typedef struct drv_opts {
   const char *model, *bins;
-  bool mmap, verbose, server_thread;
-  int requests, gen, threads, ctx, prompt_max;
+  bool mmap, verbose, server_thread, latency;
+  int requests, gen, gen_min, threads, ctx, prompt_max, reuse;
   uint32_t seed;
 } drv_opts_t;
 
 static void usage(FILE *f) {
   fputs("usage: ts_llama --model PATH [--bins DIR] [--mmap on|off] [--requests N]\n"
         "                [--gen N] [--threads N] [--ctx N] [--seed N] [--prompt-max N]\n"
-        "                [--server-thread] [--verbose]\n"
+        "                [--gen-min N] [--reuse K] [--latency] [--server-thread] [--verbose]\n"
         "  --prompt-max N  prompts of 6..N words (default 69; 6..69)\n"
+        "  --gen-min N  generate N..--gen tokens, drawn per request (default: always --gen)\n"
+        "  --reuse K    context reuse: a request continues the previous one's KV cache\n"
+        "               (a follow-up turn) unless its index is a multiple of K or the\n"
+        "               context is full (default 1: every request starts empty)\n"
+        "  --latency    per request: ttft_ms (prompt and first token) and tok_ms, the\n"
+        "               latency of every further token; and rss_kb after it\n"
         "  --server-thread  start one idle thread before loading, as llama-server does\n"
         "               (its HTTP thread answers /health while the model loads)\n"
         "  --bins DIR   directory of the ggml CPU backends (default: $TS_LLAMA_BINS)\n"
@@ -62,12 +68,14 @@ static int int_arg(const char *name, const char *v, int lo, int hi) {
 
 static void parse_args(int argc, char **argv, drv_opts_t *o) {
   *o = (drv_opts_t){.bins = getenv("TS_LLAMA_BINS"), .mmap = true, .requests = 4,
-                    .gen = 32, .threads = 1, .ctx = 1024, .seed = 42, .prompt_max = 69};
+                    .gen = 32, .gen_min = -1, .threads = 1, .ctx = 1024, .seed = 42,
+                    .prompt_max = 69, .reuse = 1};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); exit(0); }
     if (!strcmp(a, "--verbose")) { o->verbose = true; continue; }
     if (!strcmp(a, "--server-thread")) { o->server_thread = true; continue; }
+    if (!strcmp(a, "--latency")) { o->latency = true; continue; }
     if (!v) { usage(stderr); fprintf(stderr, "ts_llama: %s needs a value\n", a); exit(2); }
     i++;
     if (!strcmp(a, "--model")) o->model = v;
@@ -77,6 +85,8 @@ static void parse_args(int argc, char **argv, drv_opts_t *o) {
       o->mmap = !strcmp(v, "on");
     } else if (!strcmp(a, "--requests")) o->requests = int_arg(a, v, 1, 100000);
     else if (!strcmp(a, "--gen")) o->gen = int_arg(a, v, 1, 100000);
+    else if (!strcmp(a, "--gen-min")) o->gen_min = int_arg(a, v, 1, 100000);
+    else if (!strcmp(a, "--reuse")) o->reuse = int_arg(a, v, 1, 100000);
     else if (!strcmp(a, "--threads")) o->threads = int_arg(a, v, 1, 1024);
     else if (!strcmp(a, "--ctx")) o->ctx = int_arg(a, v, 64, 1 << 20);
     else if (!strcmp(a, "--prompt-max")) o->prompt_max = int_arg(a, v, 6, 200);
@@ -142,19 +152,59 @@ typedef struct drv_totals {
   long prompt_tokens, gen_tokens;
   double prompt_s, gen_s;
   uint64_t check;
+  int n_past; /* tokens in the KV cache, for --reuse */
 } drv_totals_t;
+
+/* Request I's generation length: --gen, or drawn from --gen-min..--gen. */
+static int gen_count(const drv_opts_t *o, int i) {
+  if (o->gen_min < 0 || o->gen_min >= o->gen) return o->gen;
+  uint64_t s = ((uint64_t)o->seed << 32) ^ (uint64_t)i ^ 0x6a09e667f3bcc909ull;
+  return o->gen_min + (int)(rnd_next(&s) % (uint64_t)(o->gen - o->gen_min + 1));
+}
+
+/* Resident set in KiB from /proc/self/statm: cheap enough to read per request. */
+static long statm_rss_kb(void) {
+  long size, res = -1;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (!f) return -1;
+  if (fscanf(f, "%ld %ld", &size, &res) != 2) res = -1;
+  fclose(f);
+  return res < 0 ? -1 : res * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* --latency's fields: time to first token, then every further token's. */
+static void print_latency(double ttft_s, const double *tok_s, int n) {
+  printf(" ttft_ms=%.2f tok_ms=", ttft_s * 1e3);
+  for (int k = 0; k < n; k++) printf("%s%.2f", k ? "," : "", tok_s[k] * 1e3);
+  if (!n) fputs("-", stdout);
+  printf(" rss_kb=%ld", statm_rss_kb());
+}
+
+/* Whether request I continues the previous one's KV cache (--reuse): a
+ * follow-up turn of N prompt tokens, where the context has room for it. */
+static bool continues(const drv_opts_t *o, const drv_totals_t *t, int i, int n, int gen) {
+  return o->reuse > 1 && i % o->reuse && t->n_past + n + gen <= o->ctx;
+}
 
 static void run_request(const drv_opts_t *o, struct llama_context *ctx,
                         const struct llama_vocab *vocab, int i, drv_totals_t *t) {
   char text[1024];
   llama_token toks[1024];
+  int gen = gen_count(o, i);
   make_prompt(o->seed, i, o->prompt_max, text, sizeof text);
-  int n = llama_tokenize(vocab, text, (int32_t)strlen(text), toks, 1024, true, false);
+  int n = llama_tokenize(vocab, text, (int32_t)strlen(text), toks, 1024, false, false);
+  bool cont = n > 0 && continues(o, t, i, n, gen);
+  if (!cont) /* a new conversation: with the BOS token */
+    n = llama_tokenize(vocab, text, (int32_t)strlen(text), toks, 1024, true, false);
   if (n <= 0) fail("tokenization failed", text);
-  if (n + o->gen > o->ctx) fail("prompt plus generation exceeds --ctx", NULL);
+  if (n + gen > o->ctx) fail("prompt plus generation exceeds --ctx", NULL);
 
-  /* Each request starts from an empty KV cache, with its own seeded sampler. */
-  llama_memory_clear(llama_get_memory(ctx), true);
+  /* A new conversation starts from an empty KV cache; a follow-up turn
+   * appends to it. Each request has its own seeded sampler. */
+  if (!cont) {
+    llama_memory_clear(llama_get_memory(ctx), true);
+    t->n_past = 0;
+  }
   struct llama_sampler *smpl = llama_sampler_chain_init(llama_sampler_chain_default_params());
   llama_sampler_chain_add(smpl, llama_sampler_init_top_k(40));
   llama_sampler_chain_add(smpl, llama_sampler_init_top_p(0.95f, 1));
@@ -163,22 +213,32 @@ static void run_request(const drv_opts_t *o, struct llama_context *ctx,
 
   double t0 = now_s();
   if (llama_decode(ctx, llama_batch_get_one(toks, n))) fail("llama_decode failed on the prompt", NULL);
-  double t1 = now_s();
+  t->n_past += n;
+  double t1 = now_s(), last = t1, ttft = 0;
+  double tok_s[1024];
+  int ntok = 0;
   printf("req %d prompt_tokens=%d", i, n);
+  if (o->reuse > 1) printf(" cont=%d", cont);
   char list[8 * 1024];
   size_t len = 0;
   int g = 0;
-  for (; g < o->gen; g++) {
+  for (; g < gen; g++) {
     llama_token tok = llama_sampler_sample(smpl, ctx, -1);
+    double now = now_s();
+    if (!g) ttft = now - t0;
+    else if (ntok < 1024) tok_s[ntok++] = now - last;
+    last = now;
     t->check = fnv1a(t->check, &tok, sizeof tok);
     int k = snprintf(list + len, sizeof list - len, "%s%d", g ? "," : "", tok);
     if (k > 0 && (size_t)k < sizeof list - len) len += (size_t)k;
     if (llama_vocab_is_eog(vocab, tok)) { g++; break; }
     if (llama_decode(ctx, llama_batch_get_one(&tok, 1))) fail("llama_decode failed", NULL);
+    t->n_past++;
   }
   double t2 = now_s();
-  printf(" gen_tokens=%d prompt_ms=%.1f gen_ms=%.1f tokens=%s\n", g, (t1 - t0) * 1e3,
-         (t2 - t1) * 1e3, len ? list : "-");
+  printf(" gen_tokens=%d prompt_ms=%.1f gen_ms=%.1f", g, (t1 - t0) * 1e3, (t2 - t1) * 1e3);
+  if (o->latency) print_latency(ttft, tok_s, ntok);
+  printf(" tokens=%s\n", len ? list : "-");
   llama_sampler_free(smpl);
   t->prompt_tokens += n;
   t->gen_tokens += g;

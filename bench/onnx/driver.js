@@ -132,6 +132,16 @@ function smapsRollup() {
   return r;
 }
 
+// Resident set in KiB from /proc/self/statm: cheap enough to read per request
+// (the soak samples RSS after every inference).
+function statmRssKb() {
+  try {
+    return Number(fs.readFileSync('/proc/self/statm', 'utf8').split(' ')[1]) * 4;
+  } catch (e) {
+    return -1;
+  }
+}
+
 function loadOrt() {
   const dir = process.env.TS_ONNX_MODULES || path.join(__dirname, 'cache', 'npm', 'node_modules');
   // Checked first so that a copy somewhere up the tree is never picked up instead.
@@ -186,7 +196,7 @@ async function main() {
     const d = out.data;
     const sum = fnv1a(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
     check = fnv1a(sumBytes(sum), check);
-    process.stdout.write(`req ${i} batch=${B} seq=${S} ms=${ms.toFixed(2)} sum=${hex(sum)}\n`);
+    process.stdout.write(`req ${i} batch=${B} seq=${S} ms=${ms.toFixed(2)} sum=${hex(sum)} rss_kb=${statmRssKb()}\n`);
   }
 
   // Collect the dead input/output buffers first, so the sample shows what the
