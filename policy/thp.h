@@ -105,6 +105,8 @@ void ts_thp_rule(uintptr_t addr, size_t len, int action);
 /* Parsers, for the unit tests. */
 int ts_thp_sysfs_choice(const char *text); /* index of the [bracketed] word, or -1 */
 uint64_t ts_thp_buddy_huge_bytes(const char *buddyinfo, size_t page_size);
+uint64_t ts_thp_vmstat_counter(const char *vmstat, const char *name);
+bool ts_thp_compaction_verdict(bool prev, uint64_t stalls, uint64_t fails);
 
 /* ts_thp_sysfs_choice's answers: the words of the kernel's enabled and
  * defrag files (enabled offers the first three). */

@@ -14,7 +14,9 @@
  * FILL_MIN keeps inference's own buffers out: an ONNX Runtime BERT's
  * largest activation (batch 8, sequence 512) is 100 MB, and collapsing
  * those afresh each request ran it 12% slower. Only where the collapse
- * thread may run: a single-threaded program keeps fault-time huge pages. */
+ * thread may run: a single-threaded program keeps fault-time huge pages.
+ * And only while free 2 MiB blocks are plentiful, the blocks the balloon
+ * reports: on a fragmented machine there are none to report. */
 #include <string.h>
 
 #include "base/prim.h"
@@ -45,6 +47,11 @@ static bool reporting_active(void) {
 bool ts_thp_fill_small(size_t len) {
   static int reporting = -1; /* read once: the device does not change */
   if (len < FILL_MIN || ts_thp_effective() != TS_THP_AUTO || !thp_collapse_usable()) return false;
+  /* No free 2 MiB blocks (a fragmented machine): a huge page then comes
+   * from compacting memory the host already backs, not from a reported
+   * block, and a fault-time one is cheaper than small pages plus a
+   * collapse (thp.c, fault_cheap). */
+  if (!thp_buddy_has_room()) return false;
   if (reporting < 0) __atomic_store_n(&reporting, reporting_active(), __ATOMIC_RELAXED);
   if (!reporting) return false;
   __atomic_fetch_add(&ts_thp_stats.fill_small_bytes, len, __ATOMIC_RELAXED);

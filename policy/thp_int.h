@@ -8,7 +8,8 @@
 void thp_advise_deferred(void);                 /* thp.c: the flip's advice for the regions */
 void thp_heap_advise(uintptr_t lo, uintptr_t hi); /* thp.c: a heap range's, if the mode says so */
 void thp_heap_defer(uintptr_t lo, uintptr_t hi);  /* thp_grow.c: advised at the flip */
-bool thp_collapse_usable(void);
-void thp_grow_fork_child(void);                 /* thp_grow.c: its lock afresh, records dropped */                 /* thp.c: MADV_COLLAPSE works and the thread may run */
+bool thp_collapse_usable(void);                 /* thp.c: MADV_COLLAPSE works and the thread may run */
+bool thp_buddy_has_room(void);                  /* thp.c: free 2 MiB blocks are plentiful */
+void thp_grow_fork_child(void);                 /* thp_grow.c: its lock afresh, records dropped */
 
 #endif

@@ -1,5 +1,5 @@
-/* Parsers for the kernel's THP and buddy-allocator files (pure; used by
- * policy/thp.c and the unit tests). */
+/* Parsers for the kernel's THP, buddy-allocator and vmstat files, and the
+ * compaction verdict (pure; used by policy/thp.c and the unit tests). */
 #include <string.h>
 
 #include "policy/thp.h"
@@ -37,3 +37,24 @@ uint64_t ts_thp_buddy_huge_bytes(const char *text, size_t page_size) {
   return total;
 }
 
+
+/* The value of counter NAME in /proc/vmstat's text, or 0 when absent. */
+uint64_t ts_thp_vmstat_counter(const char *text, const char *name) {
+  size_t n = strlen(name);
+  for (const char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+    if (strncmp(line, name, n) != 0 || line[n] != ' ') continue;
+    uint64_t v = 0;
+    for (const char *p = line + n + 1; *p >= '0' && *p <= '9'; p++) v = v * 10 + (uint64_t)(*p - '0');
+    return v;
+  }
+  return 0;
+}
+
+/* Does direct compaction work on this machine? Judged on the direct
+ * compactions since the last look (system-wide: any process's count): with
+ * too few to tell, the previous verdict stands; otherwise it works while at
+ * most a quarter of them failed to produce the page they were for. */
+bool ts_thp_compaction_verdict(bool prev, uint64_t stalls, uint64_t fails) {
+  if (stalls < 4) return prev;
+  return fails * 4 <= stalls;
+}

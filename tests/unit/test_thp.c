@@ -1,5 +1,5 @@
-/* Parsers for the kernel's THP sysfs files and /proc/buddyinfo, and the
- * mode decision. */
+/* Parsers for the kernel's THP sysfs files, /proc/buddyinfo and
+ * /proc/vmstat, the compaction verdict, and the mode decision. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <errno.h>
@@ -50,6 +50,27 @@ static ts_thp_mode_t decide(ts_thp_mode_t req, int enabled, int defrag, bool col
   ts_thp_inputs_t in = {.requested = req, .enabled = enabled, .defrag = defrag, .collapse_ok = col};
   *why = NULL;
   return ts_thp_decide(&in, why);
+}
+
+Test(thp, vmstat_counter) {
+  const char *text = "nr_free_pages 4161024\ncompact_stall_x 9\ncompact_stall 6911\ncompact_fail 1262\n"
+                     "compact_success 5649\n";
+  cr_assert_eq(ts_thp_vmstat_counter(text, "compact_stall"), 6911, "a longer name sharing the prefix is skipped");
+  cr_assert_eq(ts_thp_vmstat_counter(text, "compact_fail"), 1262);
+  cr_assert_eq(ts_thp_vmstat_counter(text, "compact_success"), 5649, "the last line");
+  cr_assert_eq(ts_thp_vmstat_counter(text, "thp_fault_alloc"), 0, "absent");
+  cr_assert_eq(ts_thp_vmstat_counter("", "compact_stall"), 0);
+}
+
+/* Direct compaction "works" while at most a quarter of the recent ones
+ * failed; with fewer than 4 to judge, the previous verdict stands. */
+Test(thp, compaction_verdict) {
+  cr_assert(ts_thp_compaction_verdict(true, 0, 0), "nothing seen: still works");
+  cr_assert_not(ts_thp_compaction_verdict(false, 3, 0), "too few to change a failing verdict");
+  cr_assert(ts_thp_compaction_verdict(true, 3, 3), "too few to change a working one");
+  cr_assert(ts_thp_compaction_verdict(false, 8, 2), "2 failures in 8: works again");
+  cr_assert_not(ts_thp_compaction_verdict(true, 8, 3), "3 in 8: fails");
+  cr_assert_not(ts_thp_compaction_verdict(true, 100, 100), "all failed");
 }
 
 Test(thp, defrag_may_stall) {
