@@ -113,10 +113,15 @@ bench-luf: build engines
 # Runtime BERT per allocator, 9 rotated rounds with the host's page-reporting
 # state per run (about 30 minutes); the quick variant: glibc and tiershim, 3
 # rounds (about 5 minutes).
+# Load time, tail latency on fragmented memory (THP defrag is set to
+# `always` for part of it and restored), a soak of 2,000 requests, 1 and 2
+# threads: bench/serving/README.md. The quick variant: under 10 minutes.
 bench-serving: build engines
 	python3 bench/serving/load.py $(BUILD)
+	python3 bench/serving/serve.py all $(BUILD)
 bench-serving-quick: build engines
 	python3 bench/serving/load.py --quick $(BUILD)
+	python3 bench/serving/serve.py all --quick $(BUILD)
 
 # TLB shootdowns per 1,000 frees and ops/s, every peer and unmap backend:
 # on the host, then in the two-tier guest with the tiershim module loaded.
