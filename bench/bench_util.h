@@ -55,7 +55,7 @@ static inline uint64_t rnd_next(uint64_t *state) {
 
 /* The file name of the object `malloc` resolves to: a preload that did not
    take shows up as libc instead of the allocator under test. */
-static const char *malloc_from(void) {
+static inline const char *malloc_from(void) {
   Dl_info info;
   void *sym = dlsym(RTLD_DEFAULT, "malloc");
   if (sym == NULL || dladdr(sym, &info) == 0 || info.dli_fname == NULL) return "unknown";

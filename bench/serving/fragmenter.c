@@ -59,6 +59,7 @@
 #include <unistd.h>
 
 #define BENCH_NAME "ts_fragmenter"
+#include "../bench_util.h"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
@@ -94,23 +95,6 @@ static int pagemap_fd = -1;
 static uint64_t zero_pfn;
 static uint64_t pm[CHUNK / PG];
 static volatile sig_atomic_t stop;
-
-/* A usage or set-up error: one line, exit 2 (as bench_util.h's die). */
-static void die(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs(BENCH_NAME ": ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  exit(2);
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* ---- what the kernel says --------------------------------------------------- */
 
@@ -333,6 +317,7 @@ static long take_huge(void) {
   while (left > DONE_MIB) {
     size_t len = (size_t)(left - DONE_MIB) * MIB & ~(BLOCK - 1);
     if (len > CHUNK) len = CHUNK;
+    if (len > (size_t)(opt.max_mib - grabbed) * MIB) len = (size_t)(opt.max_mib - grabbed) * MIB & ~(BLOCK - 1);
     if (len == 0 || !room_left(grabbed, (long)(len / MIB))) break;
     char *p = grab(len, 1);
     if (p == NULL) break;
