@@ -29,16 +29,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "bench", "engines"))
-import configs as cfgmod  # noqa: E402
+sys.path.insert(0, HERE)
+from common import cfgmod, free_huge_mib, revision, setup  # noqa: E402
 
 REPORTED = "/sys/module/page_reporting/parameters/reported_kib"
-
-
-def setup(script, arg):
-    out = subprocess.run(["bash", os.path.join(ROOT, "bench", script), arg], check=True,
-                         capture_output=True, text=True).stdout
-    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
 
 def reporting_feature():
@@ -59,15 +53,6 @@ def read_int(path):
         return int(open(path).read().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-
-
-def free_huge_mib():
-    """Free memory in blocks of 2 MiB or more (/proc/buddyinfo, order >= 9)."""
-    total = 0
-    for line in open("/proc/buddyinfo"):
-        counts = [int(x) for x in line.split()[4:]]
-        total += sum(c << o for o, c in enumerate(counts) if o >= 9)
-    return total * 4 // 1024
 
 
 def run_one(cmd, env, timeout):
@@ -152,11 +137,7 @@ def med(xs):
 
 
 def report(a, cfgs, engines, rows, skipped):
-    rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
-                         text=True).stdout.strip()
-    if subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
-                      capture_output=True, text=True).stdout.strip():
-        rev += " + local changes"
+    rev = revision()
     md = ["# Load time per allocator (bench/serving/load.py)", "",
           f"- {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, tree {rev}, kernel {os.uname().release}, "
           f"{os.cpu_count()} CPUs; THP enabled/defrag: "
