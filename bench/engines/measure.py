@@ -85,9 +85,10 @@ def _env_words(cfg, extra):
     return words
 
 
-# Timings in the per-request lines (prompt_ms=, gen_ms=, ms=): they differ
-# from run to run, so they are left out of the outputs compared.
-_TIMING = re.compile(r"\s*\b\w*ms=\S+")
+# Timings and RSS in the per-request lines (prompt_ms=, gen_ms=, ms=,
+# rss_kb=): they differ from run to run and allocator to allocator, so they
+# are left out of the outputs compared.
+_TIMING = re.compile(r"\s*\b(?:\w*ms|rss_kb)=\S+")
 
 
 def _tail(text, n=8):
