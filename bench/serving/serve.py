@@ -61,6 +61,8 @@ def parse_args():
                     help="fragmenter:defrag pairs (latency)")
     ap.add_argument("--requests", type=int, default=None,
                     help="requests per run (latency: 8 llama / 24 onnx; soak: 2000)")
+    ap.add_argument("--out", default=os.path.join(cm.ROOT, "bench", "results"),
+                    help="directory of the reports (default bench/results)")
     ap.add_argument("--model-llama", default="200m", help="soak: llama.cpp model size (gen_gguf.py)")
     ap.add_argument("--model-onnx", default="base", help="soak: BERT size (gen_bert.py)")
     ap.add_argument("--quick", action="store_true",
@@ -89,15 +91,15 @@ def header(a, title, command):
             f"- command: `{command}`", ""]
 
 
-def write(name, md, runs=None):
-    """The report, and the runs behind it as JSON (for a closer look; the
-    reports are what gets committed)."""
+def write(a, name, md, runs=None):
+    """The report in A.out, and the runs behind it as JSON (for a closer
+    look; the reports are what gets committed)."""
     text = "\n".join(md) + "\n"
-    os.makedirs(os.path.join(cm.ROOT, "bench", "results"), exist_ok=True)
+    os.makedirs(a.out, exist_ok=True)
     if runs is not None:
-        with open(os.path.join(cm.ROOT, "bench", "results", f"serving-{name}.json"), "w") as f:
+        with open(os.path.join(a.out, f"serving-{name}.json"), "w") as f:
             json.dump({"|".join(map(str, k)): v for k, v in runs.items()}, f)
-    with open(os.path.join(cm.ROOT, "bench", "results", f"serving-{name}.md"), "w") as f:
+    with open(os.path.join(a.out, f"serving-{name}.md"), "w") as f:
         f.write(text)
     print(text)
 
@@ -177,7 +179,7 @@ def latency(a):
            "/proc/vmstat compact_stall over the run (direct compactions, system-wide), fallbacks: "
            "thp_fault_fallback; coverage: AnonHugePages over anonymous RSS after the requests; "
            "load: the driver's model load time (median)."]
-    write("latency", md, runs)
+    write(a, "latency", md, runs)
 
 
 def lat_table(a, e, frag, dfg, runs):
@@ -230,10 +232,9 @@ def lat_goals(a, conds, runs):
                     p99[c.key] = (cm.pct(lat, 99), med([r.get("thp_coverage") for r in rs]))
             if "tiershim" not in p99 or "glibc" not in p99:
                 continue
-            peers = {k: v for k, v in p99.items() if k != "glibc" and not cfg_is_ts(a, k)}
-            best = min(peers.items(), key=lambda kv: kv[1][0]) if peers else ("none", (None, None))
             t, g = p99["tiershim"], p99["glibc"]
-            best = best if best[0] != "none" else ("glibc", g)
+            peers = {k: v for k, v in p99.items() if k != "glibc" and not cfg_is_ts(a, k)}
+            best = min(peers.items(), key=lambda kv: kv[1][0]) if peers else ("glibc", g)
             what = "token" if e == "llama" else "inference"
             md.append(f"- {e}, defrag {dfg}: {what} p99 tiershim {t[0]:.2f} ms, glibc {g[0]:.2f} ms "
                       f"({t[0] / g[0]:.3f}x), best peer {best[0]} {best[1][0]:.2f} ms "
@@ -284,7 +285,7 @@ def soak(a):
            "of requests 10-15%); max drift: the highest single sample after warm-up against the same. "
            "RSS is /proc/self/statm read by the driver after every request. Lowest peer: the lowest peak "
            "RSS among the configurations other than tiershim."]
-    write("soak", md, runs)
+    write(a, "soak", md, runs)
 
 
 def rss_series(res):
@@ -343,7 +344,7 @@ def threads(a):
            f"{'yes' if not bad else 'NO: ' + '; '.join(bad)}", "",
            "Units: llama.cpp generated tokens (gen_tps; CPU is the request loop's per generated token, "
            "prompt work included), ONNX inferences (inf_per_s; CPU of the process per inference)."]
-    write("threads", md, runs)
+    write(a, "threads", md, runs)
 
 
 def rate(e, res):

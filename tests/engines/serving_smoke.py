@@ -17,6 +17,7 @@ Exits 77 (skipped) when the engines are not prepared (`make engines`).
 import os
 import subprocess
 import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -58,9 +59,14 @@ def onnx(glibc, ts):
 
 
 def soak(build):
-    p = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "serving", "serve.py"), "soak",
-                        "--engines", "onnx", "--configs", "glibc,tiershim", "--requests", "12",
-                        "--model-onnx", "tiny", build], capture_output=True, text=True, timeout=600)
+    """Its reports go to a scratch directory: the ones in bench/results are
+    the committed measurements."""
+    with tempfile.TemporaryDirectory(prefix="ts-serving-smoke-") as out:
+        p = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "serving", "serve.py"), "soak",
+                            "--engines", "onnx", "--configs", "glibc,tiershim", "--requests", "12",
+                            "--model-onnx", "tiny", "--out", out, build],
+                           capture_output=True, text=True, timeout=600)
+        check(os.path.exists(os.path.join(out, "serving-soak.md")), "serve.py soak: report written to --out")
     check(p.returncode == 0, f"serve.py soak runs (exit {p.returncode}) {p.stderr[-300:]}")
     rows = [l for l in p.stdout.splitlines() if l.startswith("| onnx |")]
     check(len(rows) == 2 and all("%" in r for r in rows), "serve.py soak: a row with drift per configuration")
