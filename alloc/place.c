@@ -32,6 +32,8 @@ void *ts_place_malloc(size_t size, size_t align, bool zero) {
   if (size > ((size_t)1 << 46)) return NULL;
   size_t len = ts_align_up(size ? size : 1, PAGE);
   bool sparse = sparse_candidate(len, zero);
+  bool probe = !sparse && !zero && place_ops->thp_block_probe(len);
+  sparse |= probe;
   place_enter();
   ts_grant_t g;
   place_region_t *pr;
@@ -39,7 +41,7 @@ void *ts_place_malloc(size_t size, size_t align, bool zero) {
    * shrink or a partial munmap must not make one straddle two huge pages */
   size_t al = len % PMD == 0 ? PMD : PAGE;
   if (!place_open_locked() ||
-      place_alloc_locked(len, align > al ? align : al, TAG_MALLOC | (sparse ? TAG_SPARSE : 0), &g, &pr) != 0) {
+      place_alloc_locked(len, align > al ? align : al, TAG_MALLOC | (sparse ? TAG_SPARSE : 0) | (probe ? TAG_PROBE : 0), &g, &pr) != 0) {
     place_st.malloc_fallbacks++;
     place_exit();
     return NULL;
@@ -81,6 +83,7 @@ void ts_place_free(void *p) {
     if (b.tag & TAG_TAINTED) {
       place_unmap_piece_locked(region_of(b.addr), b.addr, b.len, b.tag);
     } else {
+      place_probe_observe(b.tag, b.addr, b.len);
       if (b.tag & TAG_SPARSE) place_ops->thp_unsparse(b.addr, b.len);
       ts_region_free(&region_of(b.addr)->r, b.addr, b.len, TS_FREE_DIRTY);
     }

@@ -69,8 +69,9 @@ enum { TAG_MALLOC = 1, TAG_MMAP = 2, TAG_RELEASING = 3, TAG_FOREIGN = 4 };
 /* VM_LOCKED: mlock, MAP_LOCKED; munlock clears it (the kernel merges the
  * pieces back, so mremap must see one mapping again). */
 #define TAG_MLOCKED (1u << 20)
-/* The program's plain mmap placed sparse to learn how it is used
- * (policy/thp_mmap.c): measured when unmapped. */
+/* The program's plain mmap, or a large uninitialised block, placed sparse
+ * to learn how it is used (policy/thp_probe.c): measured when unmapped or
+ * freed (place_probe_observe). */
 #define TAG_PROBE (1u << 21)
 #define PROGRAM_OWNED(t) (TAG_KIND(t) == TAG_MALLOC || TAG_KIND(t) == TAG_MMAP || TAG_KIND(t) == TAG_FOREIGN)
 #define PROGRAM_KINDS ((1u << TAG_MALLOC) | (1u << TAG_MMAP) | (1u << TAG_FOREIGN))
@@ -132,6 +133,7 @@ bool place_reserve_locked(void);
 bool place_open_locked(void);
 
 /* place_release.c */
+void place_probe_observe(uint32_t tag, uintptr_t a, size_t len);
 void place_unmap_piece_locked(place_region_t *pr, uintptr_t a, size_t len, uint32_t tag);
 void place_free_kinds_locked(uintptr_t a, size_t len, unsigned kinds, ts_free_state_t state);
 void place_rereserve_locked(uintptr_t a, size_t len);

@@ -33,6 +33,14 @@ static ts_free_state_t unmap_range(uintptr_t a, size_t len, uint32_t tag) {
   return TS_FREE_NONE;
 }
 
+/* A probe is freed or unmapped: how densely it was used teaches its kind's
+ * learner (policy/thp_probe.c). */
+void place_probe_observe(uint32_t tag, uintptr_t a, size_t len) {
+  if (!(tag & TAG_PROBE)) return;
+  if (TAG_KIND(tag) == TAG_MALLOC) place_ops->thp_block_observe(a, len);
+  else place_ops->thp_mmap_observe(a, len);
+}
+
 /* Frees one program-unmapped piece. Under release, an untainted piece gives
  * its whole 2 MiB blocks back to the OS (the program expects its memory
  * back after munmap) and retains only the edges it shares with neighbours,
@@ -40,7 +48,7 @@ static ts_free_state_t unmap_range(uintptr_t a, size_t len, uint32_t tag) {
  * ZAPPED, not CLEAN: the program may still write to them through a stale
  * pointer, and reuse must not hand that out as zero (place_zero_grant). */
 void place_unmap_piece_locked(place_region_t *pr, uintptr_t a, size_t len, uint32_t tag) {
-  if (tag & TAG_PROBE) place_ops->thp_mmap_observe(a, len);
+  place_probe_observe(tag, a, len);
   if (tag & TAG_SPARSE) place_ops->thp_unsparse(a, len);
   uintptr_t in_lo = ts_align_up(a, PMD), in_hi = (a + len) & ~(uintptr_t)(PMD - 1);
   if (ts_config.munmap_strict || place_frugal || (tag & TAG_TAINTED) || in_hi <= in_lo) {

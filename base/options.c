@@ -22,6 +22,7 @@ ts_config_t ts_config = {.enable = true,
                          .heap_thp = true,
                          .heap_decommit_ms = 250,
                          .thp_sparse_min = (size_t)32 << 20,
+                         .thp_probe_min = (size_t)8 << 20,
                          .thp_grown = (size_t)32 << 20,
                          .place_mmap = true,
                          .mmap_min = 64 * 1024,
@@ -101,6 +102,11 @@ static const opt_desc_t opt_table[] = {
    "Zeroed memory of this size or more (calloc, anonymous mmap) gets no fault-time huge pages: it may be "
    "used sparsely, and a huge page per touched 2 MiB would multiply its RSS. Blocks the program fills "
    "densely are collapsed into huge pages in the background."},
+  {"THP_PROBE_MIN", OPT_SIZE, OPT_FIELD(thp_probe_min), "8M", 0, OPT_SIZE_MAX_VALUE, "bytes (K/M/G); 0: off",
+   "THP auto: an uninitialised block of this size or more (below 256 MiB) starts on small pages, its "
+   "dense 2 MiB blocks collapsed in the background, until 4 such blocks in a row were found mostly "
+   "filled when freed. An engine's worst-case buffers (a KV cache, a compute buffer) are used from "
+   "their start: a huge page per touched 2 MiB would hold unused memory as RSS."},
   {"THP_GROWN", OPT_SIZE, OPT_FIELD(thp_grown), "32M", 0, OPT_SIZE_MAX_VALUE, "bytes (K/M/G); 0: from the start",
    "Fault-time huge pages (regions and heap) wait until the program has grown: a block or mapping of "
    "2 MiB or more, or a peak RSS of this much. A small process then holds what it holds under mimalloc "
@@ -493,7 +499,8 @@ void ts_options_print_config(const ts_config_t *cfg) {
   const struct { const char *name; size_t v; } sizes[] = {
       {"LARGE_MIN", cfg->large_min}, {"RETAIN_MAX", cfg->retain_max},
       {"MMAP_MIN", cfg->mmap_min},   {"MMAP_MAX", cfg->mmap_max}, {"VA", cfg->va},
-      {"THP_SPARSE_MIN", cfg->thp_sparse_min}, {"THP_GROWN", cfg->thp_grown}};
+      {"THP_SPARSE_MIN", cfg->thp_sparse_min}, {"THP_PROBE_MIN", cfg->thp_probe_min},
+      {"THP_GROWN", cfg->thp_grown}};
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
     ts_buf_init(&b, v, sizeof v);
     ts_buf_size(&b, sizes[i].v);

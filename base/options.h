@@ -39,6 +39,7 @@ typedef struct ts_config_s {
   bool heap_thp;        /* TIERSHIM_HEAP_THP */
   int heap_decommit_ms; /* TIERSHIM_HEAP_DECOMMIT_DELAY */
   size_t thp_sparse_min; /* TIERSHIM_THP_SPARSE_MIN; 0 = off */
+  size_t thp_probe_min;  /* TIERSHIM_THP_PROBE_MIN; 0 = off */
   size_t thp_grown;      /* TIERSHIM_THP_GROWN; 0 = huge pages from the start */
   bool place_mmap;      /* TIERSHIM_PLACE_MMAP */
   size_t mmap_min;      /* TIERSHIM_MMAP_MIN */

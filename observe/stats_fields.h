@@ -77,6 +77,8 @@
   X(U64, sparse_bytes, __atomic_load_n(&thp->sparse_bytes, __ATOMIC_RELAXED))      \
   X(U64, mmap_probes_dense, __atomic_load_n(&thp->mmap_probes_dense, __ATOMIC_RELAXED)) \
   X(U64, mmap_probes_sparse, __atomic_load_n(&thp->mmap_probes_sparse, __ATOMIC_RELAXED)) \
+  X(U64, block_probes_dense, __atomic_load_n(&thp->block_probes_dense, __ATOMIC_RELAXED)) \
+  X(U64, block_probes_sparse, __atomic_load_n(&thp->block_probes_sparse, __ATOMIC_RELAXED)) \
   X(U64, thp_grown, (uint64_t)ts_thp_grown())                                      \
   X(U64, thp_grown_faults, thp->grown_faults)                                      \
   X(U64, thp_grown_rss, thp->grown_rss)                                            \

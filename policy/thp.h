@@ -29,7 +29,8 @@ typedef struct ts_thp_stats_s {
   uint64_t collapse_ok, collapse_fail, collapse_bytes, collapse_skipped;
   uint64_t heap_advised_bytes, heap_advise_fail; /* the small-object heap's mappings */
   uint64_t sparse_bytes;                         /* advised NOHUGEPAGE: may be used sparsely */
-  uint64_t mmap_probes_dense, mmap_probes_sparse; /* the program's mmaps, measured (thp_mmap.c) */
+  uint64_t mmap_probes_dense, mmap_probes_sparse; /* the program's mmaps, measured (thp_probe.c) */
+  uint64_t block_probes_dense, block_probes_sparse; /* large uninitialised blocks, measured (thp_probe.c) */
   uint64_t grown_faults, grown_rss;              /* minor faults and peak RSS at the flip (thp_grow.c) */
   uint64_t fill_small_bytes;                     /* very large blocks filled on small pages (thp_fill.c) */
 } ts_thp_stats_t;
@@ -75,12 +76,17 @@ void ts_thp_program_threaded(void); /* the program created a thread (shim/thread
 void ts_thp_sparse(uintptr_t addr, size_t len);
 void ts_thp_unsparse(uintptr_t addr, size_t len);
 
-/* The program's own anonymous mmap of len bytes (thp_mmap.c): in auto
+/* The program's own anonymous mmap of len bytes (thp_probe.c): in auto
  * mode, should it be a probe, placed sparse (small pages at fault, dense
  * blocks collapsed later) until the program has shown it fills what it
- * maps? observe: a probe is unmapped; its whole blocks are counted. */
+ * maps? observe: a probe is unmapped; its whole blocks are counted.
+ * block_probe/observe: the same for a block of TIERSHIM_THP_PROBE_MIN up
+ * to 256 MiB handed out uninitialised (a KV cache, a worst-case buffer),
+ * where the collapse thread may run; observed when freed. */
 bool ts_thp_mmap_probe(size_t len);
 void ts_thp_mmap_observe(uintptr_t addr, size_t len);
+bool ts_thp_block_probe(size_t len);
+void ts_thp_block_observe(uintptr_t addr, size_t len);
 
 /* Fault-time huge pages wait until the program has grown (thp_grow.c):
  * a request of 2 MiB or more, or a peak RSS of TIERSHIM_THP_GROWN.

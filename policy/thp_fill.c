@@ -8,10 +8,10 @@
  * blocks the host never saw (docs/results.md, "Load time on a VM that
  * reports free memory to its host"). A 1.1 GB model read into one block
  * then loads 4-5x slower than under glibc. So in auto mode a block of
- * FILL_MIN or more handed out uninitialised on such a VM gets the sparse
+ * THP_FILL_MIN (thp_int.h) or more handed out uninitialised on such a VM gets the sparse
  * treatment: small pages while the program fills it, collapsed into huge
  * ones by the collapse thread once the program stops faulting (thp.c).
- * FILL_MIN keeps inference's own buffers out: an ONNX Runtime BERT's
+ * THP_FILL_MIN keeps inference's own buffers out: an ONNX Runtime BERT's
  * largest activation (batch 8, sequence 512) is 100 MB, and collapsing
  * those afresh each request ran it 12% slower. Only where the collapse
  * thread may run: a single-threaded program keeps fault-time huge pages.
@@ -23,7 +23,6 @@
 #include "policy/thp.h"
 #include "policy/thp_int.h"
 
-#define FILL_MIN ((size_t)256 << 20)
 #define BALLOON "/sys/bus/virtio/drivers/virtio_balloon/virtio"
 #define F_REPORTING 5 /* VIRTIO_BALLOON_F_REPORTING */
 
@@ -46,7 +45,7 @@ static bool reporting_active(void) {
 
 bool ts_thp_fill_small(size_t len) {
   static int reporting = -1; /* read once: the device does not change */
-  if (len < FILL_MIN || ts_thp_effective() != TS_THP_AUTO || !thp_collapse_usable()) return false;
+  if (len < THP_FILL_MIN || ts_thp_effective() != TS_THP_AUTO || !thp_collapse_usable()) return false;
   /* No free 2 MiB blocks (a fragmented machine): a huge page then comes
    * from compacting memory the host already backs, not from a reported
    * block, and a fault-time one is cheaper than small pages plus a

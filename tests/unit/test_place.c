@@ -420,3 +420,36 @@ Test(place, mmap_probe_sparse_then_observed, .init = place_setup) {
   cr_assert_eq(ts_place_munmap((void *)small, 1 * MIB), 0);
   cr_assert_eq(ev_count(EV_OBSERVE, mark), 0, "a mapping that was no probe was measured");
 }
+
+/* A large uninitialised block is a probe when the policy says so: placed
+ * sparse, and measured (thp_block_observe, not the mmaps' learner) when
+ * freed, its advice given back; a calloc'd block and a small one never
+ * are, and a block moved by realloc is measured as it goes. */
+Test(place, block_probe_sparse_then_observed, .init = place_setup) {
+  fk.block_probe = true;
+  ts_config.thp_sparse_min = 0; /* no calloc rule: whatever is sparse is a probe */
+  size_t mark = fk.n;
+  uintptr_t p = (uintptr_t)ts_place_malloc(12 * MIB, 0, false);
+  cr_assert(p != 0 && ev_once(EV_SPARSE, mark, p, 12 * MIB), "a probe block is not reported sparse");
+  uintptr_t z = (uintptr_t)ts_place_malloc(12 * MIB, 0, true);
+  uintptr_t small = (uintptr_t)ts_place_malloc(4 * MIB, 0, false);
+  cr_assert(z != 0 && small != 0 && ev_count(EV_SPARSE, mark) == 1, "only the uninitialised 8 MiB+ block is a probe");
+  mark = fk.n;
+  ts_place_free((void *)p);
+  cr_assert(ev_once(EV_BLOCK_OBSERVE, mark, p, 12 * MIB), "the probe was not measured when freed");
+  cr_assert(ev_covers(EV_UNSPARSE, mark, p, 12 * MIB), "probe freed without thp_unsparse");
+  cr_assert_eq(ev_count(EV_OBSERVE, mark), 0, "a block taught the mmaps' learner");
+  mark = fk.n;
+  ts_place_free((void *)z);
+  ts_place_free((void *)small);
+  cr_assert_eq(ev_count(EV_BLOCK_OBSERVE, mark), 0, "a block that was no probe was measured");
+  uintptr_t q = (uintptr_t)ts_place_malloc(10 * MIB, 0, false);
+  uintptr_t wall = (uintptr_t)ts_place_malloc(4 * MIB, 0, false); /* so that growing q moves it */
+  cr_assert(q != 0 && wall != 0);
+  mark = fk.n;
+  uintptr_t q2 = (uintptr_t)ts_place_realloc((void *)q, 200 * MIB);
+  cr_assert(q2 != 0);
+  if (q2 != q) cr_assert(ev_once(EV_BLOCK_OBSERVE, mark, q, 10 * MIB), "a moved probe was not measured");
+  ts_place_free((void *)q2);
+  ts_place_free((void *)wall);
+}

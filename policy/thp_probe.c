@@ -1,0 +1,98 @@
+/* Probes: fault-time huge pages for memory of unknown use only once the
+ * program has shown it fills such memory; see thp.h.
+ *
+ * Two kinds of memory are of unknown use.
+ *  - The program's own anonymous mmap: zeroed memory, an arena filled page
+ *    by page or a table touched here and there (stress-ng's mmaphuge
+ *    touches one page in 64).
+ *  - A large block handed out uninitialised (TIERSHIM_THP_PROBE_MIN up to
+ *    thp_fill.c's size): most are written at once, densely (weights read
+ *    from a file, activations), but an engine also allocates worst-case
+ *    buffers whole and uses their starts: llama.cpp's KV cache, graph and
+ *    compute buffers, where each layer's slice fills as a conversation
+ *    grows (docs/results.md, the soak).
+ * Under THP `madvise` the kernel gives such memory 4 KiB pages; a huge page
+ * per touched 2 MiB zeroes up to 512 times the memory the program uses and
+ * holds it as RSS. So in auto mode such memory starts as a probe: small
+ * pages at fault, dense blocks collapsed in the background, exactly the
+ * sparse treatment. When a probe is freed its whole blocks are counted
+ * with mincore (4 KiB pages show what was touched); once PROVEN probes in
+ * a row were mostly dense, that kind faults huge again, and one in REPROBE
+ * is still a probe, so a program that changes its ways is noticed. The two
+ * kinds learn apart: an engine frees dense activations while its KV cache
+ * lives on. */
+#include <stdint.h>
+
+#include "base/options.h"
+#include "base/prim.h"
+#include "policy/thp.h"
+#include "policy/thp_int.h"
+
+#define PMD ((size_t)2 << 20)
+#define PAGE ((size_t)4096)
+#define DENSE_MIN 448 /* resident pages of 512 that make a block dense (thp.c) */
+#define PROVEN 4      /* dense probes in a row */
+#define REPROBE 32
+
+typedef struct probe_learner_s {
+  int dense_streak; /* dense probes in a row, at most PROVEN */
+  uint32_t seq;     /* requests asked about once proven */
+  uint64_t *dense, *sparse; /* the stats */
+} probe_learner_t;
+
+static probe_learner_t mmaps = {0, 0, &ts_thp_stats.mmap_probes_dense, &ts_thp_stats.mmap_probes_sparse};
+static probe_learner_t blocks = {0, 0, &ts_thp_stats.block_probes_dense, &ts_thp_stats.block_probes_sparse};
+
+static bool learner_asks(probe_learner_t *l) {
+  if (__atomic_load_n(&l->dense_streak, __ATOMIC_RELAXED) < PROVEN) return true;
+  return __atomic_fetch_add(&l->seq, 1, __ATOMIC_RELAXED) % REPROBE == 0;
+}
+
+/* Dense blocks among the whole blocks of [a, a+len), of *nblocks. */
+static size_t count_dense(uintptr_t a, size_t len, size_t *nblocks) {
+  uintptr_t lo = (a + PMD - 1) & ~(uintptr_t)(PMD - 1), hi = (a + len) & ~(uintptr_t)(PMD - 1);
+  unsigned char vec[PMD / PAGE];
+  size_t dense = 0;
+  *nblocks = 0;
+  if (ts_prim_page_size() != PAGE) return 0;
+  for (uintptr_t b = lo; b < hi; b += PMD) {
+    if (ts_prim_mincore((void *)b, PMD, vec) != 0) continue;
+    size_t resident = 0;
+    for (size_t i = 0; i < sizeof vec; i++) resident += vec[i] & 1;
+    ++*nblocks;
+    dense += resident >= DENSE_MIN;
+  }
+  return dense;
+}
+
+static void learner_observe(probe_learner_t *l, uintptr_t a, size_t len) {
+  size_t n, dense = count_dense(a, len, &n);
+  if (n == 0) return; /* a piece without a whole block says nothing */
+  if (2 * dense >= n) {
+    __atomic_fetch_add(l->dense, 1, __ATOMIC_RELAXED);
+    int s = __atomic_load_n(&l->dense_streak, __ATOMIC_RELAXED);
+    if (s < PROVEN) __atomic_store_n(&l->dense_streak, s + 1, __ATOMIC_RELAXED);
+  } else {
+    __atomic_fetch_add(l->sparse, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&l->dense_streak, 0, __ATOMIC_RELAXED);
+  }
+}
+
+bool ts_thp_mmap_probe(size_t len) {
+  if (len < PMD || ts_thp_effective() != TS_THP_AUTO) return false;
+  return learner_asks(&mmaps);
+}
+
+void ts_thp_mmap_observe(uintptr_t a, size_t len) { learner_observe(&mmaps, a, len); }
+
+/* Only where the collapse thread may run: a probe the program fills must
+ * become huge pages afterwards. From thp_fill.c's size on, a block is a
+ * model's weights far more often than not: it keeps that file's rule. */
+bool ts_thp_block_probe(size_t len) {
+  size_t min = ts_config.thp_probe_min;
+  if (min == 0 || len < min || len < PMD || len >= THP_FILL_MIN) return false;
+  if (ts_thp_effective() != TS_THP_AUTO || !thp_collapse_usable()) return false;
+  return learner_asks(&blocks);
+}
+
+void ts_thp_block_observe(uintptr_t a, size_t len) { learner_observe(&blocks, a, len); }
