@@ -59,6 +59,7 @@ void *ts_place_malloc(size_t size, size_t align, bool zero) {
   place_exit();
   place_ops->tier_granted(g.addr, len);
   if (zero) place_zero_grant(&g, g.addr, ts_align_up(size, PAGE));
+  if (probe) place_ops->thp_block_placed(g.addr, len);
   if (sparse) place_ops->thp_sparse(g.addr, len);
   place_ops->thp_granted(g.addr, len);
   return (void *)g.addr;

@@ -16,6 +16,7 @@ const ts_place_ops_t ts_place_default_ops = {
     .thp_mmap_probe = ts_thp_mmap_probe,
     .thp_mmap_observe = ts_thp_mmap_observe,
     .thp_block_probe = ts_thp_block_probe,
+    .thp_block_placed = ts_thp_block_placed,
     .thp_block_observe = ts_thp_block_observe,
     .thp_fill_small = ts_thp_fill_small,
     .thp_fork_child = ts_thp_fork_child,

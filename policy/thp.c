@@ -547,4 +547,5 @@ void ts_thp_fork_child(void) {
   thp_thread_started = false; /* threads do not survive fork: start again on demand */
   thp_sleeping = false;
   thp_grow_fork_child();
+  thp_probe_fork_child();
 }

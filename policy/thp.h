@@ -82,10 +82,12 @@ void ts_thp_unsparse(uintptr_t addr, size_t len);
  * maps? observe: a probe is unmapped; its whole blocks are counted.
  * block_probe/observe: the same for a block of TIERSHIM_THP_PROBE_MIN up
  * to 256 MiB handed out uninitialised (a KV cache, a worst-case buffer),
- * where the collapse thread may run; observed when freed. */
+ * where the collapse thread may run; observed at the next such request
+ * (if the program touched it by then) or when freed. */
 bool ts_thp_mmap_probe(size_t len);
 void ts_thp_mmap_observe(uintptr_t addr, size_t len);
 bool ts_thp_block_probe(size_t len);
+void ts_thp_block_placed(uintptr_t addr, size_t len); /* where the probe went */
 void ts_thp_block_observe(uintptr_t addr, size_t len);
 
 /* Fault-time huge pages wait until the program has grown (thp_grow.c):

@@ -15,5 +15,6 @@ void thp_heap_defer(uintptr_t lo, uintptr_t hi);  /* thp_grow.c: advised at the 
 bool thp_collapse_usable(void);                 /* thp.c: MADV_COLLAPSE works and the thread may run */
 bool thp_buddy_has_room(void);                  /* thp.c: free 2 MiB blocks are plentiful */
 void thp_grow_fork_child(void);                 /* thp_grow.c: its lock afresh, records dropped */
+void thp_probe_fork_child(void);                /* thp_probe.c: the same */
 
 #endif

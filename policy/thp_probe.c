@@ -15,12 +15,18 @@
  * per touched 2 MiB zeroes up to 512 times the memory the program uses and
  * holds it as RSS. So in auto mode such memory starts as a probe: small
  * pages at fault, dense blocks collapsed in the background, exactly the
- * sparse treatment. When a probe is freed its whole blocks are counted
- * with mincore (4 KiB pages show what was touched); once PROVEN probes in
- * a row were mostly dense, that kind faults huge again, and one in REPROBE
- * is still a probe, so a program that changes its ways is noticed. The two
- * kinds learn apart: an engine frees dense activations while its KV cache
- * lives on. */
+ * sparse treatment. A probe's whole blocks are counted with mincore (4 KiB
+ * pages show what was touched): a mapping when it is unmapped, a block at
+ * the next large request or when it is freed, whichever comes first (an
+ * engine's weights are written as they are allocated and live on: ONNX
+ * Runtime's first 29 probes would have kept 320 MiB of weights on small
+ * pages for minutes, waiting for a collapse between requests). A block
+ * nothing has touched yet says nothing. Once PROVEN probes in a row were
+ * mostly dense, that kind faults huge again, and one in REPROBE is still a
+ * probe, so a program that changes its ways is noticed. The two kinds
+ * learn apart: an engine frees dense activations while its KV cache lives
+ * on. */
+#include <pthread.h>
 #include <stdint.h>
 
 #include "base/options.h"
@@ -33,6 +39,7 @@
 #define DENSE_MIN 448 /* resident pages of 512 that make a block dense (thp.c) */
 #define PROVEN 4      /* dense probes in a row */
 #define REPROBE 32
+#define PEEK_MAX 8    /* whole blocks of a live probe counted at the next request */
 
 typedef struct probe_learner_s {
   int dense_streak; /* dense probes in a row, at most PROVEN */
@@ -43,31 +50,42 @@ typedef struct probe_learner_s {
 static probe_learner_t mmaps = {0, 0, &ts_thp_stats.mmap_probes_dense, &ts_thp_stats.mmap_probes_sparse};
 static probe_learner_t blocks = {0, 0, &ts_thp_stats.block_probes_dense, &ts_thp_stats.block_probes_sparse};
 
+/* The newest probe block not measured yet (len 0: none). Requests of
+ * PROBE_MIN and up are rare (a few a second at most), so a lock is cheap. */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static uintptr_t live_a;
+static size_t live_len;
+
 static bool learner_asks(probe_learner_t *l) {
   if (__atomic_load_n(&l->dense_streak, __ATOMIC_RELAXED) < PROVEN) return true;
   return __atomic_fetch_add(&l->seq, 1, __ATOMIC_RELAXED) % REPROBE == 0;
 }
 
-/* Dense blocks among the whole blocks of [a, a+len), of *nblocks. */
-static size_t count_dense(uintptr_t a, size_t len, size_t *nblocks) {
+/* Dense blocks among the first `max` whole blocks of [a, a+len), of
+ * *nblocks; *touched: blocks with any page resident. */
+static size_t count_dense(uintptr_t a, size_t len, size_t max, size_t *nblocks, size_t *touched) {
   uintptr_t lo = (a + PMD - 1) & ~(uintptr_t)(PMD - 1), hi = (a + len) & ~(uintptr_t)(PMD - 1);
   unsigned char vec[PMD / PAGE];
   size_t dense = 0;
-  *nblocks = 0;
+  *nblocks = *touched = 0;
   if (ts_prim_page_size() != PAGE) return 0;
-  for (uintptr_t b = lo; b < hi; b += PMD) {
+  for (uintptr_t b = lo; b < hi && *nblocks < max; b += PMD) {
     if (ts_prim_mincore((void *)b, PMD, vec) != 0) continue;
     size_t resident = 0;
     for (size_t i = 0; i < sizeof vec; i++) resident += vec[i] & 1;
     ++*nblocks;
+    *touched += resident != 0;
     dense += resident >= DENSE_MIN;
   }
   return dense;
 }
 
-static void learner_observe(probe_learner_t *l, uintptr_t a, size_t len) {
-  size_t n, dense = count_dense(a, len, &n);
-  if (n == 0) return; /* a piece without a whole block says nothing */
+/* untouched_says: may a probe nothing has touched count as sparse? At
+ * unmap or free it does (the program is done with it); a live block may
+ * still be about to be filled. */
+static void learner_observe(probe_learner_t *l, uintptr_t a, size_t len, size_t max, bool untouched_says) {
+  size_t n, touched, dense = count_dense(a, len, max, &n, &touched);
+  if (n == 0 || (touched == 0 && !untouched_says)) return; /* nothing to learn */
   if (2 * dense >= n) {
     __atomic_fetch_add(l->dense, 1, __ATOMIC_RELAXED);
     int s = __atomic_load_n(&l->dense_streak, __ATOMIC_RELAXED);
@@ -83,7 +101,7 @@ bool ts_thp_mmap_probe(size_t len) {
   return learner_asks(&mmaps);
 }
 
-void ts_thp_mmap_observe(uintptr_t a, size_t len) { learner_observe(&mmaps, a, len); }
+void ts_thp_mmap_observe(uintptr_t a, size_t len) { learner_observe(&mmaps, a, len, SIZE_MAX, true); }
 
 /* Only where the collapse thread may run: a probe the program fills must
  * become huge pages afterwards. From thp_fill.c's size on, a block is a
@@ -92,7 +110,34 @@ bool ts_thp_block_probe(size_t len) {
   size_t min = ts_config.thp_probe_min;
   if (min == 0 || len < min || len < PMD || len >= THP_FILL_MIN) return false;
   if (ts_thp_effective() != TS_THP_AUTO || !thp_collapse_usable()) return false;
-  return learner_asks(&blocks);
+  pthread_mutex_lock(&live_lock);
+  if (live_len != 0) learner_observe(&blocks, live_a, live_len, PEEK_MAX, false);
+  live_len = 0;
+  bool probe = learner_asks(&blocks);
+  pthread_mutex_unlock(&live_lock);
+  return probe;
 }
 
-void ts_thp_block_observe(uintptr_t a, size_t len) { learner_observe(&blocks, a, len); }
+/* The engine placed the probe at a (after ts_thp_block_probe said yes). */
+void ts_thp_block_placed(uintptr_t a, size_t len) {
+  pthread_mutex_lock(&live_lock);
+  live_a = a;
+  live_len = len;
+  pthread_mutex_unlock(&live_lock);
+}
+
+void thp_probe_fork_child(void) {
+  pthread_mutex_init(&live_lock, NULL);
+  live_len = 0;
+}
+
+/* Freed: measured now unless a later request measured it already (only
+ * the newest probe is still unmeasured). */
+void ts_thp_block_observe(uintptr_t a, size_t len) {
+  pthread_mutex_lock(&live_lock);
+  if (live_len != 0 && live_a == a) {
+    live_len = 0;
+    learner_observe(&blocks, a, len, SIZE_MAX, true);
+  }
+  pthread_mutex_unlock(&live_lock);
+}

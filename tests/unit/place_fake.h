@@ -100,6 +100,7 @@ static void f_fork(void) { ev_add(EV_FORK, 0, 0); }
 static bool f_mmap_probe(size_t l) { return fk.mmap_probe && l >= 2 * MIB; }
 static void f_mmap_observe(uintptr_t a, size_t l) { ev_add(EV_OBSERVE, a, l); }
 static bool f_block_probe(size_t l) { return fk.block_probe && l >= 8 * MIB; }
+static void f_block_placed(uintptr_t a, size_t l) { (void)a, (void)l; }
 static void f_block_observe(uintptr_t a, size_t l) { ev_add(EV_BLOCK_OBSERVE, a, l); }
 static bool f_fill_small(size_t l) { (void)l; return false; }
 static void f_tier_mapped(uintptr_t a, size_t l) { ev_add(EV_TIER_MAPPED, a, l); }
@@ -127,7 +128,7 @@ static const ts_place_ops_t fake_ops = {
     .thp_window = f_window, .thp_mapped = f_mapped, .thp_unmapped = f_unmapped, .thp_granted = f_granted,
     .thp_released = f_released, .thp_sparse = f_sparse, .thp_unsparse = f_unsparse, .thp_fork_child = f_fork,
     .thp_mmap_probe = f_mmap_probe, .thp_mmap_observe = f_mmap_observe, .thp_fill_small = f_fill_small,
-    .thp_block_probe = f_block_probe, .thp_block_observe = f_block_observe,
+    .thp_block_probe = f_block_probe, .thp_block_placed = f_block_placed, .thp_block_observe = f_block_observe,
     .tier_window_mapped = f_tier_mapped, .tier_granted = f_tier_granted, .release = f_release,
     .retain_max = f_retain_max, .decay_ns = f_decay_ns, .scale = f_scale, .decayed = f_decayed,
 };
