@@ -220,6 +220,33 @@ static inline int it_finish(const char *prog) {
   return 0;
 }
 
+/* Resident 4 KiB pages of [p, p + len), from the page that holds p
+ * (glibc's chunk header comes first); (size_t)-1 when mincore fails. */
+static inline size_t it_resident_pages(const void *p, size_t len) {
+  uintptr_t a = (uintptr_t)p & ~(uintptr_t)4095;
+  len += (uintptr_t)p - a;
+  size_t n = (len + 4095) / 4096, r = 0;
+  unsigned char *vec = (unsigned char *)calloc(n, 1);
+  if (vec == NULL || mincore((void *)a, len, vec) != 0) {
+    free(vec);
+    return (size_t)-1;
+  }
+  for (size_t i = 0; i < n; i++) r += vec[i] & 1;
+  free(vec);
+  return r;
+}
+
+/* THP not `never`, and the kernel knows MADV_COLLAPSE (6.1 and later):
+ * madvise(25) on nothing is EINVAL where it does not. */
+static inline int it_thp_collapse_usable(void) {
+  char s[128] = "";
+  FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+  if (f == NULL) return 0;
+  int ok = fgets(s, sizeof s, f) != NULL && strstr(s, "[never]") == NULL;
+  fclose(f);
+  return ok && madvise(NULL, 0, 25) == 0;
+}
+
 #ifdef __cplusplus
 }
 #endif

@@ -32,18 +32,6 @@ static void *idle_thread(void *arg) {
   return NULL;
 }
 
-static size_t resident_pages(const char *p, size_t len) {
-  uintptr_t a = (uintptr_t)p & ~(uintptr_t)4095; /* glibc's chunk header comes first */
-  len += (uintptr_t)p - a;
-  p = (const char *)a;
-  size_t n = (len + 4095) / 4096, r = 0;
-  unsigned char *vec = calloc(n, 1);
-  if (vec == NULL || mincore((void *)p, len, vec) != 0) { free(vec); return (size_t)-1; }
-  for (size_t i = 0; i < n; i++) r += vec[i] & 1;
-  free(vec);
-  return r;
-}
-
 /* AnonHugePages (kB) of the VMAs of /proc/self/smaps within [lo, hi):
  * exact for whole blocks (a huge page lies in one VMA). The file is read
  * in pieces while the collapse thread changes the VMAs, so a VMA may show
@@ -72,19 +60,9 @@ static long huge_kb_in(uintptr_t lo, uintptr_t hi) {
   return kb;
 }
 
-static bool thp_usable(void) {
-  char s[128] = "";
-  FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
-  if (f == NULL) return false;
-  bool ok = fgets(s, sizeof s, f) != NULL && strstr(s, "[never]") == NULL;
-  fclose(f);
-  /* MADV_COLLAPSE (25) on nothing: EINVAL when the kernel does not know it */
-  return ok && madvise(NULL, 0, 25) == 0;
-}
-
 int main(int argc, char **argv) {
   if (argc > 1) LEN = (size_t)atol(argv[1]) * MIB;
-  if (!thp_usable()) {
+  if (!it_thp_collapse_usable()) {
     printf("thp_fill: skip: THP off or no MADV_COLLAPSE\n");
     return 77;
   }
@@ -105,7 +83,7 @@ int main(int argc, char **argv) {
     huge = huge_kb_in(lo, hi) - base;
   }
   int fail = 0;
-  size_t idle_res = resident_pages(idle, LEN);
+  size_t idle_res = it_resident_pages(idle, LEN);
   if (idle_res != 0) {
     printf("FAIL: %zu pages of the untouched block are resident (expected 0)\n", idle_res);
     fail = 1;

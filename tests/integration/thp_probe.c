@@ -31,28 +31,8 @@ static void *idle_thread(void *arg) {
   return NULL;
 }
 
-static size_t resident_pages(const char *p, size_t len) {
-  uintptr_t a = (uintptr_t)p & ~(uintptr_t)4095;
-  len += (uintptr_t)p - a;
-  size_t n = (len + 4095) / 4096, r = 0;
-  unsigned char *vec = calloc(n, 1);
-  if (vec == NULL || mincore((void *)a, len, vec) != 0) { free(vec); return (size_t)-1; }
-  for (size_t i = 0; i < n; i++) r += vec[i] & 1;
-  free(vec);
-  return r;
-}
-
-static bool thp_usable(void) {
-  char s[128] = "";
-  FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
-  if (f == NULL) return false;
-  bool ok = fgets(s, sizeof s, f) != NULL && strstr(s, "[never]") == NULL;
-  fclose(f);
-  return ok && madvise(NULL, 0, 25 /* MADV_COLLAPSE */) == 0;
-}
-
 int main(void) {
-  if (!thp_usable()) {
+  if (!it_thp_collapse_usable()) {
     printf("thp_probe: skip: THP off or no MADV_COLLAPSE\n");
     return 77;
   }
@@ -63,7 +43,7 @@ int main(void) {
   size_t touched = 0;
   for (size_t s = 0; s < KV_LEN; s += PMD)
     for (size_t i = 0; i < TOUCH; i++, touched++) kv[s + i * 4096] = (char)(s / PMD + i + 1);
-  size_t res = resident_pages(kv, KV_LEN);
+  size_t res = it_resident_pages(kv, KV_LEN);
   int fail = 0;
   if (res > 4 * touched) {
     printf("FAIL: %zu pages of the sparsely used block are resident, %zu touched (limit 4x)\n", res, touched);
