@@ -26,8 +26,8 @@ typedef struct ts_place_ops_s {
   bool (*thp_mmap_probe)(size_t len);            /* the program's mmap: small pages first? */
   void (*thp_mmap_observe)(uintptr_t a, size_t len); /* a probe is unmapped */
   bool (*thp_block_probe)(size_t len);            /* an uninitialised block: small pages first? */
-  void (*thp_block_placed)(uintptr_t a, size_t len); /* ... yes, and here it is */
-  void (*thp_block_observe)(uintptr_t a, size_t len); /* a probe block is freed */
+  void (*thp_block_placed)(uintptr_t a, size_t len, bool probe); /* an uninitialised block placed */
+  void (*thp_block_observe)(uintptr_t a, size_t len); /* a block is freed */
   bool (*thp_fill_small)(size_t len);            /* a very large uninitialised block: small pages first? */
   void (*thp_fork_child)(void);
   /* Tiers (policy/tierpol.h). */

@@ -87,7 +87,7 @@ void ts_thp_unsparse(uintptr_t addr, size_t len);
 bool ts_thp_mmap_probe(size_t len);
 void ts_thp_mmap_observe(uintptr_t addr, size_t len);
 bool ts_thp_block_probe(size_t len);
-void ts_thp_block_placed(uintptr_t addr, size_t len); /* where the probe went */
+void ts_thp_block_placed(uintptr_t addr, size_t len, bool probe); /* every uninitialised block */
 void ts_thp_block_observe(uintptr_t addr, size_t len);
 
 /* Fault-time huge pages wait until the program has grown (thp_grow.c):

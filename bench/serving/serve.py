@@ -77,6 +77,8 @@ def parse_args():
         sys.exit(f"serve.py: error: {a.tslib} is missing (cmake --build {a.build})")
     cfgs, a.skipped = cm.cfgmod.all_configs(a.tslib)
     cfgs.append(cm.cfgmod.Config("ts-fault", "tiershim THP=fault", "tiershim", a.tslib, {"TIERSHIM_THP": "fault"}))
+    cfgs.append(cm.cfgmod.Config("ts-noprobe", "tiershim THP_PROBE_MIN=0", "tiershim", a.tslib,
+                                 {"TIERSHIM_THP_PROBE_MIN": "0"}))
     a.cfgs = cm.cfgmod.select(cfgs, a.configs)
     a.engines = [e for e in a.engines.split(",") if e]
     return a

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # thp_probe.sh LIB PROG: runs thp_probe (thp_probe.c) under tiershim and
-# checks what its stats learned: the four dense probes and the one in 32
-# still probed after them (block_probes_dense 5), the sparse KV-like block
-# (block_probes_sparse 1). Only in THP auto mode, where probes exist.
+# checks what its stats measured: the weights-like block and the seven
+# filled ones dense (block_probes_dense 8), the untouched KV-like block and
+# the sparse probe (block_probes_sparse 2). Only in THP auto mode, where
+# probes exist.
 set -u
 . "$(dirname "$0")/it_lib.sh"
 LIB=$1 PROG=$2
@@ -17,9 +18,9 @@ read -r mode dense sparse < <(it_python -c "import json,sys; p=json.load(open(sy
 print(p['thp_mode'], p['block_probes_dense'], p['block_probes_sparse'])" "$TMP/s.json")
 if [ "$mode" != auto ]; then
   it_info "THP mode $mode: no probes to check"
-elif [ "$dense" = 5 ] && [ "$sparse" = 1 ]; then
-  it_pass "learned: 5 probes found dense (4, then the one in 32), 1 sparse"
+elif [ "$dense" = 8 ] && [ "$sparse" = 2 ]; then
+  it_pass "measured: 8 large blocks dense, 2 sparse (one untouched when the next was asked for)"
 else
-  it_fail "expected block_probes_dense 5 and block_probes_sparse 1, got $dense and $sparse"
+  it_fail "expected block_probes_dense 8 and block_probes_sparse 2, got $dense and $sparse"
 fi
 it_finish "thp_probe"

@@ -100,7 +100,7 @@ static void f_fork(void) { ev_add(EV_FORK, 0, 0); }
 static bool f_mmap_probe(size_t l) { return fk.mmap_probe && l >= 2 * MIB; }
 static void f_mmap_observe(uintptr_t a, size_t l) { ev_add(EV_OBSERVE, a, l); }
 static bool f_block_probe(size_t l) { return fk.block_probe && l >= 8 * MIB; }
-static void f_block_placed(uintptr_t a, size_t l) { (void)a, (void)l; }
+static void f_block_placed(uintptr_t a, size_t l, bool probe) { (void)a, (void)l, (void)probe; }
 static void f_block_observe(uintptr_t a, size_t l) { ev_add(EV_BLOCK_OBSERVE, a, l); }
 static bool f_fill_small(size_t l) { (void)l; return false; }
 static void f_tier_mapped(uintptr_t a, size_t l) { ev_add(EV_TIER_MAPPED, a, l); }

@@ -422,9 +422,9 @@ Test(place, mmap_probe_sparse_then_observed, .init = place_setup) {
 }
 
 /* A large uninitialised block is a probe when the policy says so: placed
- * sparse, and measured (thp_block_observe, not the mmaps' learner) when
- * freed, its advice given back; a calloc'd block and a small one never
- * are, and a block moved by realloc is measured as it goes. */
+ * sparse, offered to thp_block_observe (not the mmaps' learner) when freed,
+ * its advice given back; a calloc'd block and a small one never are
+ * probes, and a block moved by realloc is offered as it goes. */
 Test(place, block_probe_sparse_then_observed, .init = place_setup) {
   fk.block_probe = true;
   ts_config.thp_sparse_min = 0; /* no calloc rule: whatever is sparse is a probe */
@@ -442,7 +442,10 @@ Test(place, block_probe_sparse_then_observed, .init = place_setup) {
   mark = fk.n;
   ts_place_free((void *)z);
   ts_place_free((void *)small);
-  cr_assert_eq(ev_count(EV_BLOCK_OBSERVE, mark), 0, "a block that was no probe was measured");
+  cr_assert(ev_count(EV_BLOCK_OBSERVE, mark) == 2 && ev_covers(EV_BLOCK_OBSERVE, mark, small, 4 * MIB) &&
+                ev_covers(EV_BLOCK_OBSERVE, mark, z, 12 * MIB),
+            "every freed block is offered to the policy (it measures the newest large one)");
+  cr_assert(ev_count(EV_SPARSE, mark) == 0 && ev_count(EV_UNSPARSE, mark) == 0, "a block that was no probe was unsparsed");
   uintptr_t q = (uintptr_t)ts_place_malloc(10 * MIB, 0, false);
   uintptr_t wall = (uintptr_t)ts_place_malloc(4 * MIB, 0, false); /* so that growing q moves it */
   cr_assert(q != 0 && wall != 0);
