@@ -103,10 +103,11 @@ static const opt_desc_t opt_table[] = {
    "used sparsely, and a huge page per touched 2 MiB would multiply its RSS. Blocks the program fills "
    "densely are collapsed into huge pages in the background."},
   {"THP_PROBE_MIN", OPT_SIZE, OPT_FIELD(thp_probe_min), "8M", 0, OPT_SIZE_MAX_VALUE, "bytes (K/M/G); 0: off",
-   "THP auto: an uninitialised block of this size or more (below 256 MiB) starts on small pages, its "
-   "dense 2 MiB blocks collapsed in the background, until 4 such blocks in a row were found mostly "
-   "filled when freed. An engine's worst-case buffers (a KV cache, a compute buffer) are used from "
-   "their start: a huge page per touched 2 MiB would hold unused memory as RSS."},
+   "THP auto: uninitialised blocks of this size or more (below 256 MiB) are measured. Once one is found "
+   "sparse, or still untouched when the program asks for the next, the following ones start on small "
+   "pages (their filled 2 MiB blocks collapsed in the background) until 2 in a row are found filled. "
+   "An engine's worst-case buffers (a KV cache, a compute buffer) are used from their start: a huge "
+   "page per touched 2 MiB would hold unused memory as RSS."},
   {"THP_GROWN", OPT_SIZE, OPT_FIELD(thp_grown), "32M", 0, OPT_SIZE_MAX_VALUE, "bytes (K/M/G); 0: from the start",
    "Fault-time huge pages (regions and heap) wait until the program has grown: a block or mapping of "
    "2 MiB or more, or a peak RSS of this much. A small process then holds what it holds under mimalloc "
