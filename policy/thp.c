@@ -435,33 +435,11 @@ static bool program_filling(void) {
  * times a second took a quarter of a CPU in the guest's bench/micro/unmap). */
 enum { SCAN_IDLE, SCAN_PENDING, SCAN_BUSY };
 
-/* Probes (thp_probe.c): blocks that would have faulted huge without them.
- * Their populated blocks are collapsed without waiting for a quiet moment,
- * which an engine serving back to back may never have (ONNX Runtime kept
- * 25-40% of its memory, weights it wrote at load, on small pages for a
- * whole run), paced as always and never while the program faults memory
- * in. A probe is rescanned until none of its blocks is pending (collapsed,
- * or given up after ATTEMPTS_MAX scans: a KV cache that stays sparse), at
- * most ATTEMPTS_MAX times; beyond SOON_MAX probes, the rest wait for quiet. */
-#define SOON_MAX 16
-static struct { uintptr_t a; size_t len; int passes; } thp_soon[SOON_MAX]; /* under thp_lock */
-static int thp_nsoon;
-
-void thp_collapse_soon(uintptr_t a, size_t len) {
-  if (thp_blocks == NULL || !thp_collapse_ok || a < thp_base) return;
-  ts_lock(&thp_lock);
-  if (thp_nsoon < SOON_MAX) {
-    thp_soon[thp_nsoon].a = a;
-    thp_soon[thp_nsoon].len = len;
-    thp_soon[thp_nsoon].passes = 0;
-    thp_nsoon++;
-  }
-  ts_unlock(&thp_lock);
-  collapse_kick();
-}
-
-/* One pass over one probe's blocks; true while some are still pending. */
-static bool soon_pass(uintptr_t a, size_t len) {
+/* One paced pass over the blocks of [a, a+len) (a probe of thp_probe.c,
+ * whose filled blocks need not wait for quiet); true while some are still
+ * pending. */
+bool thp_collapse_pass(uintptr_t a, size_t len) {
+  if (thp_blocks == NULL || a < thp_base) return false;
   size_t lo = (a - thp_base) / PMD, hi = (a + len - thp_base + PMD - 1) / PMD;
   bool pending = false;
   for (size_t b = lo; b < hi && b < thp_nblocks; b++) {
@@ -475,33 +453,11 @@ static bool soon_pass(uintptr_t a, size_t len) {
   return pending;
 }
 
-/* true while probes remain to be rescanned */
-static bool scan_soon(void) {
-  ts_lock(&thp_lock);
-  int n = thp_nsoon;
-  __typeof__(thp_soon[0]) soon[SOON_MAX];
-  memcpy(soon, thp_soon, sizeof soon);
-  ts_unlock(&thp_lock);
-  bool keep[SOON_MAX];
-  for (int i = 0; i < n; i++) keep[i] = soon_pass(soon[i].a, soon[i].len) && soon[i].passes + 1 < ATTEMPTS_MAX;
-  ts_lock(&thp_lock); /* probes added meanwhile sit after the first n */
-  int m = 0;
-  for (int i = 0; i < thp_nsoon; i++) {
-    if (i < n && !keep[i]) continue;
-    thp_soon[m] = thp_soon[i];
-    if (i < n) thp_soon[m].passes++;
-    m++;
-  }
-  thp_nsoon = m;
-  ts_unlock(&thp_lock);
-  return m != 0;
-}
-
 static int scan_once(void) {
   bool pending = false;
   int done = 0;
   if (program_filling()) return SCAN_BUSY;
-  if (scan_soon()) pending = true;
+  if (thp_probe_scan()) pending = true; /* probes do not wait for quiet */
   if (!program_quiet()) return pending ? SCAN_PENDING : SCAN_BUSY;
   for (size_t b = 0; b < thp_nblocks; b++) {
     if ((thp_blocks[b] & 3) != BLK_PENDING) continue;
@@ -557,6 +513,8 @@ static void collapse_start(void) {
 
 /* New pending blocks: start the thread, or wake it if it sleeps with
  * nothing pending; an awake one sees them on its next periodic scan. */
+void thp_collapse_kick(void) { collapse_kick(); }
+
 static void collapse_kick(void) {
   __atomic_fetch_add(&thp_grants, 1, __ATOMIC_SEQ_CST);
   if (__atomic_load_n(&thp_thread_started, __ATOMIC_ACQUIRE) && !__atomic_load_n(&thp_sleeping, __ATOMIC_SEQ_CST))
