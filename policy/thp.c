@@ -435,30 +435,10 @@ static bool program_filling(void) {
  * times a second took a quarter of a CPU in the guest's bench/micro/unmap). */
 enum { SCAN_IDLE, SCAN_PENDING, SCAN_BUSY };
 
-/* One paced pass over the blocks of [a, a+len) (a probe of thp_probe.c,
- * whose filled blocks need not wait for quiet); true while some are still
- * pending. */
-bool thp_collapse_pass(uintptr_t a, size_t len) {
-  if (thp_blocks == NULL || a < thp_base) return false;
-  size_t lo = (a - thp_base) / PMD, hi = (a + len - thp_base + PMD - 1) / PMD;
-  bool pending = false;
-  for (size_t b = lo; b < hi && b < thp_nblocks; b++) {
-    uint64_t before = ts_thp_stats.collapse_ok + ts_thp_stats.collapse_fail;
-    collapse_block(b);
-    pending |= (__atomic_load_n(&thp_blocks[b], __ATOMIC_RELAXED) & 3) == BLK_PENDING;
-    if (ts_thp_stats.collapse_ok + ts_thp_stats.collapse_fail == before) continue;
-    struct timespec pause = {0, COLLAPSE_PAUSE_NS};
-    nanosleep(&pause, NULL);
-  }
-  return pending;
-}
-
 static int scan_once(void) {
   bool pending = false;
   int done = 0;
-  if (program_filling()) return SCAN_BUSY;
-  if (thp_probe_scan()) pending = true; /* probes do not wait for quiet */
-  if (!program_quiet()) return pending ? SCAN_PENDING : SCAN_BUSY;
+  if (program_filling() || !program_quiet()) return SCAN_BUSY;
   for (size_t b = 0; b < thp_nblocks; b++) {
     if ((thp_blocks[b] & 3) != BLK_PENDING) continue;
     if (done >= COLLAPSE_PER_SCAN) return SCAN_PENDING;
@@ -513,8 +493,6 @@ static void collapse_start(void) {
 
 /* New pending blocks: start the thread, or wake it if it sleeps with
  * nothing pending; an awake one sees them on its next periodic scan. */
-void thp_collapse_kick(void) { collapse_kick(); }
-
 static void collapse_kick(void) {
   __atomic_fetch_add(&thp_grants, 1, __ATOMIC_SEQ_CST);
   if (__atomic_load_n(&thp_thread_started, __ATOMIC_ACQUIRE) && !__atomic_load_n(&thp_sleeping, __ATOMIC_SEQ_CST))

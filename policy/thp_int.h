@@ -14,9 +14,6 @@ void thp_heap_advise(uintptr_t lo, uintptr_t hi); /* thp.c: a heap range's, if t
 void thp_heap_defer(uintptr_t lo, uintptr_t hi);  /* thp_grow.c: advised at the flip */
 bool thp_collapse_usable(void);                 /* thp.c: MADV_COLLAPSE works and the thread may run */
 bool thp_buddy_has_room(void);                  /* thp.c: free 2 MiB blocks are plentiful */
-bool thp_collapse_pass(uintptr_t a, size_t len); /* thp.c: one paced pass over a probe's blocks; pending left? */
-void thp_collapse_kick(void);                   /* thp.c: wake (or start) the collapse thread */
-bool thp_probe_scan(void);                      /* thp_probe.c: a pass over the probes; some left? */
 void thp_grow_fork_child(void);                 /* thp_grow.c: its lock afresh, records dropped */
 void thp_probe_fork_child(void);                /* thp_probe.c: the same */
 
