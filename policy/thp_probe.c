@@ -152,6 +152,7 @@ void thp_probe_fork_child(void) {
 /* A block is freed: measured now if it is the newest large block and no
  * later request measured it already. */
 void ts_thp_block_observe(uintptr_t a, size_t len) {
+  if (ts_config.thp_probe_min == 0 || len < ts_config.thp_probe_min) return; /* never the newest: no lock */
   pthread_mutex_lock(&live_lock);
   if (live_len != 0 && live_a == a) {
     live_len = 0;
