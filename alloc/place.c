@@ -59,8 +59,7 @@ void *ts_place_malloc(size_t size, size_t align, bool zero) {
   place_exit();
   place_ops->tier_granted(g.addr, len);
   if (zero) place_zero_grant(&g, g.addr, ts_align_up(size, PAGE));
-  if (!zero && !sparse) place_ops->thp_block_placed(g.addr, len, false);
-  if (probe) place_ops->thp_block_placed(g.addr, len, true);
+  if (!zero) place_ops->thp_block_placed(g.addr, len, probe);
   if (sparse) place_ops->thp_sparse(g.addr, len);
   place_ops->thp_granted(g.addr, len);
   return (void *)g.addr;
@@ -85,7 +84,7 @@ void ts_place_free(void *p) {
     if (b.tag & TAG_TAINTED) {
       place_unmap_piece_locked(region_of(b.addr), b.addr, b.len, b.tag);
     } else {
-      place_ops->thp_block_observe(b.addr, b.len); /* probe or not: the newest large block is measured */
+      place_probe_observe(b.tag, b.addr, b.len);
       if (b.tag & TAG_SPARSE) place_ops->thp_unsparse(b.addr, b.len);
       ts_region_free(&region_of(b.addr)->r, b.addr, b.len, TS_FREE_DIRTY);
     }

@@ -33,12 +33,12 @@ static ts_free_state_t unmap_range(uintptr_t a, size_t len, uint32_t tag) {
   return TS_FREE_NONE;
 }
 
-/* A probe is freed or unmapped: how densely it was used teaches its kind's
- * learner (policy/thp_probe.c). */
+/* A block is freed, or a probe mmap unmapped: how densely it was used
+ * teaches its kind's learner (policy/thp_probe.c). Every block is offered,
+ * probe or not: the policy measures the newest large one. */
 void place_probe_observe(uint32_t tag, uintptr_t a, size_t len) {
-  if (!(tag & TAG_PROBE)) return;
   if (TAG_KIND(tag) == TAG_MALLOC) place_ops->thp_block_observe(a, len);
-  else place_ops->thp_mmap_observe(a, len);
+  else if (tag & TAG_PROBE) place_ops->thp_mmap_observe(a, len);
 }
 
 /* Frees one program-unmapped piece. Under release, an untainted piece gives
