@@ -42,6 +42,7 @@ typedef struct ts_config_s {
   size_t thp_probe_min;  /* TIERSHIM_THP_PROBE_MIN; 0 = off */
   size_t thp_grown;      /* TIERSHIM_THP_GROWN; 0 = huge pages from the start */
   bool place_mmap;      /* TIERSHIM_PLACE_MMAP */
+  bool thp_warm;        /* TIERSHIM_THP_WARM */
   size_t mmap_min;      /* TIERSHIM_MMAP_MIN */
   size_t mmap_max;      /* TIERSHIM_MMAP_MAX */
   size_t va;            /* TIERSHIM_VA */

@@ -65,6 +65,8 @@
   X(U64, collapse_ok, thp->collapse_ok)                                            \
   X(U64, collapse_fail, thp->collapse_fail)                                        \
   X(U64, collapse_bytes, thp->collapse_bytes)                                      \
+  X(U64, collapse_warmed, thp->collapse_warmed)                                    \
+  X(U64, collapse_waited_cpu, thp->collapse_waited_cpu)                            \
   X(U64, thp_advise_ok, thp->advise_ok)                                            \
   X(U64, thp_advise_fail, thp->advise_fail)                                        \
   X(U64, region_rss_bytes, p.region_rss_bytes)                                     \

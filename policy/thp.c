@@ -384,6 +384,7 @@ static void collapse_block(size_t b) {
     /* a dense block of a sparse range: its advice first (MADV_COLLAPSE
      * refuses VM_NOHUGEPAGE), so it stays huge once rebuilt */
     if ((s & BLK_NOHUGE) && ts_prim_madvise((void *)a, PMD, MADV_HUGEPAGE) == 0) s &= (uint16_t)~BLK_NOHUGE;
+    thp_warm_page(); /* the copy below then runs on a page already backed */
     int r = ts_prim_madvise((void *)a, PMD, MADV_COLLAPSE);
     errno = saved;
     bool transient = r == -EAGAIN || r == -EBUSY || r == -ENOMEM;
@@ -442,7 +443,7 @@ static int scan_once(void) {
   for (size_t b = 0; b < thp_nblocks; b++) {
     if ((thp_blocks[b] & 3) != BLK_PENDING) continue;
     if (done >= COLLAPSE_PER_SCAN) return SCAN_PENDING;
-    if (!program_quiet()) return SCAN_BUSY;
+    if (!program_quiet() || !thp_cpu_spare()) return SCAN_BUSY;
     uint64_t before = ts_thp_stats.collapse_ok + ts_thp_stats.collapse_fail;
     collapse_block(b);
     if (ts_thp_stats.collapse_ok + ts_thp_stats.collapse_fail != before) {

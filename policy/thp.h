@@ -27,6 +27,8 @@
 typedef struct ts_thp_stats_s {
   uint64_t advise_ok, advise_fail;       /* MADV_HUGEPAGE */
   uint64_t collapse_ok, collapse_fail, collapse_bytes, collapse_skipped;
+  uint64_t collapse_warmed;                      /* collapses given a page made ready (thp_warm.c) */
+  uint64_t collapse_waited_cpu;                  /* collapses put off: no CPU idle (thp_idle.c) */
   uint64_t heap_advised_bytes, heap_advise_fail; /* the small-object heap's mappings */
   uint64_t sparse_bytes;                         /* advised NOHUGEPAGE: may be used sparsely */
   uint64_t mmap_probes_dense, mmap_probes_sparse; /* the program's mmaps, measured (thp_probe.c) */
@@ -115,6 +117,11 @@ int ts_thp_sysfs_choice(const char *text); /* index of the [bracketed] word, or 
 uint64_t ts_thp_buddy_huge_bytes(const char *buddyinfo, size_t page_size);
 uint64_t ts_thp_vmstat_counter(const char *vmstat, const char *name);
 bool ts_thp_compaction_verdict(bool prev, uint64_t stalls, uint64_t fails);
+int64_t ts_thp_stat_idle_ticks(const char *stat); /* idle + iowait of "cpu ", or -1 */
+/* thp_idle.c's decision on given inputs (idle_ticks: ts_thp_stat_idle_ticks
+ * of /proc/stat now, hz its ticks a second), and a fresh state. */
+bool ts_thp_idle_decide(uint64_t now_ns, uint64_t thread_cpu_ns, int64_t idle_ticks, long hz);
+void ts_thp_idle_reset(void);
 
 /* ts_thp_sysfs_choice's answers: the words of the kernel's enabled and
  * defrag files (enabled offers the first three). */

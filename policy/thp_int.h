@@ -17,4 +17,18 @@ bool thp_buddy_has_room(void);                  /* thp.c: free 2 MiB blocks are 
 void thp_grow_fork_child(void);                 /* thp_grow.c: its lock afresh, records dropped */
 void thp_probe_fork_child(void);                /* thp_probe.c: the same */
 
+/* thp_warm.c: fault a huge page into a scratch block and free it, so that
+ * the collapse that follows on this CPU takes a page already backed;
+ * false where nothing was warmed. The collapse thread's only. */
+#include "base/prim.h"
+typedef struct thp_warm_hooks_s {
+  ts_prim_ptr_t (*mmap)(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+  int (*madvise)(void *addr, size_t len, int advice); /* 0 or -errno */
+} thp_warm_hooks_t;
+bool thp_warm_page(void);
+/* thp_idle.c: may a collapse start now? While a CPU is idle, or within
+ * a tenth of a CPU on a machine that never idles. The collapse thread's only. */
+bool thp_cpu_spare(void);
+void thp_warm_set_hooks(const thp_warm_hooks_t *hooks); /* tests; NULL: the system calls */
+
 #endif

@@ -65,6 +65,8 @@ def parse_args():
                     help="directory of the reports (default bench/results)")
     ap.add_argument("--model-llama", default="200m", help="soak: llama.cpp model size (gen_gguf.py)")
     ap.add_argument("--model-onnx", default="base", help="soak: BERT size (gen_bert.py)")
+    ap.add_argument("--baseline", metavar="LIB",
+                    help="another libtiershim.so (an older build) as configuration ts-base")
     ap.add_argument("--quick", action="store_true",
                     help="glibc and tiershim, one round, the fragmented condition only, "
                          "200 soak requests: under 10 minutes")
@@ -79,9 +81,20 @@ def parse_args():
     cfgs.append(cm.cfgmod.Config("ts-fault", "tiershim THP=fault", "tiershim", a.tslib, {"TIERSHIM_THP": "fault"}))
     cfgs.append(cm.cfgmod.Config("ts-noprobe", "tiershim THP_PROBE_MIN=0", "tiershim", a.tslib,
                                  {"TIERSHIM_THP_PROBE_MIN": "0"}))
+    cfgs.append(cm.cfgmod.Config("ts-nowarm", "tiershim THP_WARM=0", "tiershim", a.tslib,
+                                 {"TIERSHIM_THP_WARM": "0"}))
+    if a.baseline:
+        cfgs.append(cm.cfgmod.Config("ts-base", "tiershim baseline (" + a.baseline + ")", "tiershim",
+                                     os.path.abspath(a.baseline)))
+        if "ts-base" not in a.configs.split(","):
+            a.configs += ",ts-base"
     a.cfgs = cm.cfgmod.select(cfgs, a.configs)
     a.engines = [e for e in a.engines.split(",") if e]
     return a
+
+
+def baseline_arg(a):
+    return f" --baseline {a.baseline}" if a.baseline else ""
 
 
 def header(a, title, command):
@@ -163,7 +176,7 @@ def latency(a):
                         say(f"latency {e} frag={frag} defrag={dfg} round {r + 1} {c.key}: "
                             f"p50 {fmt(cm.pct(first, 50))} max {fmt(max(first))} ms, "
                             f"stalls {res['compact_stall']}, coverage {fmt(res.get('thp_coverage'), '.3f')}")
-    cmd = (f"python3 bench/serving/serve.py latency --rounds {a.rounds} --configs {a.configs} "
+    cmd = (f"python3 bench/serving/serve.py latency --rounds {a.rounds} --configs {a.configs}{baseline_arg(a)} "
            f"--engines {','.join(a.engines)} --conditions {a.conditions}")
     md = header(a, "Tail latency on fragmented memory", cmd)
     md += [f"- llama.cpp 1.1B Q8_0 mmap off, {n['llama']} requests of 8-16 tokens per run "
@@ -263,7 +276,7 @@ def soak(a):
             d = drift(res)
             say(f"soak {e} {c.key}: {n} requests in {time.time() - t0:.0f} s, peak RSS "
                 f"{res['max_rss_kb'] / 1024:.0f} MiB, drift {d[0]:+.2f}% (max {d[1]:+.2f}%)")
-    cmd = (f"python3 bench/serving/serve.py soak --requests {n} --configs {a.configs} "
+    cmd = (f"python3 bench/serving/serve.py soak --requests {n} --configs {a.configs}{baseline_arg(a)} "
            f"--engines {','.join(a.engines)}")
     md = header(a, f"Soak: {n} requests per engine", cmd)
     md += [f"- llama.cpp {a.model_llama} Q8_0 mmap off, `{' '.join(LLAMA_SOAK)}` (prompts 6-24 words, 1-8 tokens, "
@@ -326,7 +339,7 @@ def threads(a):
                         refs.setdefault((e, t), cm.output_of(res))
                     check_same(refs.get((e, t)), res, f"{e} {t} threads {c.key} round {r + 1}", bad)
                     say(f"threads {e} {t}T round {r + 1} {c.key}: {per_unit(e, res)}")
-    cmd = (f"python3 bench/serving/serve.py threads --rounds {a.rounds} --configs {a.configs} "
+    cmd = (f"python3 bench/serving/serve.py threads --rounds {a.rounds} --configs {a.configs}{baseline_arg(a)} "
            f"--engines {','.join(a.engines)}")
     md = header(a, "1 and 2 threads", cmd)
     md += [f"- llama.cpp 1.1B mmap off, {n['llama']} requests (`{' '.join(LLAMA_LAT)}`); ONNX Runtime "

@@ -4,10 +4,12 @@
 #include <criterion/parameterized.h>
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "base/options.h"
 #include "policy/thp.h"
+#include "policy/thp_int.h"
 
 Test(thp, sysfs_choice) {
   cr_assert_eq(ts_thp_sysfs_choice("always [madvise] never\n"), 1);
@@ -185,4 +187,130 @@ Test(thp, features_reporting) {
   cr_assert(!ts_thp_features_reporting("0110000100000000000000000000000010000000"));
   cr_assert(!ts_thp_features_reporting("01100"), "too short: no bit 5");
   cr_assert(!ts_thp_features_reporting(""));
+}
+
+/* ---- warming a page before a collapse (thp_warm.c) ---------------------- */
+
+
+static struct { int mmaps, mmap_err; int calls[16][2]; uintptr_t addr[16]; int n; int populate_ret; } wf;
+
+static ts_prim_ptr_t warm_fake_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+  (void)addr, (void)prot, (void)flags, (void)fd, (void)off;
+  wf.mmaps++;
+  cr_assert_geq(len, (size_t)4 << 20, "room for an aligned 2 MiB block");
+  if (wf.mmap_err) return (ts_prim_ptr_t){NULL, wf.mmap_err};
+  return (ts_prim_ptr_t){(void *)(uintptr_t)0x7f0000123000, 0}; /* unaligned on purpose */
+}
+
+static int warm_fake_madvise(void *addr, size_t len, int advice) {
+  cr_assert_eq(len, (size_t)2 << 20);
+  cr_assert_lt(wf.n, 16);
+  wf.addr[wf.n] = (uintptr_t)addr;
+  wf.calls[wf.n++][0] = advice;
+  return advice == MADV_POPULATE_WRITE ? wf.populate_ret : 0;
+}
+
+static const thp_warm_hooks_t warm_fakes = {warm_fake_mmap, warm_fake_madvise};
+
+static void warm_reset(void) {
+  memset(&wf, 0, sizeof wf);
+  thp_warm_set_hooks(&warm_fakes);
+}
+
+Test(thp, warm_populates_then_frees_an_aligned_block) {
+  warm_reset();
+  uint64_t before = ts_thp_stats.collapse_warmed;
+  cr_assert(thp_warm_page());
+  cr_assert(thp_warm_page());
+  cr_assert_eq(wf.mmaps, 1, "the scratch block is mapped once");
+  int want[] = {MADV_HUGEPAGE, MADV_POPULATE_WRITE, MADV_DONTNEED, MADV_POPULATE_WRITE, MADV_DONTNEED};
+  cr_assert_eq(wf.n, 5);
+  for (int i = 0; i < 5; i++) {
+    cr_assert_eq(wf.calls[i][0], want[i], "call %d", i);
+    cr_assert_eq(wf.addr[i], (uintptr_t)0x7f0000200000, "call %d on the aligned block", i);
+  }
+  cr_assert_eq(ts_thp_stats.collapse_warmed, before + 2);
+  thp_warm_set_hooks(NULL);
+}
+
+Test(thp, warm_turns_off_on_a_kernel_without_populate) {
+  warm_reset();
+  wf.populate_ret = -EINVAL;
+  cr_assert_not(thp_warm_page());
+  int n = wf.n;
+  cr_assert_eq(wf.calls[n - 1][0], MADV_DONTNEED, "freed even so");
+  cr_assert_not(thp_warm_page());
+  cr_assert_eq(wf.n, n, "no further call once the kernel said no");
+  thp_warm_set_hooks(NULL);
+}
+
+Test(thp, warm_failure_frees_and_retries_later) {
+  warm_reset();
+  wf.populate_ret = -ENOMEM; /* out of huge pages now: may work next time */
+  cr_assert_not(thp_warm_page());
+  cr_assert_eq(wf.calls[wf.n - 1][0], MADV_DONTNEED, "a partial populate is freed");
+  wf.populate_ret = 0;
+  cr_assert(thp_warm_page());
+  thp_warm_set_hooks(NULL);
+}
+
+Test(thp, warm_off_without_a_scratch_block_or_by_option) {
+  warm_reset();
+  wf.mmap_err = ENOMEM;
+  cr_assert_not(thp_warm_page());
+  cr_assert_not(thp_warm_page());
+  cr_assert_eq(wf.mmaps, 1, "a failed mapping is not retried");
+  cr_assert_eq(wf.n, 0);
+  warm_reset();
+  ts_config.thp_warm = false;
+  cr_assert_not(thp_warm_page());
+  cr_assert_eq(wf.mmaps + wf.n, 0, "TIERSHIM_THP_WARM=0: nothing");
+  ts_config.thp_warm = true;
+  thp_warm_set_hooks(NULL);
+}
+
+Test(thp, stat_idle_ticks) {
+  cr_assert_eq(ts_thp_stat_idle_ticks("cpu  10132153 290696 3084719 46828483 16683 0 25195 0 0 0\ncpu0 1 2 3 4 5\n"),
+               46828483 + 16683);
+  cr_assert_eq(ts_thp_stat_idle_ticks("cpu 1 2 3 4 5"), 9);
+  cr_assert_eq(ts_thp_stat_idle_ticks("cpu0 1 2 3 4 5"), -1, "a CPU's line, not the total");
+  cr_assert_eq(ts_thp_stat_idle_ticks("cpu  1 2 3"), -1, "too short");
+  cr_assert_eq(ts_thp_stat_idle_ticks("intr 1 2 3 4 5"), -1);
+  cr_assert_eq(ts_thp_stat_idle_ticks(""), -1);
+}
+
+#define MS 1000000ull
+Test(thp, idle_gate_spare_cpu_or_budget) {
+  ts_thp_idle_reset();
+  uint64_t t = 1000 * MS, cpu = 0, waited = ts_thp_stats.collapse_waited_cpu;
+  int64_t idle = 5000; /* ticks of 10 ms */
+  cr_assert(ts_thp_idle_decide(t, cpu, idle, 100), "the first call: no window yet");
+  cr_assert(ts_thp_idle_decide(t += 60 * MS, cpu, idle += 6, 100), "60 ms idle in 60 ms: one CPU spare");
+  cr_assert(ts_thp_idle_decide(t += MS, cpu += 5 * MS, idle, 100), "within the window: the verdict stands");
+  /* busy: no idle tick for 60 ms; the budget saved so far: 2 ms + 10% of 121 ms */
+  ts_thp_idle_decide(t += 60 * MS, cpu, idle, 100);
+  int allowed = 0;
+  for (int i = 0; i < 20 && ts_thp_idle_decide(t += MS, cpu += 4 * MS, idle, 100); i++) allowed++;
+  cr_assert(allowed >= 3 && allowed <= 5, "about 14 ms of budget in 4 ms collapses, got %d", allowed);
+  cr_assert_gt(ts_thp_stats.collapse_waited_cpu, waited);
+  cr_assert_not(ts_thp_idle_decide(t += MS, cpu, idle, 100), "no budget left");
+  /* one long collapse on the budget leaves a debt */
+  ts_thp_idle_reset();
+  ts_thp_idle_decide(t, cpu, idle, 100);
+  ts_thp_idle_decide(t += 60 * MS, cpu, idle, 100); /* busy; 8 ms saved: allowed */
+  cr_assert_not(ts_thp_idle_decide(t += MS, cpu += 40 * MS, idle, 100), "32 ms in debt");
+  /* the collapse thread's own CPU counts as idle: it collapses on the spare CPU */
+  cr_assert(ts_thp_idle_decide(t += 60 * MS, cpu += 40 * MS, idle, 100), "40 ms of its own in 60: spare");
+  cr_assert_not(ts_thp_idle_decide(t += 60 * MS, cpu, idle, 100), "busy, and the debt is not paid yet");
+  /* 10% of a CPU: 300 ms later the debt is paid and more is saved */
+  cr_assert(ts_thp_idle_decide(t += 300 * MS, cpu, idle, 100));
+  /* a long quiet spell saves up at most 100 ms */
+  t += 3600 * 1000 * MS;
+  cr_assert(ts_thp_idle_decide(t, cpu, idle += 360000, 100), "a CPU idle all along");
+  ts_thp_idle_decide(t += 60 * MS, cpu, idle, 100); /* busy again, with what was saved */
+  allowed = 0;
+  for (int i = 0; i < 100 && ts_thp_idle_decide(t += MS / 10, cpu += 5 * MS, idle, 100); i++) allowed++;
+  cr_assert(allowed >= 18 && allowed <= 22, "about 100 ms of 5 ms collapses, got %d", allowed);
+  cr_assert(ts_thp_idle_decide(t, cpu, -1, 100), "no /proc/stat: as before the gate");
+  ts_thp_idle_reset();
 }
