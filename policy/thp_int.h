@@ -24,6 +24,7 @@ void thp_probe_fork_child(void);                /* thp_probe.c: the same */
 typedef struct thp_warm_hooks_s {
   ts_prim_ptr_t (*mmap)(void *addr, size_t len, int prot, int flags, int fd, off_t off);
   int (*madvise)(void *addr, size_t len, int advice); /* 0 or -errno */
+  int (*munmap)(void *addr, size_t len);              /* 0 or -errno */
 } thp_warm_hooks_t;
 bool thp_warm_page(void);
 /* thp_idle.c: may a collapse start now? While a CPU is idle, or within

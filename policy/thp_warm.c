@@ -40,14 +40,15 @@
 
 #define PMD ((size_t)2 << 20)
 
-static const thp_warm_hooks_t warm_default = {ts_prim_mmap, ts_prim_madvise};
+static const thp_warm_hooks_t warm_default = {ts_prim_mmap, ts_prim_madvise, ts_prim_munmap};
 static const thp_warm_hooks_t *warm_hooks = &warm_default;
-static uintptr_t warm_block;  /* the scratch block, once mapped */
+static uintptr_t warm_map_addr; /* the mapping (2 blocks long) */
+static uintptr_t warm_block;    /* the aligned scratch block in it, once mapped */
 static bool warm_off;         /* the kernel or the mapping said no */
 
 void thp_warm_set_hooks(const thp_warm_hooks_t *hooks) {
   warm_hooks = hooks != NULL ? hooks : &warm_default;
-  warm_block = 0;
+  warm_block = warm_map_addr = 0;
   warm_off = false;
 }
 
@@ -56,7 +57,11 @@ static bool warm_map(void) {
   if (m.err != 0) return false;
   uintptr_t a = ((uintptr_t)m.addr + PMD - 1) & ~(uintptr_t)(PMD - 1);
   /* the unaligned rest stays mapped: 2 MiB of address space, no memory */
-  if (warm_hooks->madvise((void *)a, PMD, MADV_HUGEPAGE) != 0) return false;
+  if (warm_hooks->madvise((void *)a, PMD, MADV_HUGEPAGE) != 0) {
+    warm_hooks->munmap(m.addr, 2 * PMD);
+    return false;
+  }
+  warm_map_addr = (uintptr_t)m.addr;
   warm_block = a;
   return true;
 }
@@ -70,8 +75,15 @@ bool thp_warm_page(void) {
   int r = warm_hooks->madvise((void *)warm_block, PMD, MADV_POPULATE_WRITE);
   if (r == -EINVAL) warm_off = true; /* an old kernel: nothing was faulted */
   /* freed even after a failure: a populate that ran out of memory part-way
-   * leaves pages behind */
-  warm_hooks->madvise((void *)warm_block, PMD, MADV_DONTNEED);
+   * leaves pages behind. MADV_DONTNEED fails on a locked mapping (the
+   * program called mlockall(MCL_FUTURE) before the block was mapped): then
+   * the block goes, with its page, and warming with it. */
+  if (warm_hooks->madvise((void *)warm_block, PMD, MADV_DONTNEED) != 0) {
+    warm_hooks->munmap((void *)warm_map_addr, 2 * PMD);
+    warm_block = 0;
+    warm_off = true;
+    return false;
+  }
   if (r != 0) return false;
   __atomic_add_fetch(&ts_thp_stats.collapse_warmed, 1, __ATOMIC_RELAXED);
   return true;

@@ -192,7 +192,11 @@ Test(thp, features_reporting) {
 /* ---- warming a page before a collapse (thp_warm.c) ---------------------- */
 
 
-static struct { int mmaps, mmap_err; int calls[16][2]; uintptr_t addr[16]; int n; int populate_ret; } wf;
+static struct {
+  int mmaps, mmap_err, munmaps, populate_ret, dontneed_ret, n;
+  int calls[16][2];
+  uintptr_t addr[16], munmapped;
+} wf;
 
 static ts_prim_ptr_t warm_fake_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
   (void)addr, (void)prot, (void)flags, (void)fd, (void)off;
@@ -207,10 +211,17 @@ static int warm_fake_madvise(void *addr, size_t len, int advice) {
   cr_assert_lt(wf.n, 16);
   wf.addr[wf.n] = (uintptr_t)addr;
   wf.calls[wf.n++][0] = advice;
-  return advice == MADV_POPULATE_WRITE ? wf.populate_ret : 0;
+  return advice == MADV_POPULATE_WRITE ? wf.populate_ret : advice == MADV_DONTNEED ? wf.dontneed_ret : 0;
 }
 
-static const thp_warm_hooks_t warm_fakes = {warm_fake_mmap, warm_fake_madvise};
+static int warm_fake_munmap(void *addr, size_t len) {
+  cr_assert_eq(len, (size_t)4 << 20, "the whole mapping");
+  wf.munmaps++;
+  wf.munmapped = (uintptr_t)addr;
+  return 0;
+}
+
+static const thp_warm_hooks_t warm_fakes = {warm_fake_mmap, warm_fake_madvise, warm_fake_munmap};
 
 static void warm_reset(void) {
   memset(&wf, 0, sizeof wf);
@@ -251,6 +262,19 @@ Test(thp, warm_failure_frees_and_retries_later) {
   cr_assert_eq(wf.calls[wf.n - 1][0], MADV_DONTNEED, "a partial populate is freed");
   wf.populate_ret = 0;
   cr_assert(thp_warm_page());
+  thp_warm_set_hooks(NULL);
+}
+
+Test(thp, warm_gives_up_a_block_it_cannot_free) {
+  warm_reset();
+  wf.dontneed_ret = -EINVAL; /* mlockall(MCL_FUTURE) locked the block */
+  cr_assert_not(thp_warm_page());
+  cr_assert_eq(wf.munmaps, 1, "the populated block is unmapped, not kept");
+  cr_assert_eq(wf.munmapped, (uintptr_t)0x7f0000123000, "from where the mapping starts");
+  int n = wf.n;
+  cr_assert_not(thp_warm_page());
+  cr_assert_eq(wf.n, n, "warming is off");
+  cr_assert_eq(wf.mmaps, 1);
   thp_warm_set_hooks(NULL);
 }
 
