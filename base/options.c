@@ -110,9 +110,9 @@ static const opt_desc_t opt_table[] = {
    "An engine's worst-case buffers (a KV cache, a compute buffer) are used from their start: a huge "
    "page per touched 2 MiB would hold unused memory as RSS."},
   {"THP_WARM", OPT_BOOL, OPT_FIELD(thp_warm), "1", 0, 1, "bool",
-   "Before each background collapse, fault a huge page into a scratch block and free it, so the "
-   "collapse takes a page its host has already backed: the copy that runs under the program's mmap "
-   "lock then takes 0.3-0.5 ms instead of 1-6 ms on a VM that returns free memory to its host."},
+   "On a VM whose balloon reports free pages to the host: before each background collapse, fault a "
+   "huge page into a scratch block and free it, so the collapse takes a page the host has backed "
+   "already. The copy that runs under the program's mmap lock then takes 0.3-0.5 ms instead of 1-6 ms."},
   {"THP_GROWN", OPT_SIZE, OPT_FIELD(thp_grown), "32M", 0, OPT_SIZE_MAX_VALUE, "bytes (K/M/G); 0: from the start",
    "Fault-time huge pages (regions and heap) wait until the program has grown: a block or mapping of "
    "2 MiB or more, or a peak RSS of this much. A small process then holds what it holds under mimalloc "

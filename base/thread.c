@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/single_threaded.h>
 
 ts_pthread_create_fn ts_thread_real_create;
@@ -29,3 +30,8 @@ int ts_thread_spawn(pthread_t *t, void *(*fn)(void *), void *arg, size_t stack, 
 }
 
 bool ts_thread_may_add(void) { return !__libc_single_threaded; }
+
+/* Linux keeps a nice value per thread: PRIO_PROCESS with 0 names the
+ * calling thread, not the process. A thread can always lower its own
+ * priority. */
+void ts_thread_background(void) { (void)setpriority(PRIO_PROCESS, 0, 19); }

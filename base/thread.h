@@ -32,5 +32,8 @@ int ts_thread_spawn(pthread_t *t, void *(*fn)(void *), void *arg, size_t stack, 
  * (glibc's tst-mallocfork2), and __libc_single_threaded, which libraries
  * read, would change. Its threads start once the program has one of its own. */
 bool ts_thread_may_add(void);
+/* The calling thread (one of tiershim's background threads) yields to the
+ * program's: nice 19, as the kernel's khugepaged. */
+void ts_thread_background(void);
 
 #endif

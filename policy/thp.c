@@ -460,6 +460,7 @@ static int scan_once(void) {
  * collapse waits at most that long after the program goes quiet. */
 static void *collapse_main(void *arg) {
   (void)arg;
+  ts_thread_background(); /* a program thread that wakes preempts a collapse at its next chance */
   int state = SCAN_PENDING;
   long period_ms = SCAN_PERIOD_MS;
   ts_lock(&thp_lock);

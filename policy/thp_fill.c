@@ -43,16 +43,21 @@ static bool reporting_active(void) {
   return false;
 }
 
+static int reporting = -1; /* read once: the device does not change */
+
+bool thp_host_takes_back(void) {
+  if (reporting < 0) __atomic_store_n(&reporting, reporting_active(), __ATOMIC_RELAXED);
+  return reporting;
+}
+
 bool ts_thp_fill_small(size_t len) {
-  static int reporting = -1; /* read once: the device does not change */
   if (len < THP_FILL_MIN || ts_thp_effective() != TS_THP_AUTO || !thp_collapse_usable()) return false;
   /* No free 2 MiB blocks (a fragmented machine): a huge page then comes
    * from compacting memory the host already backs, not from a reported
    * block, and a fault-time one is cheaper than small pages plus a
    * collapse (thp.c, fault_cheap). */
   if (!thp_buddy_has_room()) return false;
-  if (reporting < 0) __atomic_store_n(&reporting, reporting_active(), __ATOMIC_RELAXED);
-  if (!reporting) return false;
+  if (!thp_host_takes_back()) return false;
   __atomic_fetch_add(&ts_thp_stats.fill_small_bytes, len, __ATOMIC_RELAXED);
   return true;
 }

@@ -14,6 +14,7 @@ void thp_heap_advise(uintptr_t lo, uintptr_t hi); /* thp.c: a heap range's, if t
 void thp_heap_defer(uintptr_t lo, uintptr_t hi);  /* thp_grow.c: advised at the flip */
 bool thp_collapse_usable(void);                 /* thp.c: MADV_COLLAPSE works and the thread may run */
 bool thp_buddy_has_room(void);                  /* thp.c: free 2 MiB blocks are plentiful */
+bool thp_host_takes_back(void);                 /* thp_fill.c: a balloon reports free pages to the host */
 void thp_grow_fork_child(void);                 /* thp_grow.c: its lock afresh, records dropped */
 void thp_probe_fork_child(void);                /* thp_probe.c: the same */
 
@@ -25,6 +26,7 @@ typedef struct thp_warm_hooks_s {
   ts_prim_ptr_t (*mmap)(void *addr, size_t len, int prot, int flags, int fd, off_t off);
   int (*madvise)(void *addr, size_t len, int advice); /* 0 or -errno */
   int (*munmap)(void *addr, size_t len);              /* 0 or -errno */
+  bool (*host_takes_back)(void);                      /* thp_host_takes_back */
 } thp_warm_hooks_t;
 bool thp_warm_page(void);
 /* thp_idle.c: may a collapse start now? While a CPU is idle, or within

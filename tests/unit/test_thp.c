@@ -221,10 +221,15 @@ static int warm_fake_munmap(void *addr, size_t len) {
   return 0;
 }
 
-static const thp_warm_hooks_t warm_fakes = {warm_fake_mmap, warm_fake_madvise, warm_fake_munmap};
+static bool warm_fake_host = true;
+static bool warm_fake_host_takes_back(void) { return warm_fake_host; }
+
+static const thp_warm_hooks_t warm_fakes = {warm_fake_mmap, warm_fake_madvise, warm_fake_munmap,
+                                            warm_fake_host_takes_back};
 
 static void warm_reset(void) {
   memset(&wf, 0, sizeof wf);
+  warm_fake_host = true;
   thp_warm_set_hooks(&warm_fakes);
 }
 
@@ -290,6 +295,9 @@ Test(thp, warm_off_without_a_scratch_block_or_by_option) {
   cr_assert_not(thp_warm_page());
   cr_assert_eq(wf.mmaps + wf.n, 0, "TIERSHIM_THP_WARM=0: nothing");
   ts_config.thp_warm = true;
+  warm_fake_host = false;
+  cr_assert_not(thp_warm_page());
+  cr_assert_eq(wf.mmaps + wf.n, 0, "a host that keeps its backing: nothing to warm");
   thp_warm_set_hooks(NULL);
 }
 
