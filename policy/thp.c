@@ -550,4 +550,5 @@ void ts_thp_fork_child(void) {
   thp_sleeping = false;
   thp_grow_fork_child();
   thp_probe_fork_child();
+  ts_thp_idle_reset(); /* the child's collapse thread has a CPU clock of its own */
 }

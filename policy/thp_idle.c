@@ -119,7 +119,11 @@ void ts_thp_idle_reset(void) {
 bool thp_cpu_spare(void) {
   static long hz;
   if (hz == 0) hz = sysconf(_SC_CLK_TCK);
-  char text[256]; /* the first line is all we need; the file is read in full by the kernel anyway */
-  int64_t idle = ts_prim_read_file("/proc/stat", text, sizeof text) > 0 ? ts_thp_stat_idle_ticks(text) : -1;
-  return ts_thp_idle_decide(ts_prim_clock_ns(), thread_cpu_ns(), idle, hz);
+  uint64_t now = ts_prim_clock_ns();
+  int64_t idle = win_idle; /* within the window the verdict stands: /proc/stat is not read */
+  if (idle < 0 || now - win_ns >= WINDOW_NS) {
+    char text[256]; /* the first line is all we need (the kernel renders the whole file) */
+    idle = ts_prim_read_file("/proc/stat", text, sizeof text) > 0 ? ts_thp_stat_idle_ticks(text) : -1;
+  }
+  return ts_thp_idle_decide(now, thread_cpu_ns(), idle, hz);
 }
