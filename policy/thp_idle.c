@@ -22,7 +22,7 @@
  * CPU, measured on its own CPU clock. llama.cpp's 2.9 s of collapses then
  * spread over half a minute of a busy machine, and a 320 MiB block still
  * collapses in seconds (tests/integration/thp_fill.load beside two
- * CPU-bound processes on 2 CPUs: 8 s).
+ * CPU-bound processes on 2 CPUs: 6 s).
  *
  * Only the collapse thread calls this: no lock. */
 #define _GNU_SOURCE

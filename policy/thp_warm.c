@@ -37,14 +37,13 @@
 
 #include "base/options.h"
 #include "base/prim.h"
+#include "base/range.h"
 #include "policy/thp.h"
 #include "policy/thp_int.h"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
-
-#define PMD ((size_t)2 << 20)
 
 static const thp_warm_hooks_t warm_default = {ts_prim_mmap, ts_prim_madvise, ts_prim_munmap, thp_host_takes_back};
 static const thp_warm_hooks_t *warm_hooks = &warm_default;
