@@ -108,6 +108,7 @@ void ts_promote_pass(void) {
 
 static void *promote_main(void *arg) {
   (void)arg;
+  ts_thread_background(); /* paced copying the program never asked for: it yields, as the collapse thread does */
   for (;;) {
     ts_lock(&promote_lock);
     while (nspill == 0) pthread_cond_wait(&promote_wake, &promote_lock);
