@@ -14,22 +14,69 @@
  * With a size of 256 MiB or more (argv[1], in MiB), on a VM whose balloon
  * reports free pages, auto fills `data` on small pages and collapses it
  * afterwards (policy/thp_fill.c): the same checks hold.
+ * The program's own threads keep their nice value (0) and any task tiershim
+ * started runs at nice 19; with TIERSHIM_THP=collapse there is one.
  * Prints which of the two it saw. Exit 77 when THP is off or the kernel
  * has no MADV_COLLAPSE (before 6.1), 1 on a failure. */
 #include "it_common.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MIB ((size_t)1 << 20)
 static size_t LEN = 128 * MIB; /* argv[1]: another size in MiB */
 #define PMD (2 * MIB)
 
+static volatile pid_t idle_tid;
+
 static void *idle_thread(void *arg) {
   (void)arg;
+  idle_tid = gettid();
   for (;;) pause();
   return NULL;
+}
+
+/* The nice value of task tid (field 19 of /proc/self/task/TID/stat, after
+ * the parenthesised name); 99 when unreadable. */
+static int task_nice(const char *tid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/self/task/%s/stat", tid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL) return 99;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  char *p = strrchr(buf, ')');
+  int nice = 99;
+  for (int field = 3; p != NULL && field <= 19; field++) {
+    p = strchr(p + 1, ' ');
+    if (p != NULL && field == 19) nice = atoi(p + 1);
+  }
+  return nice;
+}
+
+/* The program's two threads at nice 0, every other task at 19; returns the
+ * number of others, or -1 after printing a failure. */
+static int check_nice(void) {
+  DIR *d = opendir("/proc/self/task");
+  if (d == NULL) return 0;
+  int others = 0, bad = 0;
+  for (struct dirent *e; (e = readdir(d)) != NULL;) {
+    if (e->d_name[0] == '.') continue;
+    pid_t tid = (pid_t)atoi(e->d_name);
+    int nice = task_nice(e->d_name), want = tid == getpid() || tid == idle_tid ? 0 : 19;
+    if (nice != want) {
+      printf("FAIL: task %d runs at nice %d (expected %d: %s)\n", (int)tid, nice, want,
+             want == 0 ? "the program's own thread" : "a thread of tiershim's");
+      bad = 1;
+    }
+    others += want == 19;
+  }
+  closedir(d);
+  return bad ? -1 : others;
 }
 
 /* AnonHugePages (kB) of the VMAs of /proc/self/smaps within [lo, hi):
@@ -83,6 +130,13 @@ int main(int argc, char **argv) {
     huge = huge_kb_in(lo, hi) - base;
   }
   int fail = 0;
+  const char *thp = getenv("TIERSHIM_THP");
+  int others = check_nice();
+  if (others < 0) fail = 1;
+  else if (thp != NULL && strcmp(thp, "collapse") == 0 && others == 0) {
+    printf("FAIL: TIERSHIM_THP=collapse, but no thread of tiershim's runs\n");
+    fail = 1;
+  }
   size_t idle_res = it_resident_pages(idle, LEN);
   if (idle_res != 0) {
     printf("FAIL: %zu pages of the untouched block are resident (expected 0)\n", idle_res);
@@ -99,8 +153,9 @@ int main(int argc, char **argv) {
       fail = 1;
       break;
     }
-  printf("thp_fill: %s: %ld of %ld kB huge right after the fill, %ld later; untouched block: %zu pages resident\n",
+  printf("thp_fill: %s: %ld of %ld kB huge right after the fill, %ld later; untouched block: %zu pages resident;"
+         " %d task(s) of tiershim's at nice 19\n",
          at_fault * 10 >= whole_kb * 9 ? "huge at fault time" : "collapsed after the fill", at_fault, whole_kb,
-         huge, idle_res);
+         huge, idle_res, others);
   return fail;
 }
