@@ -4,11 +4,12 @@
 # run.sh boots a guest again when its kernel died before our init printed
 # TS_VM_BOOTED (multi-threaded TCG, see run.sh), and only then. This drives
 # run.sh with a fake qemu (TS_VM_QEMU) and a fake kernel cache, so no guest
-# boots, and checks three cases:
+# boots, and checks four cases:
 #   1. a reset with no kernel message, then an int3 Oops, then a good boot:
 #      passes, after exactly 3 boots;
 #   2. a kernel that panics after our init ran: fails, after 1 boot;
-#   3. three early deaths in a row: fails, after 3 boots (no endless retry).
+#   3. three early deaths in a row: fails, after 3 boots (no endless retry);
+#   4. a good first boot: passes, after 1 boot.
 set -euo pipefail
 build=$(cd "$1" && pwd)
 vm_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -32,10 +33,13 @@ cat >"$tmp/qemu" <<'Q'
 #!/bin/bash
 d=$(dirname "$0")
 n=$(( $(cat "$d/count" 2>/dev/null || echo 0) + 1 )); echo $n >"$d/count"
-echo "SeaBIOS (fake)"
+# As the real console: a quiet kernel prints nothing, so init's first line
+# follows SeaBIOS's last without a newline.
+printf 'SeaBIOS (fake)\nBooting from ROM..'
+
 case $(sed -n "${n}p" "$d/boots") in
-  reset) ;;
-  oops)  echo "[    2.38] Oops: int3: 0000 [#1] SMP NOPTI"; echo "Kernel panic - not syncing: Fatal exception" ;;
+  reset) echo ;;
+  oops)  echo; echo "[    2.38] Oops: int3: 0000 [#1] SMP NOPTI"; echo "Kernel panic - not syncing: Fatal exception" ;;
   late)  echo "TS_VM_BOOTED kernel=fake uptime=1"; echo "Kernel panic - not syncing: Attempted to kill init!" ;;
   good)  printf '%s\n' "TS_VM_BOOTED kernel=fake uptime=1" "TS_VM_SETUP ok" "TS_VM_BEGIN t.sh" \
                  "guest test" "TS_VM_RESULT t.sh rc=0" "TS_VM_DONE uptime=2" ;;
@@ -61,4 +65,5 @@ case_() { # case_ NAME WANT_RC WANT_BOOTS BOOT...
 case_ early-deaths-then-good 0 3 reset oops good
 case_ panic-after-init       1 1 late good good
 case_ three-early-deaths     1 3 reset oops reset good
+case_ good-first-boot        0 1 good reset reset
 [ $fails = 0 ]
