@@ -33,5 +33,16 @@ bool thp_warm_page(void);
  * a tenth of a CPU on a machine that never idles. The collapse thread's only. */
 bool thp_cpu_spare(void);
 void thp_warm_set_hooks(const thp_warm_hooks_t *hooks); /* tests; NULL: the system calls */
+/* thp_fill.c: does a huge-page fault cost more than COST_RATIO times the
+ * small pages of the same 2 MiB, here and now? Measured on a scratch
+ * mapping, at most once a minute. */
+typedef struct thp_cost_hooks_s {
+  ts_prim_ptr_t (*mmap)(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+  int (*madvise)(void *addr, size_t len, int advice); /* 0 or -errno */
+  int (*munmap)(void *addr, size_t len);              /* 0 or -errno */
+  uint64_t (*clock_ns)(void);                         /* CLOCK_MONOTONIC */
+} thp_cost_hooks_t;
+bool thp_huge_fault_dear(void);
+void thp_cost_set_hooks(const thp_cost_hooks_t *hooks); /* tests; NULL: the system calls (and a fresh measure) */
 
 #endif

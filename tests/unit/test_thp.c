@@ -346,3 +346,91 @@ Test(thp, idle_gate_spare_cpu_or_budget) {
   cr_assert(ts_thp_idle_decide(t, cpu, -1, 100), "no /proc/stat: as before the gate");
   ts_thp_idle_reset();
 }
+
+/* ---- thp_fill.c: is a huge-page fault dear? (fake clock and calls) ---- */
+
+static struct {
+  uint64_t clock, small_ns, huge_ns;
+  int mmaps, munmaps, populates, populate_ret, mmap_err, last_advice[64];
+  uintptr_t populated[16];
+} cf;
+
+static ts_prim_ptr_t cost_fake_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+  (void)addr, (void)prot, (void)flags, (void)fd, (void)off;
+  cf.mmaps++;
+  cr_assert_geq(len, (size_t)7 << 20, "room for 6 aligned 2 MiB blocks");
+  if (cf.mmap_err) return (ts_prim_ptr_t){NULL, cf.mmap_err};
+  return (ts_prim_ptr_t){(void *)(uintptr_t)0x7f0000123000, 0}; /* unaligned on purpose */
+}
+
+static int cost_fake_madvise(void *addr, size_t len, int advice) {
+  uintptr_t a = (uintptr_t)addr;
+  cr_assert_eq(len, (size_t)2 << 20);
+  cr_assert_eq(a & ((2 << 20) - 1), 0, "a whole 2 MiB block");
+  int slot = (int)((a >> 21) & 63);
+  if (advice != MADV_POPULATE_WRITE) {
+    cf.last_advice[slot] = advice;
+    return 0;
+  }
+  if (cf.populate_ret) return cf.populate_ret;
+  cr_assert_lt(cf.populates, 16);
+  cf.populated[cf.populates++] = a;
+  cf.clock += cf.last_advice[slot] == MADV_HUGEPAGE ? cf.huge_ns : cf.small_ns;
+  return 0;
+}
+
+static int cost_fake_munmap(void *addr, size_t len) {
+  (void)addr, (void)len;
+  cf.munmaps++;
+  return 0;
+}
+
+static uint64_t cost_fake_clock(void) { return cf.clock; }
+
+static const thp_cost_hooks_t cost_fakes = {cost_fake_mmap, cost_fake_madvise, cost_fake_munmap, cost_fake_clock};
+
+static void cost_reset(uint64_t small_ns, uint64_t huge_ns) {
+  memset(&cf, 0, sizeof cf);
+  cf.clock = 1000000000ull;
+  cf.small_ns = small_ns, cf.huge_ns = huge_ns;
+  thp_cost_set_hooks(&cost_fakes);
+}
+
+Test(thp, cost_huge_dear_where_measured_dear) {
+  cost_reset(MS, 6 * MS); /* the November VM: 5.7-6.3 ms against 1.0-1.2 */
+  cr_assert(thp_huge_fault_dear());
+  cr_assert_eq(cf.populates, 6, "3 small and 3 huge samples");
+  for (int i = 0; i < 6; i++)
+    for (int j = 0; j < i; j++) cr_assert_neq(cf.populated[i], cf.populated[j], "each sample a fresh block");
+  cr_assert_eq(cf.munmaps, 1, "the scratch mapping goes");
+  cf.clock += 30 * 1000 * MS;
+  cr_assert(thp_huge_fault_dear());
+  cr_assert_eq(cf.mmaps, 1, "within a minute the verdict stands");
+  cf.huge_ns = MS / 10; /* the host changed its mind */
+  cf.clock += 31 * 1000 * MS;
+  cr_assert_not(thp_huge_fault_dear(), "measured again after a minute");
+  cr_assert_eq(cf.mmaps, 2);
+  thp_cost_set_hooks(NULL);
+}
+
+Test(thp, cost_huge_cheap_or_close) {
+  cost_reset(MS / 2, MS / 8); /* 2026-12-07: 0.1-0.2 ms against 0.4-0.5 */
+  cr_assert_not(thp_huge_fault_dear());
+  cost_reset(MS, 2 * MS);
+  cr_assert_not(thp_huge_fault_dear(), "twice the small pages' time is not dear: their traps and a collapse weigh too");
+  cost_reset(MS, 2 * MS + 1);
+  cr_assert(thp_huge_fault_dear());
+  thp_cost_set_hooks(NULL);
+}
+
+Test(thp, cost_refused_keeps_the_rule) {
+  cost_reset(MS, MS);
+  cf.populate_ret = -EINVAL; /* no MADV_POPULATE_WRITE */
+  cr_assert(thp_huge_fault_dear());
+  cr_assert_eq(cf.munmaps, 1);
+  cost_reset(MS, MS);
+  cf.mmap_err = ENOMEM;
+  cr_assert(thp_huge_fault_dear());
+  cr_assert_eq(cf.munmaps, 0);
+  thp_cost_set_hooks(NULL);
+}
