@@ -255,7 +255,37 @@ def lat_goals(a, conds, runs):
                       f"({t[0] / g[0]:.3f}x), best peer {best[0]} {best[1][0]:.2f} ms "
                       f"({t[0] / best[1][0]:.3f}x); coverage {100 * (t[1] or 0):.1f}%: "
                       f"{'met' if t[0] <= 1.05 * g[0] and t[0] <= best[1][0] and (t[1] or 0) >= 0.9 else 'not met'}")
+            md += lat_paired(a, e, frag, dfg, runs)
     return md + [""]
+
+
+def lat_paired(a, e, frag, dfg, runs):
+    """The same comparison round by round: the host's speed moves by 10-50%
+    within minutes here, and a slow stretch that catches one configuration's
+    run moves the pooled p99. A round's runs follow each other, so the ratio
+    of p99s within a round is the firmer figure."""
+    per = {}
+    for c in a.cfgs:
+        for i, r in enumerate(runs.get((e, frag, dfg, c.key), [])):
+            lat = lat_samples(e, r)[1 if e == "llama" else 0]
+            if lat:
+                per.setdefault(i, {})[c.key] = cm.pct(lat, 99)
+    vs_g, vs_best = [], []
+    for i in sorted(per):
+        rd = per[i]
+        peers = [v for k, v in rd.items() if k != "glibc" and not cfg_is_ts(a, k)]
+        if "tiershim" in rd and "glibc" in rd:
+            vs_g.append(rd["tiershim"] / rd["glibc"])
+            if peers:
+                vs_best.append(rd["tiershim"] / min(peers))
+    if len(vs_g) < 2:
+        return []
+    rng = lambda xs: f"{med(xs):.3f}x ({min(xs):.3f}-{max(xs):.3f})"
+    line = f"  - round by round ({len(vs_g)} rounds): tiershim p99 / glibc's {rng(vs_g)}"
+    if vs_best:
+        line += f", / the lowest of the round's peers {rng(vs_best)}"
+    return [line + "; per round: " + ", ".join(
+        " ".join(f"{k} {v:.1f}" for k, v in sorted(per[i].items())) for i in sorted(per))]
 
 
 # --- soak ------------------------------------------------------------------
