@@ -95,6 +95,7 @@ static int64_t populate_ns(uintptr_t b, int advice) {
   return (int64_t)(cost_hooks->clock_ns() - t0);
 }
 
+_Static_assert(COST_SAMPLES == 3, "measure_dear takes the median of 3");
 static int64_t median3(const int64_t *v) {
   int64_t a = v[0], b = v[1], c = v[2];
   return a > b ? (b > c ? b : (a > c ? c : a)) : (a > c ? a : (b > c ? c : b));
@@ -118,7 +119,8 @@ static bool measure_dear(void) {
   return !ok || median3(huge) > COST_RATIO * median3(small);
 }
 
-/* Racing callers may both measure: harmless, and rarer than a lock. */
+/* Racing callers may both measure: harmless, and cheaper than a lock on
+ * every large allocation. */
 bool thp_huge_fault_dear(void) {
   uint64_t now = cost_hooks->clock_ns(), at = __atomic_load_n(&cost_at, __ATOMIC_ACQUIRE);
   if (at != 0 && now - at < COST_TTL_NS) return __atomic_load_n(&cost_dear, __ATOMIC_RELAXED);
