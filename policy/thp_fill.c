@@ -22,7 +22,8 @@
  * the host still backs a freed block depends on what ran before and on the
  * host, not on the device. On 2026-12-07 the same VM faulted a 1.1 GB model
  * in huge pages faster than glibc in small ones (2.2-2.3 s against 3.5 s,
- * bench/serving), and filling it small cost llama.cpp with 2 threads a
+ * bench/serving; bench/thp's ts_fault_cost: 0.13 ms against 5.5 ms per
+ * 2 MiB), and filling it small cost llama.cpp with 2 threads a
  * quarter of its tokens/s while the 560 blocks were collapsed beside it
  * (docs/results.md, "1 and 2 threads"). So the first such block, and one
  * a minute after that, times COST_SAMPLES fresh blocks of a scratch
