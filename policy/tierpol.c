@@ -36,6 +36,7 @@ static int split_nodes[TS_TIER_MAX_NODES];
 static unsigned char split_weights[TS_TIER_MAX_NODES];
 static int split_n;
 static struct { uint64_t hot_bytes, bulk_bytes, binds, bind_fail, stacks, spilled; } tst;
+static tier_pol_t cold_pol;      /* page cache of cold reads: slow first */
 static tier_pol_t spill_pol;     /* bulk=fast once the fast tier is down to its reserve */
 static uint64_t fast_reserve;    /* bytes of the fast tier left to the kernel */
 #define FREE_UNREAD UINT64_MAX
@@ -108,19 +109,34 @@ static uint64_t fast_free_now(void) {
  * although the slow tier is free. Free memory is re-read every 32 MiB
  * bound; in between, what was bound is assumed used. Races between threads
  * only blur the estimate. */
-static const tier_pol_t *bulk_now(size_t len) {
-  if (spill_pol.mode == TS_MPOL_DEFAULT) return &bulk_pol;
+static uint64_t fast_free_read(void) {
+  __atomic_store_n(&since_read, 0, __ATOMIC_RELAXED);
+  return fast_free_now();
+}
+
+/* The estimate before binding len more bytes. */
+static uint64_t fast_estimate(size_t len) {
   uint64_t since = __atomic_add_fetch(&since_read, len, __ATOMIC_RELAXED);
   uint64_t avail = __atomic_load_n(&fast_free, __ATOMIC_RELAXED);
-  if (avail == FREE_UNREAD || since >= ((uint64_t)32 << 20)) {
-    __atomic_store_n(&since_read, 0, __ATOMIC_RELAXED);
-    avail = fast_free_now();
+  return avail == FREE_UNREAD || since >= ((uint64_t)32 << 20) ? fast_free_read() : avail;
+}
+
+/* One piece against the estimate *avail, which it updates. */
+static const tier_pol_t *fast_decide(uint64_t *avail, size_t len) {
+  if (*avail > fast_reserve + len) {
+    *avail -= len;
+    return &bulk_pol;
   }
-  bool room = avail > fast_reserve + len;
-  __atomic_store_n(&fast_free, room ? avail - len : avail, __ATOMIC_RELAXED);
-  if (room) return &bulk_pol;
   tier_add(&tst.spilled, len);
   return &spill_pol;
+}
+
+static const tier_pol_t *bulk_now(size_t len) {
+  if (spill_pol.mode == TS_MPOL_DEFAULT) return &bulk_pol;
+  uint64_t avail = fast_estimate(len);
+  const tier_pol_t *p = fast_decide(&avail, len);
+  __atomic_store_n(&fast_free, avail, __ATOMIC_RELAXED);
+  return p;
 }
 
 static void tier_apply(uintptr_t a, size_t len, const tier_pol_t *p, uint64_t *bytes) {
@@ -128,12 +144,24 @@ static void tier_apply(uintptr_t a, size_t len, const tier_pol_t *p, uint64_t *b
   if (ok) tier_add(bytes, len);
 }
 
+/* Ranges bound by a rule and not freed yet: ts_tier_filling leaves the
+ * tiers alone while there are any, since it cannot tell their pieces from
+ * bulk ones and must not undo a rule. */
+static uint64_t rule_live;
+
+static bool bind_rule(uintptr_t a, size_t len, int tier, const unsigned char *w, int nw);
+
 /* A placement rule's tier (policy/rules.h) for one allocation: preferred
  * (never bind), with MPOL_MF_MOVE so pages already faulted follow. weighted
  * with weights of its own splits the range by 2 MiB blocks; without, it is
  * the kernel's weighted interleave where there is one, else interleave. */
 bool ts_tier_bind_rule(uintptr_t a, size_t len, int tier, const unsigned char *w, int nw) {
-  if (!ts_tier_on) return false;
+  if (!ts_tier_on || !bind_rule(a, len, tier, w, nw)) return false;
+  tier_add(&rule_live, 1);
+  return true;
+}
+
+static bool bind_rule(uintptr_t a, size_t len, int tier, const unsigned char *w, int nw) {
   uint64_t fast = tier_topo.fast_nodes, slow = tier_topo.slow_nodes, all = fast | slow;
   tier_pol_t p;
   switch (tier) {
@@ -165,7 +193,9 @@ bool ts_tier_bind_rule(uintptr_t a, size_t len, int tier, const unsigned char *w
 
 /* A freed rule-bound range goes back to the bulk class's policy. */
 void ts_tier_unbind_rule(uintptr_t a, size_t len) {
-  if (ts_tier_on) tier_apply(a, len, &bulk_pol, &tst.bulk_bytes);
+  if (!ts_tier_on) return;
+  __atomic_fetch_sub(&rule_live, 1, __ATOMIC_RELAXED);
+  tier_apply(a, len, &bulk_pol, &tst.bulk_bytes);
 }
 
 void ts_tier_bind_hot(void *addr, size_t len) {
@@ -173,11 +203,56 @@ void ts_tier_bind_hot(void *addr, size_t len) {
   tier_apply((uintptr_t)addr, len, &hot_pol, &tst.hot_bytes);
 }
 
-/* A bulk range of the window: spills are noted for background promotion. */
-static void bulk_apply_window(uintptr_t a, size_t len) {
-  const tier_pol_t *p = bulk_now(len);
+/* A bulk range of the window: spills are noted for background promotion.
+ * bulk=fast decides per 32 MiB piece: a block of hundreds of MiB (a
+ * model's weights) fills the fast tier down to its reserve and spills the
+ * rest, instead of going wholly to one tier. */
+#define BULK_PIECE ((uintptr_t)32 << 20)
+
+static void bulk_apply_piece(uintptr_t a, size_t len, const tier_pol_t *p) {
   tier_apply(a, len, p, &tst.bulk_bytes);
   if (p == &spill_pol && ts_tier_spill_hook) ts_tier_spill_hook(a, len);
+}
+
+/* Pieces end at 32 MiB multiples; each is decided against *avail. */
+static void fast_apply_pieces(uintptr_t a, uintptr_t end, uint64_t *avail) {
+  while (a < end) {
+    uintptr_t next = (a + BULK_PIECE) & ~(BULK_PIECE - 1);
+    if (next > end) next = end;
+    bulk_apply_piece(a, next - a, fast_decide(avail, next - a));
+    a = next;
+  }
+}
+
+static void bulk_apply_window(uintptr_t a, size_t len) {
+  if (spill_pol.mode == TS_MPOL_DEFAULT) {
+    bulk_apply_piece(a, len, &bulk_pol);
+    return;
+  }
+  uint64_t avail = fast_estimate(len);
+  fast_apply_pieces(a, a + len, &avail);
+  __atomic_store_n(&fast_free, avail, __ATOMIC_RELAXED);
+}
+
+/* A range of the window about to be filled (a cold read populates it):
+ * bulk=fast decides again, per 32 MiB piece, against free memory read now.
+ * The decision made when the range was mapped came before any of it was
+ * used; two processes loading models at once both saw the fast tier empty
+ * and together bound more to it than it holds, which kswapd then demoted
+ * page by page, each a TLB shootdown. Filled one read at a time, each
+ * decision sees what the reads before it (this process's and the others')
+ * really used. Whole pages only: the edges may be a neighbour's. No
+ * MPOL_MF_MOVE: pages already there stay. Not while a placement rule has
+ * bound a range (rule_live). */
+void ts_tier_filling(uintptr_t a, size_t len) {
+  if (!ts_tier_on || spill_pol.mode == TS_MPOL_DEFAULT || per_grant) return;
+  if (__atomic_load_n(&rule_live, __ATOMIC_RELAXED) != 0) return;
+  uintptr_t end = (a + len) & ~(uintptr_t)4095;
+  a = (a + 4095) & ~(uintptr_t)4095;
+  if (a >= end) return;
+  uint64_t avail = fast_free_read(); /* less what the pieces before take: none is filled yet */
+  fast_apply_pieces(a, end, &avail);
+  __atomic_store_n(&fast_free, avail, __ATOMIC_RELAXED);
 }
 
 uint64_t ts_tier_fast_room(void) {
@@ -383,6 +458,7 @@ void ts_tier_print_verbose(void) {
 
 void ts_tier_init(void) {
   const ts_config_t *cfg = &ts_config;
+  cold_pol.nodes = 0;
   if (!cfg->fast_nodes[0] && !cfg->slow_nodes[0] && ts_topo_one_node(cfg->sysfs_root, &tier_topo)) return;
   ts_topo_discover(cfg->sysfs_root, cfg->fast_nodes, cfg->slow_nodes, &tier_topo);
   if (tier_topo.status == TS_TOPO_ERROR) { /* a warning, whatever the verbosity */
@@ -398,11 +474,19 @@ void ts_tier_init(void) {
   if (task == TASK_SET || task == TASK_FAILED) pol_prefer(&hot_pol, tier_topo.fast_nodes);
   else pol_set(&hot_pol, TS_MPOL_DEFAULT, 0, "default");
   pol_bulk(cfg, task == TASK_SET);
+  if (task == TASK_SET && tier_topo.slow_nodes) pol_prefer(&cold_pol, tier_topo.slow_nodes);
   per_grant = cfg->bulk_min > cfg->large_min || (cfg->place_mmap && cfg->bulk_min > cfg->mmap_min);
   ts_tier_on = true;
 }
 
 const ts_topo_t *ts_tier_topo(void) { return &tier_topo; }
+
+bool ts_tier_cold_policy(int *mode, uint64_t *nodes) {
+  if (!ts_tier_on || cold_pol.nodes == 0) return false;
+  *mode = cold_pol.mode;
+  *nodes = cold_pol.nodes;
+  return true;
+}
 
 static int here(void) {
   int n = ts_prim_getcpu();

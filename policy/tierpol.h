@@ -50,6 +50,13 @@ void ts_tier_unbind_rule(uintptr_t a, size_t len);
  * on every grant outside that lock. NULL unless TIERSHIM_PROMOTE. */
 extern void (*ts_tier_spill_hook)(uintptr_t a, size_t len);
 extern void (*ts_tier_kick_hook)(void);
+/* The policy that sends page cache to the slow tier (policy/coldread.c):
+ * true, with its mode and nodes, only where the task policy is tiershim's
+ * own (a program under its own policy keeps it) and a slow tier exists. */
+bool ts_tier_cold_policy(int *mode, uint64_t *nodes);
+/* A range of the window about to be populated (policy/coldread.c):
+ * bulk=fast decides its tier again against free memory read now. */
+void ts_tier_filling(uintptr_t a, size_t len);
 /* Fast-tier free memory above twice the reserve (0 if none). */
 uint64_t ts_tier_fast_room(void);
 /* Binds a spilled range fast-first again (before it is migrated). */

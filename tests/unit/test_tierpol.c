@@ -2,6 +2,8 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 
 #include "capture.h"
 #include "base/options.h"
@@ -117,4 +119,93 @@ Test(tierpol, fast_reserve_option_and_default) {
   cr_assert_eq(ts_tier_fast_reserve(64 * G, 0), G, "1/64 of the tier");
   cr_assert_eq(ts_tier_fast_reserve(1024 * G, 0), 2 * G, "the 2 GiB ceiling");
   cr_assert_eq(ts_tier_fast_reserve(2 * G, 32 * M), 32 * M, "the option wins, below the floor too");
+}
+
+/* A fake two-node sysfs tree (as tests/integration/tiers_fake.sh makes):
+ * node 0 with the CPUs and free_mib free, node 1 CPU-less and slower. */
+static void fake_meminfo(const char *root, int node, unsigned long free_mib) {
+  char path[256];
+  snprintf(path, sizeof path, "%s/devices/system/node/node%d/meminfo", root, node);
+  FILE *f = fopen(path, "w");
+  cr_assert_not_null(f, "%s", path);
+  fprintf(f, "Node %d MemTotal:  %lu kB\nNode %d MemFree:  %lu kB\nNode %d PageTables: 100 kB\n", node,
+          (unsigned long)(node + 1) * 8388608, node, free_mib * 1024, node);
+  fclose(f);
+}
+
+static void fake_file(const char *root, const char *rel, const char *text) {
+  char path[256];
+  snprintf(path, sizeof path, "%s/%s", root, rel);
+  FILE *f = fopen(path, "w");
+  cr_assert_not_null(f, "%s", path);
+  fputs(text, f);
+  fclose(f);
+}
+
+static void fake_tree(char *root) {
+  cr_assert_not_null(mkdtemp(root));
+  char cmd[512];
+  snprintf(cmd, sizeof cmd,
+           "mkdir -p %s/devices/system/node/node0 %s/devices/system/node/node1 "
+           "%s/devices/virtual/memory_tiering/memory_tier4 %s/devices/virtual/memory_tiering/memory_tier22",
+           root, root, root, root);
+  cr_assert_eq(system(cmd), 0);
+  fake_file(root, "devices/system/node/has_memory", "0-1\n");
+  fake_file(root, "devices/system/node/has_cpu", "0\n");
+  fake_file(root, "devices/system/node/node0/distance", "10 20\n");
+  fake_file(root, "devices/system/node/node1/distance", "20 10\n");
+  fake_file(root, "devices/virtual/memory_tiering/memory_tier4/nodelist", "0\n");
+  fake_file(root, "devices/virtual/memory_tiering/memory_tier22/nodelist", "1\n");
+  fake_meminfo(root, 0, 200);
+  fake_meminfo(root, 1, 4096);
+}
+
+/* bulk=fast decides again when a range is about to be filled: per 32 MiB
+ * piece, whole pages only, against the free memory read at that moment. */
+Test(tierpol, filling_decides_per_piece_against_free_memory_now) {
+  char root[] = "/tmp/ts_tierpol_XXXXXX";
+  fake_tree(root);
+  char env_root[300];
+  snprintf(env_root, sizeof env_root, "TIERSHIM_SYSFS_ROOT=%s", root);
+  char *env[] = {env_root, "TIERSHIM_BULK=fast", "TIERSHIM_FAST_RESERVE=64M", NULL};
+  cr_assert_eq(ts_options_parse(&ts_config, env, false), 0);
+  ts_tier_init();
+  cr_assert(ts_tier_on, "the fake tree is tiered");
+  const size_t M = 1u << 20, len = 256 * M;
+  /* Pieces end at 32 MiB multiples: a range that starts on one has 8. */
+  char *m = mmap(NULL, len + 32 * M, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  cr_assert_neq(m, MAP_FAILED);
+  char *p = (char *)(((uintptr_t)m + 32 * M - 1) & ~(uintptr_t)(32 * M - 1));
+  ts_tier_stats_t a, b, c;
+  ts_tier_stats(&a);
+  fake_meminfo(root, 0, 400);
+  ts_tier_filling((uintptr_t)p + 10, len - 20); /* 400 MiB free: room for every piece */
+  ts_tier_stats(&b);
+  cr_assert_eq(b.binds - a.binds, 8, "one mbind per 32 MiB piece of the whole pages");
+  cr_assert_eq(b.spilled, a.spilled, "above the reserve: fast");
+  cr_assert_eq(b.bulk_bytes - a.bulk_bytes, len - 8192, "the edge pages are left alone");
+  fake_meminfo(root, 0, 200); /* 200 - 4 x 32 = 72 MiB, then no room above 64 + 32 */
+  ts_tier_filling((uintptr_t)p, len);
+  ts_tier_stats(&c);
+  cr_assert_eq(c.spilled - b.spilled, len / 2, "the pieces before count as used: half fast, half slow-first");
+  fake_meminfo(root, 0, 80); /* the other process filled the fast tier meanwhile */
+  ts_tier_filling((uintptr_t)p, len);
+  ts_tier_stats(&b);
+  cr_assert_eq(b.spilled - c.spilled, len, "down to the reserve: every piece slow-first");
+  /* A rule-bound range must keep its rule's tier: no re-decision meanwhile. */
+  fake_meminfo(root, 0, 400);
+  cr_assert(ts_tier_bind_rule((uintptr_t)p, 32 * M, TS_BULK_FAST, NULL, 0));
+  ts_tier_stats(&c);
+  ts_tier_filling((uintptr_t)p + 32 * M, 64 * M);
+  ts_tier_stats(&b);
+  cr_assert_eq(b.binds, c.binds, "while a rule holds a range, filling binds nothing");
+  ts_tier_unbind_rule((uintptr_t)p, 32 * M);
+  ts_tier_stats(&c);
+  ts_tier_filling((uintptr_t)p + 32 * M, 64 * M);
+  ts_tier_stats(&b);
+  cr_assert_eq(b.binds - c.binds, 2, "and again once it is freed");
+  munmap(m, len + 32 * M);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+  cr_assert_eq(system(cmd), 0);
 }
