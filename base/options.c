@@ -168,6 +168,11 @@ static const opt_desc_t opt_table[] = {
    "PROMOTE_RATE per second."},
   {"PROMOTE_RATE", OPT_SIZE, OPT_FIELD(promote_rate), "64M", 1 << 20, OPT_SIZE_MAX_VALUE, "bytes per second",
    "Upper bound on background promotion."},
+  {"COLD_READS", OPT_BOOL, OPT_FIELD(cold_reads), "1", 0, 1, "bool",
+   "On a tiered machine, under tiershim's task policy: a read of at least 1 MiB from a file or block "
+   "device into placed memory (read, pread, fread) puts the page cache it creates on the slow tier, "
+   "since the program keeps its own copy. The destination is populated first, so its pages and page "
+   "tables stay where they would have gone."},
   {"UNMAP", OPT_UNMAP, OPT_FIELD(unmap), "batch", 0, 0, "munmap, batch, kmod or /path/plugin.so",
    "How retained memory goes back to the OS (docs/unmap.md). munmap: each freed range at once, one call "
    "each (the baseline); batch: retained, then released in batches, a vector per call (process_madvise "
@@ -547,6 +552,7 @@ void ts_options_print_config(const ts_config_t *cfg) {
   ts_buf_init(&b, v, sizeof v);
   ts_buf_size(&b, cfg->promote_rate);
   config_line("PROMOTE_RATE", v);
+  config_line("COLD_READS", cfg->cold_reads ? "1" : "0");
   config_line("UNMAP", cfg->unmap == TS_UNMAP_PLUGIN ? cfg->unmap_plugin : ts_unmap_names[cfg->unmap & 3]);
   ts_buf_init(&b, v, sizeof v);
   ts_buf_i64(&b, cfg->unmap_batch);

@@ -60,6 +60,7 @@ typedef struct ts_config_s {
   size_t migrate_rate;  /* TIERSHIM_MIGRATE_RATE, bytes/s; 0 = unlimited */
   bool promote;         /* TIERSHIM_PROMOTE */
   size_t promote_rate;  /* TIERSHIM_PROMOTE_RATE, bytes/s */
+  bool cold_reads;      /* TIERSHIM_COLD_READS */
   int unmap;            /* TIERSHIM_UNMAP: a ts_unmap_kind_t */
   char unmap_plugin[TS_ROOT_MAX];       /* TIERSHIM_UNMAP=/path/plugin.so */
   int unmap_batch;      /* TIERSHIM_UNMAP_BATCH: ranges per call */

@@ -16,6 +16,7 @@
 #include "alloc/place.h"
 #include "base/prim.h"
 #include "observe/stats.h"
+#include "policy/coldread.h"
 #include "policy/tierpol.h"
 #include "base/options.h"
 #include "base/range.h"
@@ -117,6 +118,11 @@ void ts_residency_stats(ts_stats_tiers_t *o) {
   o->stacks = st.stacks;
   o->spilled = st.spilled;
   o->fast_reserve = st.fast_reserve;
+  ts_cold_read_stats_t cr;
+  ts_cold_read_stats(&cr);
+  o->cold_reads = cr.reads;
+  o->cold_read_bytes = cr.bytes;
+  o->cold_read_refused = cr.refused + cr.restore_failures;
   uint64_t bulk[TS_TIER_MAX_NODES] = {0}, hot[TS_TIER_MAX_NODES] = {0};
   if (ts_tier_on) {
     sample_bulk(bulk);

@@ -43,6 +43,7 @@ typedef struct ts_stats_tiers_s {
   const char *status, *why, *source, *hot_policy, *bulk_policy, *task_policy;
   char fast_nodes[64], slow_nodes[64];
   uint64_t hot_bytes, bulk_bytes, binds, bind_fail, stacks, spilled, fast_reserve;
+  uint64_t cold_reads, cold_read_bytes, cold_read_refused; /* policy/coldread.h */
   bool per_grant;
   int ntiers;
   struct { int kernel_id; char nodes[64]; uint64_t bulk_resident_bytes, hot_resident_bytes; } tier[TS_STATS_TIERS];

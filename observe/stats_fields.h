@@ -108,6 +108,9 @@
   X(U64, stacks_bound, t->stacks)                       \
   X(U64, bulk_spilled_bytes, t->spilled)                \
   X(U64, fast_reserve_bytes, t->fast_reserve)           \
+  X(U64, cold_reads, t->cold_reads)                     \
+  X(U64, cold_read_bytes, t->cold_read_bytes)           \
+  X(U64, cold_read_refused, t->cold_read_refused)       \
   X(RAW, tiers, stats_json_tier_array(b, t))            \
   X(RAW, nodes, stats_json_node_array(b, t))
 

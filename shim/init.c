@@ -27,6 +27,7 @@
 #include "shim/shim.h"
 #include "observe/stats.h"
 #include "policy/thp.h"
+#include "policy/coldread.h"
 #include "policy/tierpol.h"
 #include "policy/promote.h"
 #include "base/prim.h"
@@ -120,6 +121,7 @@ static void init_run(void) {
   if (ts_unmap_lazy_on()) ts_prim_settle = ts_unmap_settle;
   ts_mmap_init();
   ts_tier_init();
+  ts_cold_read_init();
   ts_promote_init();
   if (ts_config.enable) ts_thp_mode_init();
   ts_profile_init();

@@ -64,6 +64,20 @@ stats TIERSHIM_SYSFS_ROOT="$TMP/sys" TIERSHIM_BULK=weighted:3,1 TIERSHIM_BULK_MI
 [ "$(cat "$TMP/out")" = "$ref" ] && it_pass "weighted, per-range binding: output unchanged" || it_fail "weighted: output changed"
 [ "$(field "t['bulk_per_range']")" = True ] && it_pass "BULK_MIN above LARGE_MIN: binding per range" || it_fail "per range: $(field "t")"
 
+# Cold reads: switching to the absent slow node fails, so each read runs
+# under the thread's own policy (counted), and reads what it should.
+head -c $((16 << 20)) /dev/zero >"$TMP/cold"
+env -u LD_PRELOAD "$PROBE" coldfill "$TMP/cold" 16 >/dev/null || it_fail "coldfill"
+for api in read pread fread; do
+  env LD_PRELOAD="$LIB" TIERSHIM_SYSFS_ROOT="$TMP/sys" TIERSHIM_STATS=json:$TMP/s.json \
+    "$PROBE" coldread "$TMP/cold" 16 $api 0 >"$TMP/out" 2>&1
+  rc=$?
+  grep -q "FAIL" "$TMP/out" && rc=1
+  [ $rc = 0 ] && [ "$(field "t['cold_read_refused']>0 and t['cold_reads']==0")" = True ] \
+    && it_pass "cold read ($api) to an absent slow node: the bytes read, the refusal counted" \
+    || { it_fail "cold read ($api): rc=$rc $(field "{k: t[k] for k in t if k.startswith('cold')}")"; it_show "$TMP/out" out; }
+done
+
 # The program's own mempolicy is left alone (numactl); bind-to-node-0 works here.
 if command -v numactl >/dev/null; then
   env LD_PRELOAD="$LIB" TIERSHIM_SYSFS_ROOT="$TMP/sys" TIERSHIM_STATS=json:$TMP/s.json \
