@@ -5,7 +5,7 @@
 # Builds the VM test bed's initramfs (gzip'd newc cpio):
 #   /init                     tests/vm/guest-init.sh
 #   /bin/busybox + applets    (busybox --list-full symlinks)
-#   /lib/modules/KVER/        drivers/{nvdimm,dax,acpi/nfit} + --kmod NAMEs,
+#   /lib/modules/KVER/        drivers/{nvdimm,dax,acpi/nfit} + --kmod NAMEs (?NAME: only where that kernel has it),
 #                             their dependencies, depmod'ed
 #   /ts/build/                BUILD_DIR/libtiershim.so*, BUILD_DIR/tiershim,
 #                             and every --bin PATH (by basename)
@@ -119,6 +119,8 @@ while read -r m; do M["${m#$modroot/}"]=1; done < <(
   find "$modroot/kernel/drivers/nvdimm" "$modroot/kernel/drivers/dax" \
        "$modroot/kernel/drivers/acpi/nfit" -name '*.ko*' 2>/dev/null)
 for k in ${kmods[@]+"${kmods[@]}"}; do
+  optional=0
+  [[ $k == \?* ]] && { optional=1; k=${k#\?}; }
   rel=$(awk -F: -v n="$k" '{ f = $1; sub(/.*\//, "", f); sub(/\.ko.*/, "", f); gsub(/-/, "_", f);
           m = n; gsub(/-/, "_", m); if (f == m) { print $1; exit } }' "$modroot/modules.dep")
   if [ -z "$rel" ]; then
@@ -128,6 +130,7 @@ for k in ${kmods[@]+"${kmods[@]}"}; do
       echo "mkinitrd: --kmod $k: built into $kver" >&2
       continue
     fi
+    ((optional)) && { echo "mkinitrd: --kmod ?$k: not in $kver, skipped" >&2; continue; }
     die "--kmod $k: no such module in $kver"
   fi
   M["$rel"]=1

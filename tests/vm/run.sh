@@ -8,7 +8,7 @@
 #   --build   the tiershim build dir (libtiershim.so*, tiershim CLI go along)
 #   --bin     an extra binary for the guest, at /ts/build/<basename>
 #   --file    any other file, SRC on the host, DEST in the guest
-#   --kmod    an extra module of the Debian kernel (with its dependencies)
+#   --kmod    an extra module of the Debian kernel (with its dependencies; ?NAME: if it has one)
 #   --cache   kernel + initrd cache (default BUILD_DIR/vm-cache/linux-KERNEL)
 #   --timeout whole-run limit in seconds (default 240)
 #   --name    log/initrd name (default: first guest test's name)

@@ -16,7 +16,13 @@
  *   spill MiB                    allocating more than node 0 holds works
  *        and spills to node 1
  *   workload                     a deterministic computation over large
- *        and small allocations; prints its digest */
+ *        and small allocations; prints its digest
+ *   coldfill DEV MiB             writes a pattern to the first MiB of DEV
+ *        and drops its page cache
+ *   coldread DEV MiB read|pread|fread NODE   reads them into one malloc'd
+ *        (placed) buffer with that call, checks the pattern, and where the
+ *        page cache the read made (mapped afterwards) and the buffer are:
+ *        the page cache on NODE, the buffer on node 0 */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -25,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -262,6 +269,81 @@ static int mode_workload(void) {
   return 0;
 }
 
+/* ---- cold reads: the page cache of a large read into placed memory ------- */
+
+static uint64_t cold_word(uint64_t i) { return (i + 1) * 0x9E3779B97F4A7C15ull ^ 0x5eed; }
+
+static int mode_coldfill(int argc, char **argv) {
+  if (argc < 4) return fprintf(stderr, "coldfill DEV MiB\n"), 2;
+  size_t len = strtoul(argv[3], NULL, 10) << 20;
+  int fd = open(argv[2], O_WRONLY);
+  if (fd < 0) return perror(argv[2]), 1;
+  uint64_t *w = malloc(len);
+  if (w == NULL) return perror("malloc"), 1;
+  for (size_t i = 0; i < len / 8; i++) w[i] = cold_word(i);
+  if (pwrite(fd, w, len, 0) != (ssize_t)len || fsync(fd) != 0) return perror("pwrite"), 1;
+  posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  free(w);
+  close(fd);
+  printf("coldfill %zu MiB\n", len >> 20);
+  return 0;
+}
+
+static ssize_t cold_load(const char *api, int fd, char *buf, size_t len) {
+  if (!strcmp(api, "pread")) return pread(fd, buf, len, 0);
+  if (!strcmp(api, "fread")) {
+    FILE *f = fdopen(dup(fd), "r");
+    if (f == NULL) return -1;
+    size_t got = fread(buf, 1, len, f);
+    fclose(f);
+    return (ssize_t)got;
+  }
+  size_t got = 0; /* read: a block device may return less per call */
+  while (got < len) {
+    ssize_t r = read(fd, buf + got, len - got);
+    if (r <= 0) break;
+    got += (size_t)r;
+  }
+  return (ssize_t)got;
+}
+
+static int mode_coldread(int argc, char **argv) {
+  if (argc < 6) return fprintf(stderr, "coldread DEV MiB read|pread|fread NODE\n"), 2;
+  size_t len = strtoul(argv[3], NULL, 10) << 20;
+  int want = atoi(argv[5]);
+  int fd = open(argv[2], O_RDONLY);
+  if (fd < 0) return perror(argv[2]), 1;
+  posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  char *buf = malloc(len);
+  if (buf == NULL) return perror("malloc"), 1;
+  long pt0 = page_tables_kb(0), pt1 = page_tables_kb(1);
+  ssize_t got = cold_load(argv[4], fd, buf, len);
+  long dpt0 = page_tables_kb(0) - pt0, dpt1 = page_tables_kb(1) - pt1;
+  check(got == (ssize_t)len, "the read returned every byte");
+  size_t bad = 0;
+  for (size_t i = 0; i < len / 8; i++) bad += ((uint64_t *)buf)[i] != cold_word(i);
+  check(bad == 0, "the buffer holds the file's bytes");
+  const volatile char *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED) return perror("mmap"), 1;
+  for (size_t o = 0; o < len; o += PAGE) (void)map[o]; /* maps the cached pages */
+  long pc[MAXN], dst[MAXN];
+  probe_where((const void *)map, len, PAGE, pc);
+  probe_where(buf, len, PAGE, dst);
+  printf("coldread api=%s page_cache node0=%ld node1=%ld buffer node0=%ld node1=%ld\n", argv[4], pc[0], pc[1],
+         dst[0], dst[1]);
+  long pages = (long)(len / PAGE);
+  char what[96];
+  snprintf(what, sizeof what, "the page cache the read made is on node %d (>= 90%%)", want);
+  check(pc[want] * 10 >= pages * 9, what);
+  check(dst[0] * 10 >= pages * 9, "the buffer is on node 0 (>= 90%)");
+  /* With 4 KiB pages (THP never) the buffer needs len / 512 of page
+   * tables; with huge pages almost none, and then nothing is checked. */
+  long want_kb = (long)(len / 512 / 1024);
+  printf("coldread page_tables_kb node0=+%ld node1=+%ld (4 KiB pages need %ld)\n", dpt0, dpt1, want_kb);
+  if (dpt0 + dpt1 >= want_kb / 4) check(dpt1 * 4 < want_kb, "the buffer's page tables grew on node 0, not node 1");
+  return failed;
+}
+
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   const char *m = argc > 1 ? argv[1] : "";
@@ -271,6 +353,8 @@ int main(int argc, char **argv) {
   if (!strcmp(m, "spill")) return mode_spill(argc, argv);
   if (!strcmp(m, "workload")) return mode_workload();
   if (!strcmp(m, "touch")) return mode_touch(argc, argv);
-  fprintf(stderr, "usage: tier_probe hot|pagetables|split|spill|workload|touch ...\n");
+  if (!strcmp(m, "coldfill")) return mode_coldfill(argc, argv);
+  if (!strcmp(m, "coldread")) return mode_coldread(argc, argv);
+  fprintf(stderr, "usage: tier_probe hot|pagetables|split|spill|workload|touch|coldfill|coldread ...\n");
   return 2;
 }
