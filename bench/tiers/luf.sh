@@ -30,6 +30,7 @@
 #   LUF_CELLS="glibc tuned"       which cells run (glibc jemalloc tiershim tuned)
 #   LUF_REQUESTS, LUF_GEN         requests and tokens per process (2 and 8)
 #   LUF_IDLE=0                    no idle-floor run;  LUF_DEBUG=1: LUFDBG lines
+#   LUF_SAMPLE_S=S                seconds between samples (default 5)
 # Writes bench/results/luf-guest[-KERNEL].md (TS_VM_KERNEL picks the guest's
 # kernel: tests/vm/README.md). Needs llama.cpp (make engines) and qemu (make
 # deps); generates the model (bench/llama/setup.sh --model M) if missing.
@@ -69,12 +70,21 @@ model=${!mvar:-}
 jemalloc=$(find_lib libjemalloc.so.2) || die "jemalloc not found (apt-get install libjemalloc2; make deps)"
 
 # The model goes in as a read-only disk: 1.1 GiB would not fit the initrd,
-# which unpacks into the 2 GiB DRAM node. qemu reads whole sectors: pad it.
-img=$root/bench/llama/cache/models/$(basename "$model" .gguf).img
+# which unpacks into the 2 GiB DRAM node. It is a file on an ext2
+# filesystem there, as on a server: the page cache of a raw block device is
+# GFP_USER and can never reach a slow tier onlined ZONE_MOVABLE, a file's
+# can (docs/tiers.md, "Cold reads").
+command -v mke2fs >/dev/null || PATH=$PATH:/sbin:/usr/sbin
+command -v mke2fs >/dev/null || die "mke2fs not found (apt-get install e2fsprogs)"
+img=$root/bench/llama/cache/models/$(basename "$model" .gguf).ext2.img
 if [[ ! -f $img || $img -ot $model ]]; then
   say "writing the model disk $img"
-  cp --reflink=auto "$model" "$img.tmp"
-  truncate -s "%1M" "$img.tmp"
+  dir=$(mktemp -d)
+  cp --reflink=auto "$model" "$dir/"
+  kb=$(( $(stat -c %s "$model") / 1024 * 105 / 100 + 16384 ))
+  rm -f "$img.tmp"
+  mke2fs -q -F -t ext2 -m 0 -d "$dir" "$img.tmp" "${kb}k" || { rm -rf "$dir"; die "mke2fs failed"; }
+  rm -rf "$dir"
   mv "$img.tmp" "$img"
 fi
 
@@ -83,16 +93,20 @@ trap 'rm -rf "$work"' EXIT
 files=(--file "$jemalloc:/ts/jemalloc/libjemalloc.so.2")
 guest_ggml_files "$bins"
 
-# TUNED: bulk memory fills the fast tier up to tiershim's reserve, then the
-# slow tier; every placed range carries a VMA policy without MPOL_F_MOF, so
-# NUMA balancing does not scan it (docs/tiers.md, "NUMA balancing and TLB
-# shootdowns"). THP off: no collapse thread (each MADV_COLLAPSE flushes) and
-# no fault-time compaction, which wakes kswapd on the fast node. No
-# TIERSHIM_PROMOTE, no smaller FAST_RESERVE: both fill the fast tier to its
-# watermarks, where kswapd demotes, and each demotion of a mapped page is a
-# shootdown (the other configurations' single rounds are in docs/tiers.md;
-# LUF_TUNED="..." runs another).
-TUNED=${LUF_TUNED:-"TIERSHIM_BULK=fast TIERSHIM_THP=off"}
+# TUNED: bulk memory fills the fast tier down to a reserve of 64 MiB, then
+# the slow tier; a range is decided again, 8 MiB at a time, as a read fills
+# it, and the reads' page cache goes to the slow tier (docs/tiers.md, "Cold
+# reads"). Every placed range carries a VMA policy without MPOL_F_MOF, so
+# NUMA balancing does not scan it ("NUMA balancing and TLB shootdowns").
+# THP off: no collapse thread (each MADV_COLLAPSE flushes) and no
+# fault-time compaction, which wakes kswapd on the fast node. The reserve:
+# the automatic one (128 MiB on a node this small) holds less on the fast
+# tier; below 64 MiB two processes loading at once reach the watermarks,
+# where kswapd demotes, each demotion of a mapped page a shootdown.
+# No TIERSHIM_PROMOTE: it fills the fast tier to its watermarks too (the
+# other configurations' single rounds are in docs/tiers.md; LUF_TUNED="..."
+# runs another).
+TUNED=${LUF_TUNED:-"TIERSHIM_BULK=fast TIERSHIM_THP=off TIERSHIM_FAST_RESERVE=64M"}
 cat >"$work/luf.env" <<EOF
 CELLS="${LUF_CELLS:-glibc jemalloc tiershim tuned}"
 MODES="$modes"
@@ -102,7 +116,7 @@ DRAM_MB=$dram
 REQUESTS=$requests
 GEN=$gen
 PROMPT_MAX=10
-SAMPLE_S=5
+SAMPLE_S=${LUF_SAMPLE_S:-5}
 DEBUG=${LUF_DEBUG:-0}
 IDLE=${LUF_IDLE:-1}
 CELL_glibc=""
@@ -120,7 +134,7 @@ say "booting the two-tier guest ($kernel, slow tier 3 GiB, DRAM for the workload
 t0=$SECONDS
 TS_VM_SLOW_MB=3072 TS_VM_DISK=$img TS_VM_MIN_AVAIL_MB=6144 \
   bash "$root/tests/vm/run.sh" --build "$build" --name "luf$suffix" --timeout "$tmo" \
-  --bin "$driver" --bin "$build/bench/tiers/tier_sample" --kmod virtio_blk --kmod virtio_pci "${files[@]}" \
+  --bin "$driver" --bin "$build/bench/tiers/tier_sample" --kmod virtio_blk --kmod virtio_pci --kmod ext4 --kmod '?crc32c_generic' "${files[@]}" \
   "$root/bench/tiers/luf_guest.sh" >"$work/run.out" 2>&1 || { tail -40 "$work/run.out"; die "the guest run failed"; }
 log=$build/vm-logs/luf$suffix.log
 grep -E '^(LUF|LUFINFO|LUFERR|LUFDBG|SAMPLE) ' "$log" >"$work/lines" || true

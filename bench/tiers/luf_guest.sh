@@ -11,6 +11,14 @@ S=$TS_BUILD/tier_sample
 modprobe virtio_pci 2>/dev/null; modprobe virtio_blk 2>/dev/null
 for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/vda ] && break; sleep 0.5; done
 [ -b /dev/vda ] || { echo "LUFERR no /dev/vda (the model disk)"; exit 1; }
+# The model is a file on an ext2 filesystem, as on a server: a raw block
+# device's own page cache is GFP_USER, which can never go to a slow tier
+# onlined ZONE_MOVABLE, while a file's can.
+modprobe crc32c_generic 2>/dev/null; modprobe ext4 2>/dev/null
+mkdir -p /model
+mount -t ext2 -o ro /dev/vda /model || { echo "LUFERR mount /dev/vda (ext2) failed"; exit 1; }
+MODEL=$(ls /model/*.gguf | head -1)
+[ -f "$MODEL" ] || { echo "LUFERR no .gguf on the model disk"; exit 1; }
 
 # ---- the tiered machine: NUMA balancing in tiering mode, demotion on ----------
 echo 2 >/proc/sys/kernel/numa_balancing || { echo "LUFERR numa_balancing=2 refused"; exit 1; }
@@ -25,6 +33,8 @@ echo "$want" >/sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugep
 got=$(cat /sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages)
 node_free() { awk '/MemFree/ { print int($4 / 1024) }' "/sys/devices/system/node/node$1/meminfo"; }
 echo "LUFINFO kernel=$(uname -r) cpus=$(grep -c ^processor /proc/cpuinfo) node0_free_mb=$(node_free 0) node1_free_mb=$(node_free 1) reserved_hugepages=$got dram_target_mb=$DRAM_MB"
+[ "${DEBUG:-0}" = 1 ] && echo "LUFDBG thp_defrag=$(cat /sys/kernel/mm/transparent_hugepage/defrag) boost=$(cat /proc/sys/vm/watermark_boost_factor) scale=$(cat /proc/sys/vm/watermark_scale_factor)"
+[ "${DEBUG:-0}" = 1 ] && awk '/^Node/ { z = ($2 == "0," ? $4 : "") } z && /^ +(min|low|high|promo|managed) / { printf "LUFDBG zone=%s %s=%d MiB\n", z, $1, $2 / 256 }' /proc/zoneinfo
 echo "LUFINFO numa_balancing=$(cat /proc/sys/kernel/numa_balancing) demotion=$(cat /sys/kernel/mm/numa/demotion_enabled) swap=$(awk 'NR > 1' /proc/swaps | wc -l)"
 for t in /sys/devices/virtual/memory_tiering/memory_tier*; do echo "LUFINFO tier=${t##*memory_tier} nodes=$(cat "$t/nodelist")"; done
 
@@ -46,20 +56,20 @@ one() {
       eval "pid$p=\$!"
       continue
     fi
-    env $cenv TIERSHIM_STATS=json:/tmp/$cell.$p.json $D --model /dev/vda --bins /ts/bins --mmap "$mode" \
+    env $cenv TIERSHIM_STATS=json:/tmp/$cell.$p.json $D --model "$MODEL" --bins /ts/bins --mmap "$mode" \
       --requests "$REQUESTS" --gen "$GEN" --prompt-max "$PROMPT_MAX" --threads 1 --ctx 512 --seed $p >/tmp/$cell.$p.out 2>/tmp/$cell.$p.err &
     eval "pid$p=\$!"
   done
-  pattern=; [ "$mode" = on ] && pattern=/dev/vda
+  pattern=; [ "$mode" = on ] && pattern=$MODEL
   n=0
   while kill -0 "$pid1" 2>/dev/null || kill -0 "$pid2" 2>/dev/null; do
-    sleep "$SAMPLE_S"; n=$((n + 1))
+    sleep "$SAMPLE_S"; n=$((n + 1)); t=$(awk -v n=$n -v s="$SAMPLE_S" 'BEGIN { print n * s }')
     for p in "$pid1" "$pid2"; do
       st=$(awk '{ print $3 "," $14 + $15 }' "/proc/$p/stat" 2>/dev/null)
       ra=$(awk '/^RssAnon/ { print $2 }' "/proc/$p/status" 2>/dev/null)
-      $S "$pattern" "$p" | sed "s/^SAMPLE /SAMPLE cell=$cell mode=$mode round=$round t=$((n * SAMPLE_S)) state=${st:-gone} rss_anon_kb=${ra:-0} /"
+      $S "$pattern" "$p" | sed "s/^SAMPLE /SAMPLE cell=$cell mode=$mode round=$round t=$t state=${st:-gone} rss_anon_kb=${ra:-0} /"
     done
-    [ "${DEBUG:-0}" = 1 ] && echo "LUFDBG t=$((n * SAMPLE_S)) n0free=$(node_free 0) n1free=$(node_free 1) $(tail -c 150 /tmp/$cell.1.err | tr '\n' '|')"
+    [ "${DEBUG:-0}" = 1 ] && echo "LUFDBG t=$t n0free=$(node_free 0) n1free=$(node_free 1) $(awk '$1 ~ /^(pgdemote_kswapd|pgdemote_direct|thp_fault_alloc|thp_fault_fallback|compact_stall|pgsteal_file|pageoutrun|pgscan_kswapd|kswapd_low_wmark_hit_quickly|kswapd_high_wmark_hit_quickly|allocstall_movable|compact_daemon_wake)$/ { printf "%s=%s ", $1, $2 }' /proc/vmstat) $(tail -c 150 /tmp/$cell.1.err | tr '\n' '|')"
   done
   wait "$pid1"; rc1=$?; wait "$pid2"; rc2=$?
   t1=$(tlb) v1=$(vmstat) s1=$(date +%s)
@@ -78,6 +88,8 @@ one() {
     tps=$(sed -n 's/^RESULT.* gen_tps=\([0-9.]*\).*/\1/p' /tmp/$cell.$p.out)
     line="$line check$p=${chk:-none} gen_tps$p=${tps:-0}"
     [ -n "$chk" ] || { echo "LUFERR $cell $mode p$p:"; tail -5 /tmp/$cell.$p.err; }
+    # tiershim's own view: cold reads, bulk that spilled past the reserve
+    [ -s /tmp/$cell.$p.json ] && echo "LUFSTAT cell=$cell mode=$mode round=$round p=$p $(grep -oE '"(cold_reads|cold_read_bytes|cold_read_refused|bulk_spilled_bytes|fast_reserve_bytes|bulk_bound_bytes)": [0-9]+' /tmp/$cell.$p.json | tr -d '" ' | tr ':\n' '= ')"
   done
   echo "$line"
 }

@@ -75,7 +75,8 @@ out = ["# TLB shootdowns of tiered inference (the LUF experiment, two-tier guest
 out.append("- %s UTC; command: `%s`; took %s s" % (time.strftime("%Y-%m-%d %H:%M", time.gmtime()), command, took))
 for i in info:
     out.append("- guest: " + i)
-out.append("- workload: llama.cpp, the generated %s model (llama architecture, Q8_0, bench/llama/gen_gguf.py), "
+out.append("- workload: llama.cpp, the generated %s model (llama architecture, Q8_0, bench/llama/gen_gguf.py) "
+           "read from a file on an ext2 disk, "
            "two processes at once, 1 thread each, `--requests %s --gen 8 --prompt-max 10 --ctx 512` (short prompts: under qemu TCG a token costs hundreds of times the host's CPU time), seeds 1 and 2;" % (model, requests) + " NUMA balancing in tiering mode, "
            "demotion on, no swap; node 0 (DRAM, the CPUs) reduced to the `dram_target_mb` above by huge pages "
            "reserved on it, node 1 the slow tier (3 GiB)")
