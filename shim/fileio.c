@@ -7,6 +7,10 @@
  * the length, a flag and the window's range. Cancellation points stay
  * glibc's; a thread cancelled inside a cold read exits with its policy
  * still switched, which nothing sees any more. */
+/* Built with -D_FORTIFY_SOURCE (Debian's packages are), glibc's headers
+ * would define inline wrappers of read, pread and fread, the functions
+ * this file defines. */
+#undef _FORTIFY_SOURCE
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/fs.h>
