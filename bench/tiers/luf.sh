@@ -30,6 +30,8 @@
 #   LUF_CELLS="glibc tuned"       which cells run (glibc jemalloc tiershim tuned)
 #   LUF_REQUESTS, LUF_GEN         requests and tokens per process (2 and 8)
 #   LUF_IDLE=0                    no idle-floor run;  LUF_DEBUG=1: LUFDBG lines
+#                                 (watermarks, reclaim counters each sample, and
+#                                 each mapping's pages per node at the third)
 #   LUF_SAMPLE_S=S                seconds between samples (default 5)
 # Writes bench/results/luf-guest[-KERNEL].md (TS_VM_KERNEL picks the guest's
 # kernel: tests/vm/README.md). Needs llama.cpp (make engines) and qemu (make

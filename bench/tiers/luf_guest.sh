@@ -68,6 +68,9 @@ one() {
       st=$(awk '{ print $3 "," $14 + $15 }' "/proc/$p/stat" 2>/dev/null)
       ra=$(awk '/^RssAnon/ { print $2 }' "/proc/$p/status" 2>/dev/null)
       $S "$pattern" "$p" | sed "s/^SAMPLE /SAMPLE cell=$cell mode=$mode round=$round t=$t state=${st:-gone} rss_anon_kb=${ra:-0} /"
+      # LUF_DEBUG: at the third sample, each mapping with 1 MiB or more of
+      # anonymous pages, and where they are (numa_maps counts pages)
+      [ "${DEBUG:-0}" = 1 ] && [ "$n" = 3 ] && awk -v c="$cell" -v p="$p" '/anon=/ { for (i = 3; i <= NF; i++) if ($i ~ /^(anon|N0|N1|kernelpagesize_kB)=/) { split($i, kv, "="); v[kv[1]] = kv[2] } if (v["anon"] * v["kernelpagesize_kB"] >= 1024) printf "LUFDBG maps cell=%s pid=%s %s %s anon_kb=%d n0_kb=%d n1_kb=%d\n", c, p, $1, $2, v["anon"] * v["kernelpagesize_kB"], v["N0"] * v["kernelpagesize_kB"], v["N1"] * v["kernelpagesize_kB"]; delete v }' "/proc/$p/numa_maps" 2>/dev/null
     done
     [ "${DEBUG:-0}" = 1 ] && echo "LUFDBG t=$t n0free=$(node_free 0) n1free=$(node_free 1) $(awk '$1 ~ /^(pgdemote_kswapd|pgdemote_direct|thp_fault_alloc|thp_fault_fallback|compact_stall|pgsteal_file|pageoutrun|pgscan_kswapd|kswapd_low_wmark_hit_quickly|kswapd_high_wmark_hit_quickly|allocstall_movable|compact_daemon_wake)$/ { printf "%s=%s ", $1, $2 }' /proc/vmstat) $(tail -c 150 /tmp/$cell.1.err | tr '\n' '|')"
   done
