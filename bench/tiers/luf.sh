@@ -144,6 +144,6 @@ grep -q '^LUF ' "$work/lines" || { tail -40 "$log"; die "no LUF lines in the gue
 
 out=$root/bench/results/luf-guest$suffix.md
 /usr/bin/python3 "$root/bench/tiers/luf_report.py" "$work/lines" "$out" \
-  "bash bench/tiers/luf.sh$( ((quick)) && echo ' --quick')$([[ $size != 200m ]] && echo " --model $size")$([[ $dram != 320 ]] && echo " --dram $dram")$([[ $rounds != 3 && $quick == 0 ]] && echo " --rounds $rounds")$([[ $modes != off ]] && echo " --modes '$modes'")$([[ -n $rounds_on ]] && echo " --rounds-on $rounds_on") $(basename "$build")" \
+  "$([[ $kernel == 6.1 ]] || echo "TS_VM_KERNEL=$kernel ")bash bench/tiers/luf.sh$( ((quick)) && echo ' --quick')$([[ $size != 200m ]] && echo " --model $size")$([[ $dram != 320 ]] && echo " --dram $dram")$([[ $rounds != 3 && $quick == 0 ]] && echo " --rounds $rounds")$([[ $modes != off ]] && echo " --modes '$modes'")$([[ -n $rounds_on ]] && echo " --rounds-on $rounds_on") $(basename "$build")" \
   "$TUNED" "$((SECONDS - t0))" "$size" "$requests"
 say "wrote $out"

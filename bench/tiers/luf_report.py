@@ -50,6 +50,24 @@ def fast_share(cell, mode, rnd, what):
     return statistics.mean(shares) if shares else None
 
 
+def fast_mib(cell, mode, rnd, what):
+    """Means over the run's samples of the sampled bytes on node 0 and in
+    all (both processes together), in MiB: a share is the one over the
+    other, so a cell that holds as much on the fast tier as another but
+    has more memory sampled shows a lower share."""
+    by_t = {}
+    for s in samples:
+        if (s["cell"], s["mode"], s["round"]) != (cell, mode, rnd):
+            continue
+        a = by_t.setdefault(s["t"], [0, 0])
+        a[0] += int(s[what + "_n0"])
+        a[1] += int(s[what + "_n0"]) + int(s[what + "_n1"])
+    if not by_t:
+        return None, None
+    return (statistics.mean(a[0] for a in by_t.values()) / 2**20,
+            statistics.mean(a[1] for a in by_t.values()) / 2**20)
+
+
 def med(vals):
     vals = [v for v in vals if v is not None]
     return statistics.median(vals) if vals else None
@@ -141,6 +159,25 @@ for mode in modes:
                               mode, 100 * tt / gt, "**met**" if met1 else "**NOT met**", pct(ts), pct(gs),
                               "**met**" if met2 else "**NOT met**"))
     out.append("")
+
+out.append("## Per round")
+out.append("")
+out.append("The fast-tier share of each run, and the sampled memory behind it (means over the run's "
+           "samples, both processes): MiB on node 0 / MiB in all.")
+out.append("")
+for mode in sorted({r["mode"] for r in runs}):
+    w_key = "file" if mode == "on" else "anon"
+    for cell in CELLS:
+        rs = sorted((r for r in runs if r["cell"] == cell and r["mode"] == mode), key=lambda r: int(r["round"]))
+        if not rs:
+            continue
+        parts = []
+        for r in rs:
+            sh = fast_share(cell, mode, r["round"], w_key)
+            n0, tot = fast_mib(cell, mode, r["round"], w_key)
+            parts.append("%s (%s / %s)" % (pct(sh), fmt(n0), fmt(tot)))
+        out.append("- mmap %s, %s: %s" % (mode, NAMES[cell], "; ".join(parts)))
+out.append("")
 
 out.append("## Goal")
 out.append("")
