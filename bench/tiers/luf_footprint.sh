@@ -9,6 +9,7 @@
 # host's THP mode is set for the run and put back after (root; the guest
 # runs `always`). Medians of N runs (default 3), interleaved.
 #   BUILD_DIR  default: build
+# Environment: LUF_TUNED="TIERSHIM_X=v ..." the tuned cell's settings, as for luf.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 thp= reps=3
@@ -23,7 +24,7 @@ done
 build=$(cd "${1:-$root/build}" && pwd)
 eval "$(bash "$root/bench/llama/setup.sh" --model 200m | sed -n 's/^\(model_200m\|driver\|bins\)=/\1=/p')"
 mimalloc=$(ls /usr/lib/x86_64-linux-gnu/libmimalloc.so.2 2>/dev/null || true)
-tuned="TIERSHIM_BULK=fast TIERSHIM_THP=off TIERSHIM_FAST_RESERVE=64M"
+tuned=${LUF_TUNED:-TIERSHIM_BULK=fast TIERSHIM_THP=off TIERSHIM_FAST_RESERVE=64M}
 knob=/sys/kernel/mm/transparent_hugepage/enabled
 if [[ -n $thp ]]; then
   old=$(sed 's/.*\[\(.*\)\].*/\1/' "$knob")
