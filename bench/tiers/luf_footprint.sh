@@ -1,10 +1,10 @@
 #!/bin/bash
 # bench/tiers/luf_footprint.sh [--thp always|madvise|never] [--reps N] [BUILD_DIR]
 #
-# The memory the LUF experiment's share column divides by, on the host: the
-# anonymous memory in mappings of 1 MiB or more of one ts_llama process
-# (the guest's driver and arguments, mmap off, more requests so it runs
-# long enough), sampled from /proc/PID/smaps 5 s after the start, under
+# The memory the LUF experiment's share column divides by, on the host:
+# what tier_sample counts (as in the guest) for one ts_llama process (the
+# guest's driver and arguments, mmap off, more requests so it runs long
+# enough) 5 s after the start, and its small-object heap, under
 # glibc, plain mimalloc and tiershim tuned (luf.sh's TUNED). With --thp the
 # host's THP mode is set for the run and put back after (root; the guest
 # runs `always`). Medians of N runs (default 3), interleaved.
@@ -29,36 +29,28 @@ knob=/sys/kernel/mm/transparent_hugepage/enabled
 if [[ -n $thp ]]; then
   old=$(sed 's/.*\[\(.*\)\].*/\1/' "$knob")
   echo "$thp" >"$knob"
-  trap 'echo "$old" >"$knob"' EXIT
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"; [[ -n $thp ]] && echo "$old" >"$knob"' EXIT
 
-# one LABEL ENV...: KiB of anonymous memory in mappings of >= 1 MiB, and
-# of those, the brk heap's and mimalloc's arenas' (below 1 << 44)
+# one LABEL ENV...: "LABEL SAMPLED HEAP" in KiB. SAMPLED is what the
+# guest's share column divides by, measured by the same program
+# (tier_sample: anonymous mappings of 1 MiB or more resident, the brk heap
+# left out). HEAP is the small-object heap: glibc's brk heap (outside
+# SAMPLED), or the anonymous mappings below 1 << 44 (inside SAMPLED; mimalloc
+# reserves its arenas there, the placement window lies near the top).
 one() {
   local label=$1; shift
   env "$@" "$driver" --model "$model_200m" --bins "$bins" --mmap off --requests 300 --gen 8 \
     --prompt-max 10 --threads 1 --ctx 512 --seed 1 >"$work/out" 2>&1 &
   local pid=$!
   sleep 5
-  cp "/proc/$pid/smaps" "$work/smaps" 2>/dev/null || { echo "$label gone before 5 s" >&2; return 1; }
+  local s h
+  s=$("$build/bench/tiers/tier_sample" "" "$pid" | tr ' ' '\n' | awk -F= '$1 ~ /^anon_n/ { t += $2 } END { print int(t / 1024) }')
+  h=$(awk '/ anon=/ && (/ heap/ || length($1) <= 11) { kb = 4; for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "kernelpagesize_kB") kb = kv[2]; if (kv[1] == "anon") a = kv[2] } t += a * kb } END { print t + 0 }' "/proc/$pid/numa_maps")
   kill "$pid"; wait "$pid" 2>/dev/null || true
-  /usr/bin/python3 - "$work/smaps" "$label" <<'EOF'
-import re, sys
-rows, cur = [], None
-for line in open(sys.argv[1]):
-    m = re.match(r"^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \d+\s*(.*)$", line)
-    if m:
-        lo, hi = int(m.group(1), 16), int(m.group(2), 16)
-        cur = [hi - lo, lo, m.group(3), 0]
-        rows.append(cur)
-    elif line.startswith("Anonymous:") and cur:
-        cur[3] = int(line.split()[1])
-big = [r for r in rows if r[0] >= 1 << 20 and r[3] > 0]
-heap = sum(r[3] for r in big if r[2] == "[heap]" or r[1] < 1 << 44)
-print("%s %d %d" % (sys.argv[2], sum(r[3] for r in big), heap))
-EOF
+  [[ -n $s ]] || { echo "$label gone before 5 s" >&2; return 1; }
+  echo "$label $s $h"
 }
 
 for ((r = 1; r <= reps; r++)); do
@@ -66,7 +58,7 @@ for ((r = 1; r <= reps; r++)); do
   [[ -n $mimalloc ]] && one mimalloc LD_PRELOAD="$mimalloc"
   one tiershim_tuned LD_PRELOAD="$build/libtiershim.so" $tuned
 done >"$work/all"
-echo "THP $(sed 's/.*\[\(.*\)\].*/\1/' "$knob"); KiB of anonymous memory in mappings of 1 MiB or more, median of $reps (of which in the brk heap or mimalloc's arenas: plain mimalloc keeps every block there)"
+echo "THP $(sed 's/.*\[\(.*\)\].*/\1/' "$knob"); KiB sampled as in the guest (tier_sample), median of $reps; in brackets the small-object heap (glibc's brk heap is not sampled; mimalloc's arenas are, and plain mimalloc keeps every block there)"
 for label in glibc mimalloc tiershim_tuned; do
   awk -v l="$label" '$1 == l { print $2, $3 }' "$work/all" | sort -n |
     awk -v l="$label" '{ a[NR] = $1; h[NR] = $2 } END { if (NR) { m = int((NR + 1) / 2); printf "%-15s %8d (%d)\n", l, a[m], h[m] } }'

@@ -32,10 +32,9 @@ def num(v):
         return None
 
 
-def fast_share(cell, mode, rnd, what):
-    """Mean over the run's samples of node 0's share of the sampled bytes
-    (both processes together), or None when nothing was sampled."""
-    shares = []
+def node_sums(cell, mode, rnd, what):
+    """Per sample time, the sampled bytes of both processes together:
+    [on node 0, in all]."""
     by_t = {}
     for s in samples:
         if (s["cell"], s["mode"], s["round"]) != (cell, mode, rnd):
@@ -43,29 +42,25 @@ def fast_share(cell, mode, rnd, what):
         n0, n1 = int(s[what + "_n0"]), int(s[what + "_n1"])
         a = by_t.setdefault(s["t"], [0, 0])
         a[0] += n0
-        a[1] += n1
-    for n0, n1 in by_t.values():
-        if n0 + n1 > 0:
-            shares.append(n0 / (n0 + n1))
+        a[1] += n0 + n1
+    return list(by_t.values())
+
+
+def fast_share(cell, mode, rnd, what):
+    """Mean over the run's samples of node 0's share of the sampled bytes,
+    or None when nothing was sampled."""
+    shares = [n0 / total for n0, total in node_sums(cell, mode, rnd, what) if total > 0]
     return statistics.mean(shares) if shares else None
 
 
 def fast_mib(cell, mode, rnd, what):
-    """Means over the run's samples of the sampled bytes on node 0 and in
-    all (both processes together), in MiB: a share is the one over the
-    other, so a cell that holds as much on the fast tier as another but
-    has more memory sampled shows a lower share."""
-    by_t = {}
-    for s in samples:
-        if (s["cell"], s["mode"], s["round"]) != (cell, mode, rnd):
-            continue
-        a = by_t.setdefault(s["t"], [0, 0])
-        a[0] += int(s[what + "_n0"])
-        a[1] += int(s[what + "_n0"]) + int(s[what + "_n1"])
-    if not by_t:
+    """Means over the run's samples of the sampled MiB on node 0 and in all:
+    a cell that holds as much on the fast tier as another but has more
+    memory sampled shows a lower share."""
+    sums = node_sums(cell, mode, rnd, what)
+    if not sums:
         return None, None
-    return (statistics.mean(a[0] for a in by_t.values()) / 2**20,
-            statistics.mean(a[1] for a in by_t.values()) / 2**20)
+    return (statistics.mean(n0 for n0, _ in sums) / 2**20, statistics.mean(t for _, t in sums) / 2**20)
 
 
 def med(vals):
