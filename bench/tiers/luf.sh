@@ -33,6 +33,9 @@
 #                                 (watermarks, reclaim counters each sample, and
 #                                 each mapping's pages per node at the third)
 #   LUF_SAMPLE_S=S                seconds between samples (default 5)
+#   LUF_COMPACT=1                 compact all memory before every run (each
+#                                 cell alike): a run then starts without the
+#                                 free-memory fragmentation the previous left
 # Writes bench/results/luf-guest[-KERNEL].md (TS_VM_KERNEL picks the guest's
 # kernel: tests/vm/README.md). Needs llama.cpp (make engines) and qemu (make
 # deps); generates the model (bench/llama/setup.sh --model M) if missing.
@@ -62,7 +65,11 @@ done
 [[ $dram =~ ^[1-9][0-9]*$ ]] || die "--dram takes MiB, not '$dram'"
 for m in $modes; do [[ $m == on || $m == off ]] || die "--modes takes off and/or on, not '$m'"; done
 requests=${LUF_REQUESTS:-$((quick ? 1 : 2))} gen=${LUF_GEN:-8}
-bench_build bench/tiers/tier_sample
+bench_build
+# tier_sample is the measure, not the thing measured: build it from the
+# tree's source every time (a stale binary once sampled two runs by an
+# older rule without a word).
+cmake --build "$build" --target ts_tier_sample >/dev/null || die "building tier_sample in $build failed"
 
 [[ $size == 200m || $size == 1.1b ]] || die "--model takes 200m or 1.1b, not '$size'"
 eval "$(bash "$root/bench/llama/setup.sh" --model "$size" | sed -n 's/^\(model_[0-9a-z_]*\|driver\|bins\)=/\1=/p')"
@@ -121,6 +128,7 @@ PROMPT_MAX=10
 SAMPLE_S=${LUF_SAMPLE_S:-5}
 DEBUG=${LUF_DEBUG:-0}
 IDLE=${LUF_IDLE:-1}
+COMPACT=${LUF_COMPACT:-0}
 CELL_glibc=""
 CELL_jemalloc="LD_PRELOAD=/ts/jemalloc/libjemalloc.so.2"
 CELL_tiershim="LD_PRELOAD=/ts/build/libtiershim.so"

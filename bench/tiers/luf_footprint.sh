@@ -22,6 +22,8 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 build=$(cd "${1:-$root/build}" && pwd)
+# tier_sample is the measure: up to date with the tree's source (luf.sh).
+cmake --build "$build" --target ts_tier_sample >/dev/null || { echo "luf_footprint: building tier_sample failed" >&2; exit 1; }
 eval "$(bash "$root/bench/llama/setup.sh" --model 200m | sed -n 's/^\(model_200m\|driver\|bins\)=/\1=/p')"
 mimalloc=$(ls /usr/lib/x86_64-linux-gnu/libmimalloc.so.2 2>/dev/null || true)
 tuned=${LUF_TUNED:-TIERSHIM_BULK=fast TIERSHIM_THP=off TIERSHIM_FAST_RESERVE=64M}
@@ -35,10 +37,10 @@ trap 'rm -rf "$work"; [[ -n $thp ]] && echo "$old" >"$knob"' EXIT
 
 # one LABEL ENV...: "LABEL SAMPLED HEAP" in KiB. SAMPLED is what the
 # guest's share column divides by, measured by the same program
-# (tier_sample: anonymous mappings of 1 MiB or more resident, the brk heap
-# left out). HEAP is the small-object heap: glibc's brk heap (outside
-# SAMPLED), or the anonymous mappings below 1 << 44 (inside SAMPLED; mimalloc
-# reserves its arenas there, the placement window lies near the top).
+# (tier_sample: anonymous mappings of 1 MiB or more resident, every heap
+# among them). HEAP is the small-object heap: glibc's brk heap, or the
+# anonymous mappings below 1 << 44 (mimalloc reserves its arenas there, the
+# placement window lies near the top).
 one() {
   local label=$1; shift
   env "$@" "$driver" --model "$model_200m" --bins "$bins" --mmap off --requests 300 --gen 8 \
@@ -58,7 +60,7 @@ for ((r = 1; r <= reps; r++)); do
   [[ -n $mimalloc ]] && one mimalloc LD_PRELOAD="$mimalloc"
   one tiershim_tuned LD_PRELOAD="$build/libtiershim.so" $tuned
 done >"$work/all"
-echo "THP $(sed 's/.*\[\(.*\)\].*/\1/' "$knob"); KiB sampled as in the guest (tier_sample), median of $reps; in brackets the small-object heap (glibc's brk heap is not sampled; mimalloc's arenas are, and plain mimalloc keeps every block there)"
+echo "THP $(sed 's/.*\[\(.*\)\].*/\1/' "$knob"); KiB sampled as in the guest (tier_sample), median of $reps; in brackets the small-object heap (sampled too: glibc's brk heap, mimalloc's arenas; plain mimalloc keeps every block there)"
 for label in glibc mimalloc tiershim_tuned; do
   awk -v l="$label" '$1 == l { print $2, $3 }' "$work/all" | sort -n |
     awk -v l="$label" '{ a[NR] = $1; h[NR] = $2 } END { if (NR) { m = int((NR + 1) / 2); printf "%-15s %8d (%d)\n", l, a[m], h[m] } }'

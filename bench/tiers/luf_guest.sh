@@ -47,6 +47,7 @@ one() {
   cell=$1 mode=$2 round=$3
   eval "cenv=\$CELL_$cell"
   sync; echo 3 >/proc/sys/vm/drop_caches
+  [ "${COMPACT:-0}" = 1 ] && echo 1 >/proc/sys/vm/compact_memory
   # Leave the previous run's memory behind: let kswapd settle.
   sleep 1
   t0=$(tlb) v0=$(vmstat) s0=$(date +%s)
@@ -72,7 +73,7 @@ one() {
       # anonymous pages, and where they are (numa_maps counts pages)
       [ "${DEBUG:-0}" = 1 ] && [ "$n" = 3 ] && awk -v c="$cell" -v p="$p" '/anon=/ { for (i = 3; i <= NF; i++) if ($i ~ /^(anon|N0|N1|kernelpagesize_kB)=/) { split($i, kv, "="); v[kv[1]] = kv[2] } if (v["anon"] * v["kernelpagesize_kB"] >= 1024) printf "LUFDBG maps cell=%s pid=%s %s %s anon_kb=%d n0_kb=%d n1_kb=%d\n", c, p, $1, $2, v["anon"] * v["kernelpagesize_kB"], v["N0"] * v["kernelpagesize_kB"], v["N1"] * v["kernelpagesize_kB"]; delete v }' "/proc/$p/numa_maps" 2>/dev/null
     done
-    [ "${DEBUG:-0}" = 1 ] && echo "LUFDBG t=$t n0free=$(node_free 0) n1free=$(node_free 1) $(awk '$1 ~ /^(pgdemote_kswapd|pgdemote_direct|thp_fault_alloc|thp_fault_fallback|compact_stall|pgsteal_file|pageoutrun|pgscan_kswapd|kswapd_low_wmark_hit_quickly|kswapd_high_wmark_hit_quickly|allocstall_movable|compact_daemon_wake)$/ { printf "%s=%s ", $1, $2 }' /proc/vmstat) $(tail -c 150 /tmp/$cell.1.err | tr '\n' '|')"
+    [ "${DEBUG:-0}" = 1 ] && echo "LUFDBG t=$t n0free=$(node_free 0) n1free=$(node_free 1) $(awk '$1 ~ /^(pgdemote_kswapd|pgdemote_direct|thp_fault_alloc|thp_fault_fallback|compact_stall|pgsteal_file|pageoutrun|pgscan_kswapd|kswapd_low_wmark_hit_quickly|kswapd_high_wmark_hit_quickly|allocstall_movable|compact_daemon_wake|compact_daemon_migrate_scanned|compact_migrate_scanned|pgmigrate_success|thp_split_pmd|thp_collapse_alloc)$/ { printf "%s=%s ", $1, $2 }' /proc/vmstat) $(tail -c 150 /tmp/$cell.1.err | tr '\n' '|')"
   done
   wait "$pid1"; rc1=$?; wait "$pid2"; rc2=$?
   t1=$(tlb) v1=$(vmstat) s1=$(date +%s)

@@ -186,7 +186,8 @@ out.append("Columns: *TLB shootdowns*: the change of the guest's `TLB:` line of 
            "over the run of both processes; the other counters are /proc/vmstat deltas over the same run. "
            "*weights on fast tier*: the mean over the run's samples (every 5 s, both processes) of node 0's "
            "share of the weights' resident pages, from /proc/PID/numa_maps (tier_sample.c says why not `move_pages` queries: on 6.1 they hide the pages NUMA balancing is scanning): with mmap off, "
-           "every private anonymous mapping of at least 1 MiB (weights, KV cache, compute buffers); with "
+           "every private anonymous mapping of at least 1 MiB resident (weights, KV cache, compute buffers, and the "
+           "small-object heap, whichever allocator's it is: glibc's brk heap and mimalloc's arenas alike); with "
            "mmap on, the model file's mapping, and the anonymous mappings in the next column.")
 if errors:
     out += ["", "## Errors", "", "```"] + errors + ["```"]

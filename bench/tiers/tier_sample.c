@@ -6,8 +6,14 @@
  * file: the pages of mappings whose path contains PATTERN (the model file
  * or device with llama.cpp's mmap loading: its weights); anon: the pages
  * of anonymous mappings of at least 1 MiB of resident memory (with mmap
- * off: the weights, the KV cache and the compute buffers; the heap's small
- * mappings are left out).
+ * off: the weights, the KV cache and the compute buffers; small mappings
+ * are left out).
+ *
+ * Every heap counts alike: glibc's brk heap is sampled as mimalloc's
+ * arenas (tiershim's small-object heap among them) are. Leaving out only
+ * the brk heap (until 2026-12-08) counted the shim's small objects, which
+ * sit on the fast tier, but not glibc's: a bias towards the shim. The main
+ * stack stays out (under 1 MiB, the same in every configuration).
  *
  * Why not move_pages(2) queries (nodes = NULL), which tiershim's own stats
  * use: on 6.1, do_pages_stat_array() looks pages up with follow_page()
@@ -62,7 +68,7 @@ static int sample(int pid, const char *pattern, sample_t *s) {
     const char *file = strstr(line, " file=");
     if (file) {
       if (*pattern && strstr(file, pattern)) add_nodes(line, s->file);
-    } else if (strstr(line, " anon=") && !strstr(line, " heap") && !strstr(line, " stack")) {
+    } else if (strstr(line, " anon=") && !strstr(line, " stack")) {
       if (add_nodes(line, NULL) >= (1u << 20)) add_nodes(line, s->anon);
     }
   }
