@@ -27,6 +27,15 @@ bench_args() {
   [[ $reps =~ ^[1-9][0-9]*$ ]] || die "--reps takes a positive integer, not '$reps'"
 }
 
+# bench_tool TARGET PATH: a measuring helper (the measure, not the thing
+# measured) is built from the tree every time, so a stale binary never
+# measures by an older rule without a word (it happened to tier_sample).
+# TARGET is its CMake target, PATH its path inside the absolute $build.
+bench_tool() {
+  cmake --build "$build" --target "$1" >/dev/null || die "building $1 in $build failed"
+  [[ -x $build/$2 ]] || die "$build/$2 is missing after building $1"
+}
+
 # bench_build PROGRAM...: makes $build absolute (a relative one is taken
 # from the current directory, or else from the repository root, so
 # `run.sh build` works from anywhere) and checks that it holds the library,

@@ -66,10 +66,7 @@ done
 for m in $modes; do [[ $m == on || $m == off ]] || die "--modes takes off and/or on, not '$m'"; done
 requests=${LUF_REQUESTS:-$((quick ? 1 : 2))} gen=${LUF_GEN:-8}
 bench_build
-# tier_sample is the measure, not the thing measured: build it from the
-# tree's source every time (a stale binary once sampled two runs by an
-# older rule without a word).
-cmake --build "$build" --target ts_tier_sample >/dev/null || die "building tier_sample in $build failed"
+bench_tool ts_tier_sample bench/tiers/tier_sample
 
 [[ $size == 200m || $size == 1.1b ]] || die "--model takes 200m or 1.1b, not '$size'"
 eval "$(bash "$root/bench/llama/setup.sh" --model "$size" | sed -n 's/^\(model_[0-9a-z_]*\|driver\|bins\)=/\1=/p')"

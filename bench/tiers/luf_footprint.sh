@@ -22,8 +22,9 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 build=$(cd "${1:-$root/build}" && pwd)
-# tier_sample is the measure: up to date with the tree's source (luf.sh).
-cmake --build "$build" --target ts_tier_sample >/dev/null || { echo "luf_footprint: building tier_sample failed" >&2; exit 1; }
+bench_tag=luf_footprint
+. "$root/bench/lib.sh"
+bench_tool ts_tier_sample bench/tiers/tier_sample
 eval "$(bash "$root/bench/llama/setup.sh" --model 200m | sed -n 's/^\(model_200m\|driver\|bins\)=/\1=/p')"
 mimalloc=$(ls /usr/lib/x86_64-linux-gnu/libmimalloc.so.2 2>/dev/null || true)
 tuned=${LUF_TUNED:-TIERSHIM_BULK=fast TIERSHIM_THP=off TIERSHIM_FAST_RESERVE=64M}
